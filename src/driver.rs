@@ -1,0 +1,186 @@
+//! Driver: runs the pipeline (load, parse, expand, check, emit, write) for the commands, and decides exit codes.
+
+use crate::check::{self, Report};
+use crate::config::{self, Config};
+use crate::diagnostic::Style;
+use crate::emit::{self, report::display_path};
+use crate::parse::{self, Model, ParseOptions};
+use crate::write::{self, OutputTree};
+use crate::{load, Exit};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+}
+
+/// Options shared by the commands.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub root: Option<PathBuf>,
+    pub quiet: bool,
+    /// `None`: colour when writing to a terminal and `NO_COLOR` is unset.
+    pub color: Option<bool>,
+}
+
+impl Options {
+    fn style(&self, terminal: bool) -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: self.color.unwrap_or(terminal && !no_color),
+        }
+    }
+
+    fn progress(&self) -> ProgressBar {
+        if self.quiet || !io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+}
+
+/// The content, loaded, parsed and checked.
+pub struct Compiled {
+    pub config: Config,
+    pub model: Model,
+    pub report: Report,
+}
+
+impl Compiled {
+    /// The content root as diagnostics show it.
+    pub fn root_display(&self) -> String {
+        self.config.content_root.to_string_lossy().replace('\\', "/")
+    }
+}
+
+/// Loads, parses and checks the content a configuration names. Only an unreadable root is an `Err`.
+pub fn compile(config: Config, progress: &ProgressBar) -> io::Result<Compiled> {
+    let mut diags = Vec::new();
+    progress.set_message(format!("loading {}", config.content_root.display()));
+    let ws = load::load(&config.content_root, &mut diags)?;
+    progress.set_message(format!("parsing {} files", ws.files));
+    let opts = ParseOptions { stub: config.stub.clone() };
+    let model = parse::parse(ws, &opts, &mut diags);
+    progress.set_message("checking");
+    let report = check::check(&model, diags);
+    Ok(Compiled { config, model, report })
+}
+
+/// Everything `build` writes, in memory.
+pub fn outputs(compiled: &Compiled) -> OutputTree {
+    let mut tree = OutputTree::new();
+    emit::plugin::emit(&compiled.model, "plugin/", &mut tree);
+    tree.insert("report.json".to_string(), emit::report::json(&compiled.report).into_bytes());
+    tree
+}
+
+/// Writes to stdout; a closed pipe (`skillbook check | head`) is not an error.
+fn print_stdout(s: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> Exit {
+    eprintln!("skillbook: error: {msg}");
+    Exit::Failure
+}
+
+fn resolve(opts: &Options) -> Result<Config, Exit> {
+    config::resolve(opts.root.as_deref()).map_err(usage_error)
+}
+
+fn exit_for(report: &Report) -> Exit {
+    if report.diagnostics.iter().any(|d| d.code == "io-error") {
+        Exit::Failure
+    } else if report.summary.errors > 0 {
+        Exit::ContentErrors
+    } else {
+        Exit::Success
+    }
+}
+
+/// `skillbook check`: prints the report and exits 0 (clean or warnings), 1 (content errors) or 2.
+pub fn check(opts: &Options, format: Format) -> Exit {
+    let config = match resolve(opts) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let progress = opts.progress();
+    let compiled = match compile(config, &progress) {
+        Ok(c) => c,
+        Err(e) => {
+            progress.finish_and_clear();
+            return usage_error(e);
+        }
+    };
+    progress.finish_and_clear();
+    let text = match format {
+        Format::Json => emit::report::json(&compiled.report),
+        Format::Human => emit::report::human(&compiled.report, &compiled.root_display(), opts.style(io::stdout().is_terminal())),
+    };
+    if let Err(e) = print_stdout(&text) {
+        return usage_error(e);
+    }
+    exit_for(&compiled.report)
+}
+
+/// `skillbook build`: checks, and when there are no errors writes every output to `out` atomically.
+pub fn build(opts: &Options, out: &Path) -> Exit {
+    let config = match resolve(opts) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let progress = opts.progress();
+    let compiled = match compile(config, &progress) {
+        Ok(c) => c,
+        Err(e) => {
+            progress.finish_and_clear();
+            return usage_error(e);
+        }
+    };
+    let style = opts.style(io::stderr().is_terminal());
+    let report = &compiled.report;
+    let exit = exit_for(report);
+    if exit != Exit::Success {
+        progress.finish_and_clear();
+        eprint!("{}", emit::report::human(report, &compiled.root_display(), style));
+        eprintln!("skillbook: build failed; {} was left as it was", out.display());
+        return exit;
+    }
+    progress.set_message("emitting");
+    let tree = outputs(&compiled);
+    progress.set_message(format!("writing {}", out.display()));
+    let written = write::commit(out, &tree);
+    progress.finish_and_clear();
+    if !opts.quiet {
+        for d in &report.diagnostics {
+            eprint!("{}", crate::diagnostic::render_human(d, &display_path(&compiled.root_display(), &d.path), style));
+        }
+    }
+    match written {
+        Ok(()) => {
+            if !opts.quiet {
+                eprintln!(
+                    "built {} files into {} ({} warnings)",
+                    tree.len(),
+                    out.display(),
+                    report.summary.warnings
+                );
+            }
+            Exit::Success
+        }
+        Err(e) => usage_error(format!("cannot write {}: {e}", out.display())),
+    }
+}

@@ -1,0 +1,4 @@
+//! Emit: turns the checked model into output files and printed reports.
+
+pub mod plugin;
+pub mod report;

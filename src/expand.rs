@@ -1,0 +1,385 @@
+//! Expand: replaces stub paragraphs with sections generated from the patterns of the skills a document refers to.
+//!
+//! An agent's stub becomes its patterns grouped under its expertise categories, in the agent's order; a skill's stub
+//! becomes an index of its patterns. The plan (which pattern goes where) is separate from rendering so that bundles
+//! can render the same plan with some patterns as summaries or left out.
+
+use crate::parse::{markdown_options, Agent, Model, Pattern, Skill};
+use mdbook_markdown::pulldown_cmark::{Event, Parser, Tag};
+use std::ops::Range;
+
+/// Identifies a pattern: (plugin, skill, pattern) indices into the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PatternKey {
+    pub plugin: usize,
+    pub skill: usize,
+    pub pattern: usize,
+}
+
+impl PatternKey {
+    pub fn get<'m>(&self, model: &'m Model) -> (&'m Skill, &'m Pattern) {
+        let skill = &model.plugins[self.plugin].skills[self.skill];
+        (skill, &skill.patterns[self.pattern])
+    }
+}
+
+/// How a pattern goes into a rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Form {
+    Omit,
+    Summary,
+    Full,
+}
+
+/// A heading of generated sections and the patterns under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub heading: String,
+    pub patterns: Vec<PatternKey>,
+}
+
+/// Where an agent's stub is and what replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Byte ranges (in the file) of the stubs; the first gets the generated sections, the others are removed.
+    pub stubs: Vec<Range<usize>>,
+    /// Heading level of the group headings; patterns sit one level below.
+    pub level: u8,
+    pub groups: Vec<Group>,
+}
+
+impl Plan {
+    pub fn patterns(&self) -> impl Iterator<Item = PatternKey> + '_ {
+        self.groups.iter().flat_map(|g| g.patterns.iter().copied())
+    }
+}
+
+/// Heading of the group for patterns that cover a responsibility rather than an expertise item.
+pub const PROCEDURES: &str = "Procedures";
+/// Heading of the group for the referenced skills' other patterns.
+pub const MORE: &str = "More Patterns";
+
+/// Works out which patterns replace an agent's stubs, grouped under its expertise categories in the agent's order.
+/// `None` when the agent has no stub or nothing to expand it with.
+pub fn plan_agent(model: &Model, plugin: usize, agent: &Agent) -> Option<Plan> {
+    let first = agent.doc.stubs.first()?;
+    let mut all: Vec<PatternKey> = Vec::new();
+    for (p, s) in model.agent_skills(plugin, agent) {
+        for i in 0..model.plugins[p].skills[s].patterns.len() {
+            all.push(PatternKey {
+                plugin: p,
+                skill: s,
+                pattern: i,
+            });
+        }
+    }
+    if all.is_empty() {
+        return None;
+    }
+    let mut placed: Vec<PatternKey> = Vec::new();
+    let mut groups = Vec::new();
+    let rank = |k: &PatternKey| {
+        let (_, p) = k.get(model);
+        (std::cmp::Reverse(p.priority), p.slug.clone(), *k)
+    };
+    for cat in &agent.expertise {
+        let mut members: Vec<(usize, PatternKey)> = Vec::new();
+        for k in &all {
+            if placed.contains(k) {
+                continue;
+            }
+            let (_, p) = k.get(model);
+            if let Some(pos) = cat.items.iter().position(|i| p.covers(&i.name)) {
+                members.push((pos, *k));
+            }
+        }
+        members.sort_by_key(|(pos, k)| (*pos, rank(k)));
+        let keys: Vec<PatternKey> = members.into_iter().map(|(_, k)| k).collect();
+        placed.extend(&keys);
+        if !keys.is_empty() {
+            groups.push(Group {
+                heading: cat.name.clone(),
+                patterns: keys,
+            });
+        }
+    }
+    let mut procedures: Vec<(usize, PatternKey)> = Vec::new();
+    for k in &all {
+        if placed.contains(k) {
+            continue;
+        }
+        let (_, p) = k.get(model);
+        if let Some(pos) = agent.responsibilities.iter().position(|r| p.covers(&r.name) || p.covers(&r.text)) {
+            procedures.push((pos, *k));
+        }
+    }
+    procedures.sort_by_key(|(pos, k)| (*pos, rank(k)));
+    let procedures: Vec<PatternKey> = procedures.into_iter().map(|(_, k)| k).collect();
+    placed.extend(&procedures);
+    if !procedures.is_empty() {
+        groups.push(Group {
+            heading: PROCEDURES.to_string(),
+            patterns: procedures,
+        });
+    }
+    let mut rest: Vec<PatternKey> = all.into_iter().filter(|k| !placed.contains(k)).collect();
+    rest.sort_by_key(rank);
+    if !rest.is_empty() {
+        groups.push(Group {
+            heading: MORE.to_string(),
+            patterns: rest,
+        });
+    }
+    let level = first.enclosing_level.clamp(2, 5);
+    Some(Plan {
+        stubs: agent.doc.stubs.iter().map(|s| s.range.clone()).collect(),
+        level,
+        groups,
+    })
+}
+
+/// How links between patterns are written in a rendering.
+pub type LinkFn<'a> = &'a dyn Fn(&Skill, &Pattern, Option<&str>) -> String;
+
+/// Links as they work in the compiled plugin, from `agents/<agent>.md`.
+pub fn plugin_agent_link(skill: &Skill, pattern: &Pattern, fragment: Option<&str>) -> String {
+    format!(
+        "../skills/{}/references/{}.md{}",
+        skill.dir_name,
+        pattern.slug,
+        fragment.map(|f| format!("#{f}")).unwrap_or_default()
+    )
+}
+
+/// Renders an agent's body with its plan applied; `form` says how each pattern goes in.
+pub fn render_agent(model: &Model, agent: &Agent, plan: &Plan, form: &dyn Fn(PatternKey) -> Form, link: LinkFn) -> String {
+    let mut generated = String::new();
+    for group in &plan.groups {
+        let mut sections = String::new();
+        for k in &group.patterns {
+            let (skill, pattern) = k.get(model);
+            let f = form(*k);
+            match f {
+                Form::Omit => continue,
+                Form::Summary if pattern.summary.is_none() => continue,
+                _ => {}
+            }
+            sections.push_str(&render_pattern(skill, pattern, plan.level + 1, f, link));
+            sections.push('\n');
+        }
+        if sections.is_empty() {
+            continue;
+        }
+        generated.push_str(&hashes(plan.level));
+        generated.push(' ');
+        generated.push_str(&group.heading);
+        generated.push_str("\n\n");
+        generated.push_str(&sections);
+    }
+    let text = &agent.doc.file.text;
+    let base = agent.doc.body_start;
+    let mut out = String::new();
+    let mut pos = base;
+    for (i, stub) in plan.stubs.iter().enumerate() {
+        out.push_str(&text[pos..stub.start]);
+        if i == 0 {
+            out.push_str(generated.trim_end());
+            out.push('\n');
+        }
+        pos = stub.end;
+    }
+    out.push_str(&text[pos..]);
+    tidy(&out)
+}
+
+/// One pattern as a section at heading `level`: in full, or as its summary.
+pub fn render_pattern(skill: &Skill, pattern: &Pattern, level: u8, form: Form, link: LinkFn) -> String {
+    let mut out = format!("{} {}\n\n", hashes(level), pattern.title);
+    match form {
+        Form::Full => {
+            let body = rewrite_links(pattern.doc.body(), &|dest| sibling_link(skill, dest, link));
+            let body = demote_headings(&body, level.saturating_sub(1));
+            out.push_str(body.trim());
+            out.push('\n');
+        }
+        Form::Summary => {
+            out.push_str(pattern.summary.as_deref().unwrap_or("").trim());
+            out.push('\n');
+        }
+        Form::Omit => return String::new(),
+    }
+    out
+}
+
+/// A link from one pattern to a sibling pattern (`raft.md`, `./raft.md#x`), rewritten by `link`.
+fn sibling_link(skill: &Skill, dest: &str, link: LinkFn) -> Option<String> {
+    let (path, fragment) = match dest.split_once('#') {
+        Some((p, f)) => (p, Some(f)),
+        None => (dest, None),
+    };
+    let path = path.strip_prefix("./").unwrap_or(path);
+    let slug = path.strip_suffix(".md")?;
+    if slug.contains('/') {
+        return None;
+    }
+    let target = skill.patterns.iter().find(|p| p.slug == slug)?;
+    Some(link(skill, target, fragment))
+}
+
+/// Renders a skill's SKILL.md body: its stub replaced by an index of its patterns, `patterns/x.md` links pointed at
+/// `references/x.md` as the compiled plugin lays them out.
+pub fn render_skill(skill: &Skill) -> Option<String> {
+    let doc = skill.doc.as_ref()?;
+    let text = &doc.file.text;
+    let mut out = String::new();
+    let mut pos = doc.body_start;
+    for (i, stub) in doc.stubs.iter().enumerate() {
+        out.push_str(&text[pos..stub.range.start]);
+        if i == 0 && !skill.patterns.is_empty() {
+            out.push_str(skill_index(skill, stub.enclosing_level.clamp(2, 6)).trim_end());
+            out.push('\n');
+        }
+        pos = stub.range.end;
+    }
+    out.push_str(&text[pos..]);
+    let out = rewrite_links(&out, &|dest| {
+        let rest = dest.strip_prefix("./").unwrap_or(dest).strip_prefix("patterns/")?;
+        Some(format!("references/{rest}"))
+    });
+    Some(tidy(&out))
+}
+
+/// The patterns of a skill, highest priority first, as a linked list with summaries.
+pub fn skill_index(skill: &Skill, level: u8) -> String {
+    let mut patterns: Vec<&Pattern> = skill.patterns.iter().collect();
+    patterns.sort_by_key(|p| (std::cmp::Reverse(p.priority), p.slug.clone()));
+    let mut out = format!("{} Patterns\n\n", hashes(level));
+    for p in patterns {
+        out.push_str(&format!("- [{}](references/{}.md)", p.title, p.slug));
+        if let Some(s) = &p.summary {
+            out.push_str(": ");
+            out.push_str(&s.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn hashes(level: u8) -> String {
+    "#".repeat(level.clamp(1, 6) as usize)
+}
+
+/// Collapses runs of more than one blank line and ends the text with exactly one newline.
+fn tidy(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut blank = 0;
+    let mut in_fence = false;
+    for line in s.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            in_fence = !in_fence;
+        }
+        if line.trim().is_empty() && !in_fence {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let trimmed = out.trim_end();
+    format!("{}\n", trimmed.trim_start_matches('\n'))
+}
+
+/// Applies non-overlapping (range, replacement) edits to `text`.
+fn apply_edits(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for (r, new) in edits {
+        if r.start < pos {
+            continue;
+        }
+        out.push_str(&text[pos..r.start]);
+        out.push_str(&new);
+        pos = r.end;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+/// Rewrites the destinations of inline links for which `f` returns a new destination.
+pub fn rewrite_links(text: &str, f: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut edits = Vec::new();
+    for (event, range) in Parser::new_ext(text, markdown_options()).into_offset_iter() {
+        let Event::Start(Tag::Link { dest_url, .. }) = event else {
+            continue;
+        };
+        let Some(new) = f(&dest_url) else { continue };
+        let raw = &text[range.clone()];
+        let needle = format!("]({dest_url}");
+        if let Some(i) = raw.rfind(&needle) {
+            let start = range.start + i + 2;
+            edits.push((start..start + dest_url.len(), new));
+        }
+    }
+    apply_edits(text, edits)
+}
+
+/// Moves every heading `shift` levels down (at most to level 6); setext headings become ATX headings.
+pub fn demote_headings(text: &str, shift: u8) -> String {
+    if shift == 0 {
+        return text.to_string();
+    }
+    let mut edits = Vec::new();
+    for (event, range) in Parser::new_ext(text, markdown_options()).into_offset_iter() {
+        let Event::Start(Tag::Heading { level, .. }) = event else {
+            continue;
+        };
+        let new_level = (level as u8 + shift).min(6);
+        let raw = &text[range.clone()];
+        if raw.starts_with('#') {
+            let n = raw.chars().take_while(|&c| c == '#').count();
+            edits.push((range.start..range.start + n, hashes(new_level)));
+        } else {
+            let first = raw.lines().next().unwrap_or("").trim();
+            let nl = if raw.ends_with('\n') { "\n" } else { "" };
+            edits.push((range, format!("{} {}{}", hashes(new_level), first, nl)));
+        }
+    }
+    apply_edits(text, edits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demote_table() {
+        for (input, shift, expect) in [
+            ("## A\ntext\n", 2, "#### A\ntext\n"),
+            ("A\n---\n", 1, "### A\n"),
+            ("##### A\n", 3, "###### A\n"),
+            ("```\n## not a heading\n```\n", 2, "```\n## not a heading\n```\n"),
+        ] {
+            assert_eq!(demote_headings(input, shift), expect, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn rewrite_links_only_matching() {
+        let out = rewrite_links("[a](raft.md) [b](https://x.org) `[c](raft.md)`", &|d| {
+            d.ends_with(".md").then(|| format!("../{d}"))
+        });
+        assert_eq!(out, "[a](../raft.md) [b](https://x.org) `[c](raft.md)`");
+    }
+
+    #[test]
+    fn tidy_collapses_blank_lines_outside_fences() {
+        assert_eq!(tidy("a\n\n\n\nb\n```\n\n\n```\n\n"), "a\n\nb\n```\n\n\n```\n");
+    }
+}

@@ -1,0 +1,764 @@
+//! Frontmatter: splits the `---` block off a markdown file and parses it, strict YAML first, a lenient line parser second.
+//!
+//! serde_yaml lives only here: the rest of the compiler sees [`Value`] and [`Field`].
+
+use crate::diagnostic::{Diagnostic, Severity, Source, WithHelp};
+use std::ops::Range;
+
+/// Frontmatter larger than this is refused rather than parsed.
+pub const MAX_FRONTMATTER_BYTES: usize = 64 * 1024;
+
+/// A frontmatter value, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    /// A number, kept as written.
+    Number(String),
+    String(String),
+    List(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+impl Value {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::List(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The value as text if it is a scalar (strings, numbers, booleans).
+    pub fn scalar_text(&self) -> Option<String> {
+        match self {
+            Value::String(s) | Value::Number(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// One top-level key of the frontmatter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub key: String,
+    pub value: Value,
+    /// Byte offset of the key in the file.
+    pub key_offset: usize,
+    /// Byte range in the file of the key's whole entry (its line and its continuation lines).
+    pub region: Range<usize>,
+}
+
+/// The parsed frontmatter of one file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Frontmatter {
+    pub fields: Vec<Field>,
+    /// True when strict YAML accepted it; false when the lenient parser was used.
+    pub strict: bool,
+    /// Byte range of the YAML text in the file (between the fences).
+    pub yaml: Range<usize>,
+}
+
+impl Frontmatter {
+    pub fn get(&self, key: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.key == key)
+    }
+
+    /// Finds `needle` inside the field's region, at or after byte `from`; the byte offset in the file.
+    pub fn locate(&self, text: &str, key: &str, needle: &str, from: usize) -> Option<usize> {
+        let field = self.get(key)?;
+        let start = field.region.start.max(from);
+        let region = text.get(start..field.region.end)?;
+        region.find(needle).map(|i| start + i)
+    }
+}
+
+/// A file split into frontmatter and body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Split {
+    /// No frontmatter: the whole file is body.
+    None,
+    /// An opening fence with no closing one; the byte offset of the opening fence.
+    Unterminated,
+    /// The YAML between the fences and where the body starts.
+    Found {
+        yaml: Range<usize>,
+        body_start: usize,
+    },
+}
+
+/// Splits frontmatter off a file whose BOM, if any, was already removed.
+pub fn split(text: &str) -> Split {
+    let Some(first_end) = line_end(text, 0) else {
+        return if text.trim_end() == "---" {
+            Split::Unterminated
+        } else {
+            Split::None
+        };
+    };
+    if text[..first_end].trim_end() != "---" {
+        return Split::None;
+    }
+    let yaml_start = next_line(text, first_end);
+    let mut pos = yaml_start;
+    while pos < text.len() {
+        let end = line_end(text, pos).unwrap_or(text.len());
+        let line = text[pos..end].trim_end();
+        if line == "---" || line == "..." {
+            return Split::Found {
+                yaml: yaml_start..pos,
+                body_start: next_line(text, end),
+            };
+        }
+        pos = next_line(text, end);
+    }
+    Split::Unterminated
+}
+
+fn line_end(text: &str, from: usize) -> Option<usize> {
+    text[from..].find('\n').map(|i| from + i)
+}
+
+fn next_line(text: &str, line_end: usize) -> usize {
+    (line_end + 1).min(text.len())
+}
+
+/// Parses the frontmatter of `src` found at `yaml`, pushing diagnostics for what is wrong with it.
+pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Frontmatter {
+    let text = &src.text[yaml.clone()];
+    if text.len() > MAX_FRONTMATTER_BYTES {
+        diags.push(
+            src.diag(
+                yaml.start,
+                Severity::Error,
+                "frontmatter-too-large",
+                format!(
+                    "frontmatter is {} bytes; the limit is {} bytes",
+                    text.len(),
+                    MAX_FRONTMATTER_BYTES
+                ),
+            )
+            .help("move long text into the markdown body"),
+        );
+        return Frontmatter {
+            yaml,
+            ..Frontmatter::default()
+        };
+    }
+    let regions = key_regions(src.text, yaml.clone());
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Null) => Frontmatter {
+            fields: Vec::new(),
+            strict: true,
+            yaml,
+        },
+        Ok(serde_yaml::Value::Mapping(map)) => {
+            let mut fields = Vec::new();
+            for (k, v) in map {
+                let key = match from_yaml(k) {
+                    Value::String(s) => s,
+                    other => other.scalar_text().unwrap_or_default(),
+                };
+                let (key_offset, region) = regions
+                    .iter()
+                    .find(|r| r.0 == key)
+                    .map(|r| (r.1, r.2.clone()))
+                    .unwrap_or((yaml.start, yaml.clone()));
+                fields.push(Field {
+                    key,
+                    value: from_yaml(v),
+                    key_offset,
+                    region,
+                });
+            }
+            Frontmatter {
+                fields,
+                strict: true,
+                yaml,
+            }
+        }
+        Ok(other) => {
+            diags.push(
+                src.diag(
+                    yaml.start,
+                    Severity::Error,
+                    "frontmatter-not-mapping",
+                    format!(
+                        "frontmatter must be a mapping of `key: value` lines, found {}",
+                        from_yaml(other).kind()
+                    ),
+                )
+                .help("write the frontmatter as `name: ...` and `description: ...` lines"),
+            );
+            Frontmatter {
+                yaml,
+                ..Frontmatter::default()
+            }
+        }
+        Err(err) => {
+            let msg = err.to_string();
+            let (line, col) = yaml_error_position(src, yaml.start, &err);
+            if msg.contains("recursion limit") || msg.contains("repetition limit") {
+                diags.push(
+                    src.diag_at(
+                        line,
+                        col,
+                        Severity::Error,
+                        "yaml-limit",
+                        format!("frontmatter exceeds the YAML parser's limits: {}", strip_location(&msg)),
+                    )
+                    .help("remove the anchors and aliases (`&a`, `*a`) or the deep nesting"),
+                );
+                return Frontmatter {
+                    yaml,
+                    ..Frontmatter::default()
+                };
+            }
+            let fm = lenient(src, yaml.clone(), diags);
+            if !msg.contains("duplicate entry") {
+                diags.push(
+                    src.diag_at(
+                        line,
+                        col,
+                        Severity::Warning,
+                        "yaml-fallback",
+                        format!(
+                            "frontmatter is not valid YAML ({}); read it with the lenient line parser",
+                            strip_location(&msg)
+                        ),
+                    )
+                    .help("quote the value (`description: \"...\"`) so strict YAML parsers, including Claude Code's, read it as written"),
+                );
+            }
+            fm
+        }
+    }
+}
+
+/// serde_yaml error messages end with " at line L column C"; that is said by the diagnostic's location instead.
+fn strip_location(msg: &str) -> &str {
+    match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
+}
+
+fn yaml_error_position(src: &Source, yaml_start: usize, err: &serde_yaml::Error) -> (usize, usize) {
+    let (base_line, _) = src.line_col(yaml_start);
+    match err.location() {
+        Some(loc) => (base_line + loc.line().saturating_sub(1), loc.column().max(1)),
+        None => (base_line, 1),
+    }
+}
+
+fn from_yaml(v: serde_yaml::Value) -> Value {
+    match v {
+        serde_yaml::Value::Null => Value::Null,
+        serde_yaml::Value::Bool(b) => Value::Bool(b),
+        serde_yaml::Value::Number(n) => Value::Number(n.to_string()),
+        serde_yaml::Value::String(s) => Value::String(s),
+        serde_yaml::Value::Sequence(seq) => Value::List(seq.into_iter().map(from_yaml).collect()),
+        serde_yaml::Value::Mapping(map) => Value::Map(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match from_yaml(k) {
+                        Value::String(s) => s,
+                        other => other.scalar_text().unwrap_or_default(),
+                    };
+                    (key, from_yaml(v))
+                })
+                .collect(),
+        ),
+        serde_yaml::Value::Tagged(t) => from_yaml(t.value),
+    }
+}
+
+fn to_yaml(v: &Value) -> serde_yaml::Value {
+    match v {
+        Value::Null => serde_yaml::Value::Null,
+        Value::Bool(b) => serde_yaml::Value::Bool(*b),
+        Value::Number(n) => {
+            if let Ok(i) = n.parse::<i64>() {
+                serde_yaml::Value::Number(i.into())
+            } else if let Ok(u) = n.parse::<u64>() {
+                serde_yaml::Value::Number(u.into())
+            } else if let Ok(f) = n.parse::<f64>() {
+                serde_yaml::Value::Number(f.into())
+            } else {
+                serde_yaml::Value::String(n.clone())
+            }
+        }
+        Value::String(s) => serde_yaml::Value::String(s.clone()),
+        Value::List(items) => serde_yaml::Value::Sequence(items.iter().map(to_yaml).collect()),
+        Value::Map(entries) => {
+            let mut map = serde_yaml::Mapping::new();
+            for (k, v) in entries {
+                map.insert(serde_yaml::Value::String(k.clone()), to_yaml(v));
+            }
+            serde_yaml::Value::Mapping(map)
+        }
+    }
+}
+
+/// Writes fields as frontmatter YAML that strict parsers accept and that decodes to the same values.
+pub fn to_strict_yaml(fields: &[(String, Value)]) -> String {
+    if fields.is_empty() {
+        return String::new();
+    }
+    let mut map = serde_yaml::Mapping::new();
+    for (k, v) in fields {
+        map.insert(serde_yaml::Value::String(k.clone()), to_yaml(v));
+    }
+    // Serialising a mapping of plain values cannot fail.
+    serde_yaml::to_string(&serde_yaml::Value::Mapping(map)).unwrap_or_default()
+}
+
+/// Parses YAML text strictly into fields (used to verify emitted frontmatter).
+pub fn parse_strict(text: &str) -> Result<Vec<(String, Value)>, String> {
+    match serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| e.to_string())? {
+        serde_yaml::Value::Mapping(map) => Ok(map
+            .into_iter()
+            .map(|(k, v)| {
+                let key = from_yaml(k).scalar_text().unwrap_or_default();
+                (key, from_yaml(v))
+            })
+            .collect()),
+        serde_yaml::Value::Null => Ok(Vec::new()),
+        other => Err(format!("not a mapping: {}", from_yaml(other).kind())),
+    }
+}
+
+/// A top-level key line: `key:` at column 0.
+fn key_line(line: &str) -> Option<(&str, &str)> {
+    let first = line.chars().next()?;
+    if first.is_whitespace() || matches!(first, '#' | '-' | '[' | '{' | '"' | '\'') {
+        return None;
+    }
+    let colon = line.find(':')?;
+    let key = &line[..colon];
+    if key.is_empty() || key.contains(char::is_whitespace) && key.trim() != key {
+        return None;
+    }
+    let rest = &line[colon + 1..];
+    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some((key.trim(), rest.trim()))
+}
+
+/// The top-level keys of the YAML region, each with its key offset and the byte range of its entry.
+fn key_regions(text: &str, yaml: Range<usize>) -> Vec<(String, usize, Range<usize>)> {
+    let mut out: Vec<(String, usize, Range<usize>)> = Vec::new();
+    let mut pos = yaml.start;
+    while pos < yaml.end {
+        let end = line_end(text, pos).unwrap_or(yaml.end).min(yaml.end);
+        let line = text[pos..end].trim_end_matches('\r');
+        if let Some((key, _)) = key_line(line) {
+            if let Some(last) = out.last_mut() {
+                last.2.end = pos;
+            }
+            out.push((key.to_string(), pos, pos..yaml.end));
+        }
+        pos = next_line(text, end);
+    }
+    out
+}
+
+#[derive(Debug)]
+enum Pending {
+    None,
+    /// A key with an empty value: a list or a mapping may follow on indented lines.
+    Open,
+    /// A plain scalar that may continue on indented lines.
+    Plain,
+    /// A block scalar (`|` or `>`): folded or not, and the lines so far.
+    Block { folded: bool, lines: Vec<String> },
+    List(Vec<Value>),
+    Map(Vec<(String, Value)>),
+}
+
+/// The lenient line parser: `key: value` lines, indented lists and block scalars, and plain values whose `\n`
+/// escapes are decoded as newlines. Duplicate keys are errors; the first value is kept.
+fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Frontmatter {
+    let text = src.text;
+    let mut fields: Vec<Field> = Vec::new();
+    let mut pending = Pending::None;
+    let mut pos = yaml.start;
+
+    fn finish(fields: &mut [Field], pending: &mut Pending) {
+        let p = std::mem::replace(pending, Pending::None);
+        let Some(field) = fields.last_mut() else {
+            return;
+        };
+        match p {
+            Pending::Open => field.value = Value::Null,
+            Pending::Block { folded, lines } => {
+                let mut s = if folded {
+                    lines.join(" ")
+                } else {
+                    lines.join("\n")
+                };
+                while s.ends_with('\n') {
+                    s.pop();
+                }
+                field.value = Value::String(s);
+            }
+            Pending::List(items) => field.value = Value::List(items),
+            Pending::Map(entries) => field.value = Value::Map(entries),
+            Pending::None | Pending::Plain => {}
+        }
+    }
+
+    let mut duplicate = false;
+    while pos < yaml.end {
+        let end = line_end(text, pos).unwrap_or(yaml.end).min(yaml.end);
+        let raw = text[pos..end].trim_end_matches('\r');
+        let expanded = raw.replace('\t', "  ");
+        let line = expanded.as_str();
+        let trimmed = line.trim();
+        let indented = line.starts_with(' ');
+        if let Some((key, rest)) = key_line(line) {
+            finish(&mut fields, &mut pending);
+            if let Some(first) = fields.iter().find(|f| f.key == key) {
+                let (first_line, _) = src.line_col(first.key_offset);
+                diags.push(
+                    src.diag(
+                        pos,
+                        Severity::Error,
+                        "duplicate-key",
+                        format!("duplicate frontmatter key `{key}` (first set on line {first_line})"),
+                    )
+                    .help("remove one of the two; strict YAML parsers reject the file, and skillbook keeps the first"),
+                );
+                duplicate = true;
+            } else {
+                duplicate = false;
+                fields.push(Field {
+                    key: key.to_string(),
+                    value: Value::Null,
+                    key_offset: pos,
+                    region: pos..yaml.end,
+                });
+            }
+            if duplicate {
+                pending = Pending::None;
+            } else if let Some(f) = fields.last_mut() {
+                if rest.is_empty() {
+                    pending = Pending::Open;
+                } else if let Some(ind) = block_indicator(rest) {
+                    pending = Pending::Block {
+                        folded: ind == '>',
+                        lines: Vec::new(),
+                    };
+                } else {
+                    f.value = lenient_scalar(rest);
+                    pending = if matches!(f.value, Value::String(_))
+                        && !rest.starts_with(['"', '\'', '['])
+                    {
+                        Pending::Plain
+                    } else {
+                        Pending::None
+                    };
+                }
+            }
+            if let Some(prev) = fields.iter_mut().rev().nth(1).filter(|_| !duplicate) {
+                prev.region.end = pos;
+            }
+        } else if trimmed.is_empty() || (trimmed.starts_with('#') && !matches!(pending, Pending::Block { .. })) {
+            if let Pending::Block { lines, .. } = &mut pending {
+                lines.push(String::new());
+            }
+        } else if duplicate {
+            // continuation of a duplicate key: ignored with it
+        } else {
+            let item = trimmed.strip_prefix("- ").or(if trimmed == "-" { Some("") } else { None });
+            match (&mut pending, item) {
+                (Pending::Block { lines, .. }, _) if indented => lines.push(trimmed.to_string()),
+                (Pending::Open, Some(item)) => pending = Pending::List(vec![lenient_scalar(item)]),
+                (Pending::List(items), Some(item)) => items.push(lenient_scalar(item)),
+                (Pending::Open, None) | (Pending::Map(_), None) if indented && key_line(trimmed).is_some() => {
+                    let (k, v) = key_line(trimmed).unwrap_or_default();
+                    let entry = (k.to_string(), lenient_scalar(v));
+                    match &mut pending {
+                        Pending::Map(entries) => entries.push(entry),
+                        _ => pending = Pending::Map(vec![entry]),
+                    }
+                }
+                (Pending::Plain, None) if indented => {
+                    if let Some(Field { value: Value::String(s), .. }) = fields.last_mut() {
+                        s.push(' ');
+                        s.push_str(&decode_plain(trimmed));
+                    }
+                }
+                _ => {
+                    let indent = raw.len() - raw.trim_start().len();
+                    diags.push(
+                        src.diag(
+                            pos + indent,
+                            Severity::Warning,
+                            "frontmatter-line-ignored",
+                            "this frontmatter line is not `key: value` nor part of the value above; it was ignored",
+                        )
+                        .help("write each field as `key: value` at the start of a line"),
+                    );
+                }
+            }
+        }
+        pos = next_line(text, end);
+    }
+    finish(&mut fields, &mut pending);
+    Frontmatter {
+        fields,
+        strict: false,
+        yaml,
+    }
+}
+
+fn block_indicator(rest: &str) -> Option<char> {
+    let mut chars = rest.chars();
+    let first = chars.next()?;
+    if (first == '|' || first == '>') && chars.all(|c| matches!(c, '-' | '+' | '0'..='9')) {
+        Some(first)
+    } else {
+        None
+    }
+}
+
+/// Decodes one scalar as the lenient parser reads it.
+fn lenient_scalar(raw: &str) -> Value {
+    let raw = raw.trim();
+    if let Some(s) = raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        return Value::String(decode_double_quoted(s));
+    }
+    if let Some(s) = raw.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+        return Value::String(s.replace("''", "'"));
+    }
+    if let Some(inner) = raw.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        return Value::List(
+            split_flow(inner)
+                .into_iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| lenient_scalar(&s))
+                .collect(),
+        );
+    }
+    let plain = strip_comment(raw);
+    match plain {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if plain.parse::<i64>().is_ok() || (plain.parse::<f64>().is_ok() && plain.contains('.')) {
+        return Value::Number(plain.to_string());
+    }
+    Value::String(decode_plain(plain))
+}
+
+fn strip_comment(s: &str) -> &str {
+    match s.find(" #") {
+        Some(i) => s[..i].trim_end(),
+        None => s,
+    }
+}
+
+/// Plain values in the lenient fallback: `\n` escapes are decoded as newlines (DESIGN.md).
+fn decode_plain(s: &str) -> String {
+    s.replace("\\n", "\n")
+}
+
+fn split_flow(inner: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    for c in inner.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            (Some(q), _) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (None, ',') => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Decodes the escapes of a YAML double-quoted scalar.
+pub fn decode_double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(e) = chars.next() else {
+            out.push('\\');
+            break;
+        };
+        let hex = |chars: &mut std::str::Chars, n: usize| -> Option<char> {
+            let h: String = chars.by_ref().take(n).collect();
+            u32::from_str_radix(&h, 16).ok().and_then(char::from_u32)
+        };
+        match e {
+            'n' => out.push('\n'),
+            't' | '\t' => out.push('\t'),
+            'r' => out.push('\r'),
+            '0' => out.push('\0'),
+            'a' => out.push('\x07'),
+            'b' => out.push('\x08'),
+            'e' => out.push('\x1b'),
+            'f' => out.push('\x0c'),
+            'v' => out.push('\x0b'),
+            ' ' => out.push(' '),
+            '"' => out.push('"'),
+            '/' => out.push('/'),
+            '\\' => out.push('\\'),
+            'N' => out.push('\u{85}'),
+            '_' => out.push('\u{a0}'),
+            'L' => out.push('\u{2028}'),
+            'P' => out.push('\u{2029}'),
+            'x' => out.extend(hex(&mut chars, 2)),
+            'u' => out.extend(hex(&mut chars, 4)),
+            'U' => out.extend(hex(&mut chars, 8)),
+            other => {
+                out.push('\\');
+                out.push(other);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> (Frontmatter, Vec<Diagnostic>) {
+        let src = Source::new("t.md", text);
+        let mut diags = Vec::new();
+        let fm = match split(text) {
+            Split::Found { yaml, .. } => parse(&src, yaml, &mut diags),
+            other => panic!("no frontmatter: {other:?}"),
+        };
+        (fm, diags)
+    }
+
+    fn value<'a>(fm: &'a Frontmatter, key: &str) -> &'a Value {
+        &fm.get(key).unwrap_or_else(|| panic!("no key {key}")).value
+    }
+
+    #[test]
+    fn split_table() {
+        for (text, expect) in [
+            ("", Split::None),
+            ("# title\n", Split::None),
+            ("---", Split::Unterminated),
+            ("---\nname: a\n", Split::Unterminated),
+            ("---\n---\n", Split::Found { yaml: 4..4, body_start: 8 }),
+            ("---\r\na: b\r\n---\r\nbody", Split::Found { yaml: 5..11, body_start: 16 }),
+            ("---\na: 1\n...\n", Split::Found { yaml: 4..9, body_start: 13 }),
+            ("---  \na: 1\n---", Split::Found { yaml: 6..11, body_start: 14 }),
+        ] {
+            assert_eq!(split(text), expect, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn strict_values() {
+        let (fm, diags) = run("---\nname: x\ntags: [a, b]\nn: 3\nq: \"a\\tb\"\n---\n");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert!(fm.strict);
+        assert_eq!(value(&fm, "name"), &Value::String("x".into()));
+        assert_eq!(
+            value(&fm, "tags"),
+            &Value::List(vec![Value::String("a".into()), Value::String("b".into())])
+        );
+        assert_eq!(value(&fm, "n"), &Value::Number("3".into()));
+        assert_eq!(value(&fm, "q"), &Value::String("a\tb".into()));
+    }
+
+    #[test]
+    fn lenient_fallback_decodes_newlines_and_warns_at_yaml_error() {
+        let (fm, diags) = run("---\nname: a\ndescription: Use it: now.\\nNext\nmodel: opus\n---\n");
+        assert!(!fm.strict);
+        assert_eq!(value(&fm, "description"), &Value::String("Use it: now.\nNext".into()));
+        assert_eq!(value(&fm, "model"), &Value::String("opus".into()));
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, "yaml-fallback");
+        assert_eq!((diags[0].line, diags[0].column), (3, 19));
+    }
+
+    #[test]
+    fn lenient_lists_blocks_and_quotes() {
+        let (fm, _) = run(
+            "---\nd: x: y\nlist:\n  - a\n  - \"b\\u00e9\"\nblock: |\n  one\n  two\nfold: >-\n  one\n  two\nsq: 'it''s'\n---\n",
+        );
+        assert!(!fm.strict);
+        assert_eq!(
+            value(&fm, "list"),
+            &Value::List(vec![Value::String("a".into()), Value::String("bé".into())])
+        );
+        assert_eq!(value(&fm, "block"), &Value::String("one\ntwo".into()));
+        assert_eq!(value(&fm, "fold"), &Value::String("one two".into()));
+        assert_eq!(value(&fm, "sq"), &Value::String("it's".into()));
+    }
+
+    #[test]
+    fn duplicate_key_is_an_error_and_first_wins() {
+        let (fm, diags) = run("---\nname: a\nname: b\n---\n");
+        assert_eq!(value(&fm, "name"), &Value::String("a".into()));
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!((diags[0].code, diags[0].line, diags[0].column), ("duplicate-key", 3, 1));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut yaml = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..9 {
+            let prev = if i == 0 { "a".to_string() } else { format!("b{}", i - 1) };
+            yaml.push_str(&format!(
+                "b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        let (fm, diags) = run(&format!("---\n{yaml}---\n"));
+        assert!(fm.fields.is_empty());
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].code, "yaml-limit");
+    }
+
+    #[test]
+    fn strict_yaml_round_trip() {
+        let fields = vec![
+            ("name".to_string(), Value::String("a".into())),
+            ("description".to_string(), Value::String("x: y\n<example>\"q\"</example>".into())),
+            ("n".to_string(), Value::Number("3".into())),
+            ("tools".to_string(), Value::List(vec![Value::String("Read".into())])),
+        ];
+        let yaml = to_strict_yaml(&fields);
+        assert_eq!(parse_strict(&yaml).unwrap(), fields);
+    }
+
+    #[test]
+    fn double_quoted_escapes() {
+        for (input, expect) in [
+            (r"a\nb", "a\nb"),
+            (r#"\"q\""#, "\"q\""),
+            (r"\x41\u00e9\U0001F600", "Aé😀"),
+            (r"back\\slash", "back\\slash"),
+            (r"trailing\", "trailing\\"),
+        ] {
+            assert_eq!(decode_double_quoted(input), expect);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The `skillbook` command line: parses arguments and calls the library.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use skillbook::driver::{self, Format, Options};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "skillbook", version, about = "Compile Claude Code plugin content: check coverage, expand stubs, build the plugin")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print nothing but results and errors (no progress).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// When to colour diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check coverage, references and spec limits; print diagnostics.
+    Check {
+        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        root: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FormatArg::Human)]
+        format: FormatArg,
+    },
+    /// Check, then write the compiled plugin and report.json to the output directory.
+    Build {
+        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        root: Option<PathBuf>,
+        /// Output directory, replaced whole and atomically.
+        #[arg(short, long, default_value = "build")]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Auto => None,
+        Color::Always => Some(true),
+        Color::Never => Some(false),
+    };
+    let exit = match cli.command {
+        Command::Check { root, format } => {
+            let opts = Options { root, quiet: cli.quiet, color };
+            let format = match format {
+                FormatArg::Human => Format::Human,
+                FormatArg::Json => Format::Json,
+            };
+            driver::check(&opts, format)
+        }
+        Command::Build { root, out } => {
+            let opts = Options { root, quiet: cli.quiet, color };
+            driver::build(&opts, &out)
+        }
+    };
+    ExitCode::from(exit as u8)
+}

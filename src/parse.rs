@@ -1,0 +1,839 @@
+//! Parse: frontmatter and markdown structure of every loaded file, with byte offsets kept for diagnostics.
+//!
+//! Agents yield expertise items, responsibilities, skill references, `<example>` blocks and stubs; skills yield
+//! their patterns; patterns yield what they cover, their priority and summary.
+
+use crate::diagnostic::{Diagnostic, Severity, Source, WithHelp};
+use crate::frontmatter::{self, Field, Frontmatter, Split, Value};
+use crate::load::{PluginFiles, SourceFile, Workspace};
+use mdbook_markdown::pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use regex::Regex;
+use std::ops::Range;
+
+/// The default stub: the placeholder paragraphs plugins ship so that they load before their content exists.
+pub const DEFAULT_STUB_PATTERN: &str =
+    r"^\[Content will be expanded (?:in follow-up|with full details)[^\]]*- this stub enables plugin loading\]$";
+
+/// Settings the parser takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct ParseOptions {
+    pub stub: Regex,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            stub: Regex::new(DEFAULT_STUB_PATTERN).expect("default stub pattern is valid"),
+        }
+    }
+}
+
+/// A markdown heading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heading {
+    pub level: u8,
+    pub text: String,
+    /// Byte range of the heading in the file.
+    pub range: Range<usize>,
+}
+
+/// A stub paragraph to be replaced by generated sections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stub {
+    pub range: Range<usize>,
+    /// Level of the heading the stub sits under (0 when there is none).
+    pub enclosing_level: u8,
+}
+
+/// A markdown file with frontmatter, split and parsed.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: SourceFile,
+    pub frontmatter: Frontmatter,
+    pub has_frontmatter: bool,
+    /// Byte offset where the markdown body starts.
+    pub body_start: usize,
+    pub headings: Vec<Heading>,
+    pub stubs: Vec<Stub>,
+    /// Byte ranges of code blocks.
+    pub code: Vec<Range<usize>>,
+}
+
+impl Document {
+    pub fn body(&self) -> &str {
+        &self.file.text[self.body_start..]
+    }
+
+    pub fn source(&self) -> Source<'_> {
+        self.file.source()
+    }
+
+    /// The byte range of the section under a heading: to the next heading of the same or a higher level.
+    pub fn section(&self, index: usize) -> Range<usize> {
+        let h = &self.headings[index];
+        let end = self.headings[index + 1..]
+            .iter()
+            .find(|n| n.level <= h.level)
+            .map(|n| n.range.start)
+            .unwrap_or(self.file.text.len());
+        h.range.end.min(end)..end
+    }
+
+    /// The first heading whose normalised text is one of `names`.
+    pub fn find_section(&self, names: &[&str]) -> Option<Range<usize>> {
+        let i = self
+            .headings
+            .iter()
+            .position(|h| names.contains(&normalize(&h.text).as_str()))?;
+        Some(self.section(i))
+    }
+
+    fn in_code(&self, offset: usize) -> bool {
+        self.code.iter().any(|r| r.contains(&offset))
+    }
+}
+
+/// One expertise item, as the agent writes it under `## Your Expertise`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpertiseItem {
+    pub name: String,
+    pub offset: usize,
+}
+
+/// A category of expertise items (`- **Category**: a, b, c`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub name: String,
+    pub offset: usize,
+    pub items: Vec<ExpertiseItem>,
+}
+
+/// One numbered responsibility; `name` is its bold part when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Responsibility {
+    pub name: String,
+    pub text: String,
+    pub offset: usize,
+}
+
+/// A reference from a document to a skill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillRef {
+    pub name: String,
+    pub offset: usize,
+}
+
+/// One `<example>` block of an agent's description.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Example {
+    pub context: String,
+    pub user: String,
+    pub assistant: String,
+    pub commentary: String,
+}
+
+/// A Claude Code subagent.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub doc: Document,
+    pub name: String,
+    pub description: String,
+    pub model: Option<String>,
+    pub color: Option<String>,
+    pub tools: Vec<String>,
+    pub skill_refs: Vec<SkillRef>,
+    pub expertise: Vec<Category>,
+    pub responsibilities: Vec<Responsibility>,
+    pub examples: Vec<Example>,
+}
+
+impl Agent {
+    pub fn items(&self) -> impl Iterator<Item = (&Category, &ExpertiseItem)> {
+        self.expertise
+            .iter()
+            .flat_map(|c| c.items.iter().map(move |i| (c, i)))
+    }
+}
+
+/// One `covers:` entry of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cover {
+    pub name: String,
+    pub offset: usize,
+}
+
+/// A pattern file: one topic of a skill.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub doc: Document,
+    pub slug: String,
+    pub title: String,
+    pub covers: Vec<Cover>,
+    pub priority: u8,
+    pub summary: Option<String>,
+}
+
+impl Pattern {
+    /// True when one of the pattern's `covers:` entries names this item.
+    pub fn covers(&self, name: &str) -> bool {
+        let n = normalize(name);
+        self.covers.iter().any(|c| normalize(&c.name) == n)
+    }
+}
+
+/// An Agent Skill and its patterns.
+#[derive(Debug, Clone)]
+pub struct Skill {
+    pub doc: Option<Document>,
+    pub name: String,
+    pub dir_name: String,
+    pub dir: String,
+    pub description: Option<String>,
+    pub patterns: Vec<Pattern>,
+}
+
+/// A slash command: a markdown document with optional frontmatter.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub doc: Document,
+    pub name: String,
+}
+
+/// One plugin, parsed.
+#[derive(Debug, Clone)]
+pub struct Plugin {
+    pub name: String,
+    pub dir: String,
+    pub namespaced: bool,
+    pub manifest: Option<crate::load::Manifest>,
+    pub agents: Vec<Agent>,
+    pub skills: Vec<Skill>,
+    pub commands: Vec<Command>,
+}
+
+impl Plugin {
+    /// How a name of this plugin is shown: `plugin:name` inside a marketplace.
+    pub fn display(&self, name: &str) -> String {
+        if self.namespaced {
+            format!("{}:{}", self.name, name)
+        } else {
+            name.to_string()
+        }
+    }
+}
+
+/// The parsed content of a workspace.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub plugins: Vec<Plugin>,
+    pub marketplace: Option<crate::load::Manifest>,
+    pub files: usize,
+}
+
+impl Model {
+    /// Resolves a skill reference made from `plugin`: a plain name in the same plugin, or `plugin:skill`.
+    pub fn resolve_skill(&self, plugin: usize, name: &str) -> Option<(usize, usize)> {
+        if let Some((p, s)) = name.split_once(':') {
+            let pi = self.plugins.iter().position(|x| x.name == p)?;
+            let si = self.plugins[pi].skills.iter().position(|x| x.name == s)?;
+            return Some((pi, si));
+        }
+        let si = self.plugins.get(plugin)?.skills.iter().position(|x| x.name == name)?;
+        Some((plugin, si))
+    }
+
+    /// The skills an agent refers to that resolve, in reference order, without repeats.
+    pub fn agent_skills(&self, plugin: usize, agent: &Agent) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for r in &agent.skill_refs {
+            if let Some(k) = self.resolve_skill(plugin, &r.name) {
+                if !out.contains(&k) {
+                    out.push(k);
+                }
+            }
+        }
+        out
+    }
+
+    pub fn skill(&self, key: (usize, usize)) -> &Skill {
+        &self.plugins[key.0].skills[key.1]
+    }
+}
+
+/// Lowercase letters and digits only: how expertise items and `covers:` entries are compared.
+pub fn normalize(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Parses every file of the workspace.
+pub fn parse(ws: Workspace, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) -> Model {
+    let plugins = ws
+        .plugins
+        .into_iter()
+        .map(|p| parse_plugin(p, opts, diags))
+        .collect();
+    Model {
+        plugins,
+        marketplace: ws.marketplace,
+        files: ws.files,
+    }
+}
+
+fn parse_plugin(p: PluginFiles, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) -> Plugin {
+    let agents = p
+        .agents
+        .into_iter()
+        .filter_map(|f| parse_agent(f, opts, diags))
+        .collect();
+    let commands = p
+        .commands
+        .into_iter()
+        .filter_map(|f| {
+            let doc = parse_document(f, opts, false, diags)?;
+            let name = doc.file.stem().to_string();
+            Some(Command { doc, name })
+        })
+        .collect();
+    let skills = p
+        .skills
+        .into_iter()
+        .map(|s| {
+            let doc = s.skill_md.and_then(|f| parse_document(f, opts, true, diags));
+            let mut name = s.dir_name.clone();
+            let mut description = None;
+            if let Some(doc) = &doc {
+                if let Some(n) = string_field(doc, "name", diags) {
+                    name = n;
+                }
+                description = string_field(doc, "description", diags);
+            }
+            let patterns = s
+                .patterns
+                .into_iter()
+                .filter_map(|f| parse_pattern(f, opts, diags))
+                .collect();
+            Skill {
+                doc,
+                name,
+                dir_name: s.dir_name,
+                dir: s.dir,
+                description,
+                patterns,
+            }
+        })
+        .collect();
+    Plugin {
+        name: p.name,
+        dir: p.dir,
+        namespaced: p.namespaced,
+        manifest: p.manifest,
+        agents,
+        skills,
+        commands,
+    }
+}
+
+/// Splits and parses one file. `required` says whether a missing frontmatter block is an error.
+pub fn parse_document(
+    file: SourceFile,
+    opts: &ParseOptions,
+    required: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Document> {
+    let src = file.source();
+    let (frontmatter, has_frontmatter, body_start) = match frontmatter::split(&file.text) {
+        Split::Found { yaml, body_start } => (frontmatter::parse(&src, yaml, diags), true, body_start),
+        Split::Unterminated => {
+            diags.push(
+                src.diag(0, Severity::Error, "unterminated-frontmatter", "frontmatter opened with `---` is never closed")
+                    .help("add a line with `---` after the last frontmatter field"),
+            );
+            return None;
+        }
+        Split::None => {
+            if required {
+                let msg = if file.text.trim().is_empty() {
+                    "file is empty; it needs frontmatter"
+                } else {
+                    "file has no frontmatter"
+                };
+                diags.push(
+                    src.diag(0, Severity::Error, "missing-frontmatter", msg)
+                        .help("start the file with a `---` line, `name:` and `description:` fields, and a closing `---`"),
+                );
+                return None;
+            }
+            (Frontmatter::default(), false, 0)
+        }
+    };
+    let mut doc = Document {
+        frontmatter,
+        has_frontmatter,
+        body_start,
+        headings: Vec::new(),
+        stubs: Vec::new(),
+        code: Vec::new(),
+        file,
+    };
+    scan_markdown(&mut doc, opts);
+    Some(doc)
+}
+
+fn heading_level(l: HeadingLevel) -> u8 {
+    match l {
+        HeadingLevel::H1 => 1,
+        HeadingLevel::H2 => 2,
+        HeadingLevel::H3 => 3,
+        HeadingLevel::H4 => 4,
+        HeadingLevel::H5 => 5,
+        HeadingLevel::H6 => 6,
+    }
+}
+
+/// Markdown options used everywhere skillbook reads markdown.
+pub fn markdown_options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
+}
+
+fn scan_markdown(doc: &mut Document, opts: &ParseOptions) {
+    let base = doc.body_start;
+    let body = &doc.file.text[base..];
+    let mut heading: Option<(u8, Range<usize>, String)> = None;
+    let mut para: Option<(Range<usize>, String)> = None;
+    let mut current_level = 0u8;
+    for (event, range) in Parser::new_ext(body, markdown_options()).into_offset_iter() {
+        let range = range.start + base..range.end + base;
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                heading = Some((heading_level(level), range, String::new()));
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, range, text)) = heading.take() {
+                    current_level = level;
+                    doc.headings.push(Heading {
+                        level,
+                        text: text.trim().to_string(),
+                        range,
+                    });
+                }
+            }
+            Event::Start(Tag::Paragraph) => para = Some((range, String::new())),
+            Event::End(TagEnd::Paragraph) => {
+                if let Some((range, text)) = para.take() {
+                    if opts.stub.is_match(text.trim()) {
+                        doc.stubs.push(Stub {
+                            range,
+                            enclosing_level: current_level,
+                        });
+                    }
+                }
+            }
+            Event::Start(Tag::CodeBlock(_)) => doc.code.push(range),
+            Event::Code(code) => push_text(&mut heading, &mut para, &code),
+            Event::Text(text) => push_text(&mut heading, &mut para, &text),
+            Event::SoftBreak | Event::HardBreak => push_text(&mut heading, &mut para, " "),
+            _ => {}
+        }
+    }
+}
+
+fn push_text(heading: &mut Option<(u8, Range<usize>, String)>, para: &mut Option<(Range<usize>, String)>, s: &str) {
+    if let Some((_, _, t)) = heading {
+        t.push_str(s);
+    }
+    if let Some((_, t)) = para {
+        t.push_str(s);
+    }
+}
+
+/// A frontmatter field that should be a string. Numbers and booleans are read as text with a warning;
+/// lists and mappings are errors.
+pub fn string_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let field = doc.frontmatter.get(key)?;
+    match &field.value {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        v @ (Value::Number(_) | Value::Bool(_)) => {
+            let text = v.scalar_text().unwrap_or_default();
+            diags.push(
+                field_diag(doc, field, Severity::Warning, "wrong-type", format!("`{key}` should be a string, found {}; read as \"{text}\"", v.kind()))
+                    .help(format!("quote it: `{key}: \"{text}\"`")),
+            );
+            Some(text)
+        }
+        v => {
+            diags.push(
+                field_diag(doc, field, Severity::Error, "wrong-type", format!("`{key}` must be a string, found {}", v.kind()))
+                    .help(format!("write `{key}: some text` on one line")),
+            );
+            None
+        }
+    }
+}
+
+/// A frontmatter field that should be a list of strings; a comma-separated string is accepted too.
+pub fn list_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> Vec<String> {
+    let Some(field) = doc.frontmatter.get(key) else {
+        return Vec::new();
+    };
+    match &field.value {
+        Value::Null => Vec::new(),
+        Value::String(s) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        Value::List(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item.scalar_text() {
+                    Some(t) if !t.trim().is_empty() => out.push(t.trim().to_string()),
+                    Some(_) => {}
+                    None => diags.push(
+                        field_diag(doc, field, Severity::Error, "wrong-type", format!("`{key}` entries must be strings, found {}", item.kind()))
+                            .help(format!("write `{key}: [a, b]`")),
+                    ),
+                }
+            }
+            out
+        }
+        v => {
+            diags.push(
+                field_diag(doc, field, Severity::Error, "wrong-type", format!("`{key}` must be a list of strings, found {}", v.kind()))
+                    .help(format!("write `{key}: [a, b]`")),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn field_diag(doc: &Document, field: &Field, severity: Severity, code: &'static str, msg: String) -> Diagnostic {
+    doc.source().diag(field.key_offset, severity, code, msg)
+}
+
+fn require(doc: &Document, key: &str, value: &Option<String>, what: &str, diags: &mut Vec<Diagnostic>) {
+    if value.as_deref().is_none_or(|v| v.trim().is_empty()) && doc.frontmatter.get(key).is_none_or(|f| matches!(f.value, Value::Null | Value::String(_))) {
+        let offset = doc.frontmatter.get(key).map(|f| f.key_offset).unwrap_or(0);
+        diags.push(
+            doc.source()
+                .diag(offset, Severity::Error, "missing-field", format!("{what} has no `{key}`"))
+                .help(format!("add `{key}: ...` to the frontmatter; Claude Code does not load the file without it")),
+        );
+    }
+}
+
+fn parse_agent(file: SourceFile, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) -> Option<Agent> {
+    let doc = parse_document(file, opts, true, diags)?;
+    let name = string_field(&doc, "name", diags);
+    require(&doc, "name", &name, "agent", diags);
+    let description = string_field(&doc, "description", diags);
+    require(&doc, "description", &description, "agent", diags);
+    let model = string_field(&doc, "model", diags);
+    let color = string_field(&doc, "color", diags);
+    let tools = list_field(&doc, "tools", diags);
+    let mut skill_refs = Vec::new();
+    for s in list_field(&doc, "skills", diags) {
+        let offset = doc
+            .frontmatter
+            .locate(&doc.file.text, "skills", &s, 0)
+            .or(doc.frontmatter.get("skills").map(|f| f.key_offset))
+            .unwrap_or(0);
+        skill_refs.push(SkillRef { name: s, offset });
+    }
+    skill_refs.extend(text_skill_refs(&doc));
+    let expertise = expertise(&doc);
+    let responsibilities = responsibilities(&doc);
+    let description = description.unwrap_or_default();
+    let examples = examples(&description);
+    Some(Agent {
+        name: name.unwrap_or_else(|| doc.file.stem().to_string()),
+        description,
+        model,
+        color,
+        tools,
+        skill_refs,
+        expertise,
+        responsibilities,
+        examples,
+        doc,
+    })
+}
+
+fn text_skill_refs(doc: &Document) -> Vec<SkillRef> {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| Regex::new(r"(?i)\bsee\s+(?:the\s+)?`([A-Za-z0-9][A-Za-z0-9:_.-]*)`\s+skill\b").expect("valid regex"));
+    let body = doc.body();
+    re.captures_iter(body)
+        .filter_map(|c| {
+            let m = c.get(1)?;
+            let offset = doc.body_start + m.start();
+            (!doc.in_code(offset)).then(|| SkillRef {
+                name: m.as_str().to_string(),
+                offset,
+            })
+        })
+        .collect()
+}
+
+fn lines_in(text: &str, range: Range<usize>) -> impl Iterator<Item = (usize, &str)> {
+    let slice = &text[range.clone()];
+    let mut pos = range.start;
+    slice.split_inclusive('\n').map(move |l| {
+        let start = pos;
+        pos += l.len();
+        (start, l.trim_end_matches(['\n', '\r']))
+    })
+}
+
+fn expertise(doc: &Document) -> Vec<Category> {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"^\s*[-*+]\s+\*\*(?P<cat>[^*]+?)\s*:?\*\*\s*:?\s*(?P<rest>.*)$").expect("valid regex")
+    });
+    let Some(range) = doc.find_section(&["yourexpertise", "expertise"]) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (start, line) in lines_in(&doc.file.text, range) {
+        if doc.in_code(start) {
+            continue;
+        }
+        let Some(c) = re.captures(line) else { continue };
+        let (Some(cat), Some(rest)) = (c.name("cat"), c.name("rest")) else {
+            continue;
+        };
+        let mut items = Vec::new();
+        for (item_start, item) in split_items(rest.as_str()) {
+            items.push(ExpertiseItem {
+                name: item.to_string(),
+                offset: start + rest.start() + item_start,
+            });
+        }
+        out.push(Category {
+            name: cat.as_str().trim().to_string(),
+            offset: start + cat.start(),
+            items,
+        });
+    }
+    out
+}
+
+/// Splits `a, b (x, y), c.` at top-level commas; each item trimmed, with its byte offset in `s`.
+fn split_items(s: &str) -> Vec<(usize, &str)> {
+    fn push<'a>(s: &'a str, from: usize, to: usize, out: &mut Vec<(usize, &'a str)>) {
+        let raw = &s[from..to];
+        let lead = raw.len() - raw.trim_start().len();
+        let item = raw.trim().trim_end_matches('.').trim();
+        if !item.is_empty() {
+            out.push((from + lead, item));
+        }
+    }
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' | ';' if depth <= 0 => {
+                push(s, start, i, &mut out);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    push(s, start, s.len(), &mut out);
+    out
+}
+
+fn responsibilities(doc: &Document) -> Vec<Responsibility> {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    static BOLD: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| Regex::new(r"^\s*\d+[.)]\s+(?P<text>.+)$").expect("valid regex"));
+    let bold = BOLD.get_or_init(|| Regex::new(r"\*\*(?P<b>[^*]+)\*\*").expect("valid regex"));
+    let Some(range) = doc.find_section(&["responsibilities", "yourresponsibilities"]) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (start, line) in lines_in(&doc.file.text, range) {
+        let Some(c) = re.captures(line) else { continue };
+        let Some(t) = c.name("text") else { continue };
+        let text = t.as_str().replace("**", "").trim().to_string();
+        let name = bold
+            .captures(t.as_str())
+            .and_then(|b| b.name("b"))
+            .map(|b| b.as_str().trim().to_string())
+            .unwrap_or_else(|| text.clone());
+        out.push(Responsibility {
+            name,
+            text,
+            offset: start + t.start(),
+        });
+    }
+    out
+}
+
+/// The `<example>` blocks of a description: context, user, assistant and commentary.
+pub fn examples(description: &str) -> Vec<Example> {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    static COMMENTARY: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| Regex::new(r"(?s)<example>(.*?)</example>").expect("valid regex"));
+    let commentary =
+        COMMENTARY.get_or_init(|| Regex::new(r"(?s)<commentary>(.*?)</commentary>").expect("valid regex"));
+    re.captures_iter(description)
+        .filter_map(|c| c.get(1))
+        .map(|m| {
+            let inner = m.as_str();
+            let mut ex = Example::default();
+            if let Some(c) = commentary.captures(inner).and_then(|c| c.get(1)) {
+                ex.commentary = c.as_str().trim().to_string();
+            }
+            let without = commentary.replace_all(inner, "");
+            let mut current: Option<usize> = None;
+            let mut parts = [String::new(), String::new(), String::new()];
+            for line in without.lines() {
+                let t = line.trim();
+                let lower = t.to_ascii_lowercase();
+                let field = ["context:", "user:", "assistant:"]
+                    .iter()
+                    .position(|p| lower.starts_with(p));
+                match (field, current) {
+                    (Some(i), _) => {
+                        let prefix = ["context:", "user:", "assistant:"][i].len();
+                        parts[i].push_str(t[prefix..].trim());
+                        current = Some(i);
+                    }
+                    (None, Some(i)) if !t.is_empty() => {
+                        parts[i].push(' ');
+                        parts[i].push_str(t);
+                    }
+                    _ => {}
+                }
+            }
+            let [context, user, assistant] = parts;
+            ex.context = unquote(&context).to_string();
+            ex.user = unquote(&user).to_string();
+            ex.assistant = unquote(&assistant).to_string();
+            ex
+        })
+        .collect()
+}
+
+fn unquote(s: &str) -> &str {
+    s.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(s)
+}
+
+fn parse_pattern(file: SourceFile, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) -> Option<Pattern> {
+    let doc = parse_document(file, opts, true, diags)?;
+    let slug = doc.file.stem().to_string();
+    let title = string_field(&doc, "title", diags)
+        .or_else(|| doc.headings.first().map(|h| h.text.clone()))
+        .unwrap_or_else(|| slug.clone());
+    let mut covers = Vec::new();
+    let mut from = 0;
+    for name in list_field(&doc, "covers", diags) {
+        let offset = doc
+            .frontmatter
+            .locate(&doc.file.text, "covers", &name, from)
+            .or_else(|| doc.frontmatter.get("covers").map(|f| f.key_offset))
+            .unwrap_or(0);
+        from = offset + 1;
+        covers.push(Cover { name, offset });
+    }
+    let priority = match doc.frontmatter.get("priority") {
+        None => 50,
+        Some(f) => match &f.value {
+            Value::Number(n) if n.parse::<u8>().is_ok_and(|p| p <= 100) => n.parse::<u8>().unwrap_or(50),
+            v => {
+                let shown = v.scalar_text().unwrap_or_else(|| v.kind().to_string());
+                diags.push(
+                    field_diag(&doc, f, Severity::Error, "invalid-priority", format!("`priority` must be a whole number from 0 to 100, found `{shown}`"))
+                        .help("under a tight budget the lowest priorities are dropped first; 50 is the default"),
+                );
+                50
+            }
+        },
+    };
+    let summary = string_field(&doc, "summary", diags).filter(|s| !s.trim().is_empty());
+    Some(Pattern {
+        doc,
+        slug,
+        title,
+        covers,
+        priority,
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Document {
+        let mut diags = Vec::new();
+        let file = SourceFile {
+            rel: "a.md".into(),
+            text: text.into(),
+        };
+        parse_document(file, &ParseOptions::default(), true, &mut diags).expect("parses")
+    }
+
+    #[test]
+    fn split_items_table() {
+        for (input, expect) in [
+            ("Paxos, Raft", vec![(0, "Paxos"), (7, "Raft")]),
+            ("  a (x, y), b.", vec![(2, "a (x, y)"), (12, "b")]),
+            ("", vec![]),
+            ("a,,b", vec![(0, "a"), (3, "b")]),
+        ] {
+            assert_eq!(split_items(input), expect, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn normalize_table() {
+        for (a, b) in [
+            ("Multi-Raft with Leader Leases", "multiraftwithleaderleases"),
+            ("full-mesh limitations", "fullmeshlimitations"),
+            ("Split brain", "splitbrain"),
+            ("CRDTs", "crdts"),
+        ] {
+            assert_eq!(normalize(a), b);
+        }
+    }
+
+    #[test]
+    fn stubs_default_pattern_matches_both_forms() {
+        let d = doc("---\nname: a\n---\n## A\n\n[Content will be expanded in follow-up - this stub enables plugin loading]\n\n[Content will be expanded with full details - this stub enables plugin loading]\n\n[Content will be expanded soon]\n");
+        assert_eq!(d.stubs.len(), 2);
+        assert_eq!(d.stubs[0].enclosing_level, 2);
+    }
+
+    #[test]
+    fn examples_are_read() {
+        let ex = examples("Use it. Examples:\n<example>\nContext: Ctx\nuser: \"Q?\"\nassistant: \"A.\"\n<commentary>\nWhy.\n</commentary>\n</example>");
+        assert_eq!(
+            ex,
+            vec![Example {
+                context: "Ctx".into(),
+                user: "Q?".into(),
+                assistant: "A.".into(),
+                commentary: "Why.".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn skill_refs_in_text_not_in_code() {
+        let d = doc("---\nname: a\n---\nSee `x` skill.\n\n```\nSee `y` skill\n```\n");
+        let refs = text_skill_refs(&d);
+        assert_eq!(refs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["x"]);
+    }
+}
