@@ -60,15 +60,24 @@ pub struct PatternRef {
 /// Claude Code's subagent `model` aliases; a full model id (`claude-...`) is accepted too.
 pub const AGENT_MODELS: &[&str] = &["sonnet", "opus", "haiku", "inherit"];
 /// Claude Code's subagent colours.
-pub const AGENT_COLORS: &[&str] = &["red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan"];
+pub const AGENT_COLORS: &[&str] = &[
+    "red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan",
+];
 
 /// Checks the model; `diags` holds what earlier stages found and receives this stage's findings.
 pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
     let mut coverage = Vec::new();
     for (pi, plugin) in model.plugins.iter().enumerate() {
-        duplicates(plugin.agents.iter().map(|a| (a.name.as_str(), &a.doc)), "agent", &mut diags);
         duplicates(
-            plugin.skills.iter().filter_map(|s| s.doc.as_ref().map(|d| (s.name.as_str(), d))),
+            plugin.agents.iter().map(|a| (a.name.as_str(), &a.doc)),
+            "agent",
+            &mut diags,
+        );
+        duplicates(
+            plugin
+                .skills
+                .iter()
+                .filter_map(|s| s.doc.as_ref().map(|d| (s.name.as_str(), d))),
             "skill",
             &mut diags,
         );
@@ -107,7 +116,9 @@ pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
                     let n = normalize(&cover.name);
                     let known = users.iter().any(|a| {
                         a.items().any(|(_, i)| normalize(&i.name) == n)
-                            || a.responsibilities.iter().any(|r| normalize(&r.name) == n || normalize(&r.text) == n)
+                            || a.responsibilities
+                                .iter()
+                                .any(|r| normalize(&r.name) == n || normalize(&r.text) == n)
                     });
                     if known {
                         continue;
@@ -124,7 +135,10 @@ pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
                         cover.offset,
                         Severity::Error,
                         "unknown-cover",
-                        format!("`{}` is not an expertise item of any agent that uses skill `{}`", cover.name, skill.name),
+                        format!(
+                            "`{}` is not an expertise item of any agent that uses skill `{}`",
+                            cover.name, skill.name
+                        ),
                     );
                     d = match did_you_mean(&cover.name, &candidates) {
                         Some(s) => d.help(format!("did you mean `{s}`?")),
@@ -183,13 +197,22 @@ pub fn did_you_mean(name: &str, candidates: &[String]) -> Option<String> {
         .map(|(_, c)| c.clone())
 }
 
-fn duplicates<'a>(docs: impl Iterator<Item = (&'a str, &'a Document)>, what: &str, diags: &mut Vec<Diagnostic>) {
+fn duplicates<'a>(
+    docs: impl Iterator<Item = (&'a str, &'a Document)>,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     let mut seen: BTreeMap<&str, &Document> = BTreeMap::new();
     for (name, doc) in docs {
         if let Some(first) = seen.get(name) {
             diags.push(
                 doc.source()
-                    .diag(field_offset(doc, "name"), Severity::Error, "duplicate-name", format!("{what} `{name}` is already defined in {}", first.file.rel))
+                    .diag(
+                        field_offset(doc, "name"),
+                        Severity::Error,
+                        "duplicate-name",
+                        format!("{what} `{name}` is already defined in {}", first.file.rel),
+                    )
                     .help(format!("give each {what} of a plugin its own name")),
             );
         } else {
@@ -200,7 +223,9 @@ fn duplicates<'a>(docs: impl Iterator<Item = (&'a str, &'a Document)>, what: &st
 
 fn is_kebab(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-')
         && !name.contains("--")
@@ -211,30 +236,56 @@ fn lint_agent(agent: &Agent, diags: &mut Vec<Diagnostic>) {
     let src = doc.source();
     if doc.frontmatter.get("name").is_some() && !is_kebab(&agent.name) {
         diags.push(
-            src.diag(field_offset(doc, "name"), Severity::Warning, "agent-name", format!("agent name `{}` should use lowercase letters, digits and hyphens", agent.name))
-                .help("Claude Code identifies subagents by this name; write it like `code-reviewer`"),
+            src.diag(
+                field_offset(doc, "name"),
+                Severity::Warning,
+                "agent-name",
+                format!(
+                    "agent name `{}` should use lowercase letters, digits and hyphens",
+                    agent.name
+                ),
+            )
+            .help("Claude Code identifies subagents by this name; write it like `code-reviewer`"),
         );
     }
     if let Some(model) = &agent.model {
         if !AGENT_MODELS.contains(&model.as_str()) && !model.starts_with("claude-") {
             diags.push(
-                src.diag(field_offset(doc, "model"), Severity::Warning, "agent-model", format!("unknown model `{model}`"))
-                    .help(format!("use one of {} or a full model id such as `claude-sonnet-4-5`", AGENT_MODELS.join(", "))),
+                src.diag(
+                    field_offset(doc, "model"),
+                    Severity::Warning,
+                    "agent-model",
+                    format!("unknown model `{model}`"),
+                )
+                .help(format!(
+                    "use one of {} or a full model id such as `claude-sonnet-4-5`",
+                    AGENT_MODELS.join(", ")
+                )),
             );
         }
     }
     if let Some(color) = &agent.color {
         if !AGENT_COLORS.contains(&color.as_str()) {
             diags.push(
-                src.diag(field_offset(doc, "color"), Severity::Warning, "agent-color", format!("unknown color `{color}`"))
-                    .help(format!("use one of {}", AGENT_COLORS.join(", "))),
+                src.diag(
+                    field_offset(doc, "color"),
+                    Severity::Warning,
+                    "agent-color",
+                    format!("unknown color `{color}`"),
+                )
+                .help(format!("use one of {}", AGENT_COLORS.join(", "))),
             );
         }
     }
     if !agent.doc.stubs.is_empty() && agent.skill_refs.is_empty() {
         diags.push(
-            src.diag(agent.doc.stubs[0].range.start, Severity::Warning, "unexpanded-stub", "this stub cannot be expanded: the agent refers to no skill")
-                .help("add `skills: [name]` to the frontmatter, or ``See `name` skill`` to the text"),
+            src.diag(
+                agent.doc.stubs[0].range.start,
+                Severity::Warning,
+                "unexpanded-stub",
+                "this stub cannot be expanded: the agent refers to no skill",
+            )
+            .help("add `skills: [name]` to the frontmatter, or ``See `name` skill`` to the text"),
         );
     }
 }
@@ -246,7 +297,10 @@ fn lint_skill(skill: &crate::parse::Skill, diags: &mut Vec<Diagnostic>) {
     if doc.frontmatter.get("name").is_none() {
         diags.push(
             src.diag(0, Severity::Warning, "skill-name", "SKILL.md has no `name`")
-                .help(format!("add `name: {}` (the folder's name)", skill.dir_name)),
+                .help(format!(
+                    "add `name: {}` (the folder's name)",
+                    skill.dir_name
+                )),
         );
     } else if !is_kebab(&skill.name) || skill.name.len() > 64 {
         diags.push(
@@ -255,8 +309,16 @@ fn lint_skill(skill: &crate::parse::Skill, diags: &mut Vec<Diagnostic>) {
         );
     } else if skill.name != skill.dir_name {
         diags.push(
-            src.diag(name_offset, Severity::Warning, "skill-name", format!("skill name `{}` differs from its folder `{}`", skill.name, skill.dir_name))
-                .help("the Agent Skills spec requires the name to equal the folder's name"),
+            src.diag(
+                name_offset,
+                Severity::Warning,
+                "skill-name",
+                format!(
+                    "skill name `{}` differs from its folder `{}`",
+                    skill.name, skill.dir_name
+                ),
+            )
+            .help("the Agent Skills spec requires the name to equal the folder's name"),
         );
     }
     match &skill.description {
@@ -272,13 +334,26 @@ fn lint_skill(skill: &crate::parse::Skill, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn agent_coverage(model: &Model, pi: usize, agent: &Agent, diags: &mut Vec<Diagnostic>) -> AgentCoverage {
+fn agent_coverage(
+    model: &Model,
+    pi: usize,
+    agent: &Agent,
+    diags: &mut Vec<Diagnostic>,
+) -> AgentCoverage {
     let plugin = &model.plugins[pi];
     let src = agent.doc.source();
     for r in &agent.skill_refs {
         if model.resolve_skill(pi, &r.name).is_none() {
             let names: Vec<String> = plugin.skills.iter().map(|s| s.name.clone()).collect();
-            let mut d = src.diag(r.offset, Severity::Error, "unknown-skill", format!("skill `{}` does not exist in plugin `{}`", r.name, plugin.name));
+            let mut d = src.diag(
+                r.offset,
+                Severity::Error,
+                "unknown-skill",
+                format!(
+                    "skill `{}` does not exist in plugin `{}`",
+                    r.name, plugin.name
+                ),
+            );
             d = match did_you_mean(&r.name, &names) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!("add skills/{}/SKILL.md, or fix the name", r.name)),
@@ -307,11 +382,23 @@ fn agent_coverage(model: &Model, pi: usize, agent: &Agent, diags: &mut Vec<Diagn
             let help = if skills.is_empty() {
                 "the agent refers to no skill; add `skills: [name]` and a pattern with this item in `covers:`".to_string()
             } else {
-                format!("add a pattern under skills/{}/patterns/ with `covers: [{}]`", model.skill(skills[0]).dir_name, item.name)
+                format!(
+                    "add a pattern under skills/{}/patterns/ with `covers: [{}]`",
+                    model.skill(skills[0]).dir_name,
+                    item.name
+                )
             };
             diags.push(
-                src.diag(item.offset, Severity::Error, "uncovered-item", format!("expertise item `{}` ({}) is covered by no pattern", item.name, cat.name))
-                    .help(help),
+                src.diag(
+                    item.offset,
+                    Severity::Error,
+                    "uncovered-item",
+                    format!(
+                        "expertise item `{}` ({}) is covered by no pattern",
+                        item.name, cat.name
+                    ),
+                )
+                .help(help),
             );
         }
         items.push(ItemCoverage {
@@ -340,7 +427,10 @@ mod tests {
 
     #[test]
     fn did_you_mean_table() {
-        let c: Vec<String> = ["Raft", "Paxos", "vector clocks", "Split-brain"].iter().map(|s| s.to_string()).collect();
+        let c: Vec<String> = ["Raft", "Paxos", "vector clocks", "Split-brain"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         for (input, expect) in [
             ("Raftt", Some("Raft")),
             ("vector clock", Some("vector clocks")),
@@ -353,7 +443,15 @@ mod tests {
 
     #[test]
     fn kebab_table() {
-        for (name, ok) in [("a-b", true), ("a1", true), ("A", false), ("-a", false), ("a--b", false), ("a_b", false), ("", false)] {
+        for (name, ok) in [
+            ("a-b", true),
+            ("a1", true),
+            ("A", false),
+            ("-a", false),
+            ("a--b", false),
+            ("a_b", false),
+            ("", false),
+        ] {
             assert_eq!(is_kebab(name), ok, "{name}");
         }
     }

@@ -46,25 +46,45 @@ pub fn resolve(root: Option<&Path>) -> Result<Config, String> {
         return from_table(None, dir, SkillbookTable::default());
     }
     let text = std::fs::read_to_string(&book).map_err(|e| format!("{}: {e}", book.display()))?;
-    let value: toml::Table = text.parse().map_err(|e| format!("{}: {e}", book.display()))?;
+    let value: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", book.display()))?;
     let table = value
         .get("preprocessor")
         .and_then(|p| p.get("skillbook"))
         .cloned();
     match table {
         Some(t) => {
-            let table: SkillbookTable = t.try_into().map_err(|e| format!("{}: [preprocessor.skillbook]: {e}", book.display()))?;
-            let content = dir.join(table.content.clone().unwrap_or_else(|| PathBuf::from("content")));
+            let table: SkillbookTable = t
+                .try_into()
+                .map_err(|e| format!("{}: [preprocessor.skillbook]: {e}", book.display()))?;
+            let content = dir.join(
+                table
+                    .content
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("content")),
+            );
             from_table(Some(dir), content, table)
         }
-        None if required => Err(format!("{} has no [preprocessor.skillbook] table naming the content", book.display())),
+        None if required => Err(format!(
+            "{} has no [preprocessor.skillbook] table naming the content",
+            book.display()
+        )),
         None => from_table(None, dir, SkillbookTable::default()),
     }
 }
 
-fn from_table(book_dir: Option<PathBuf>, content_root: PathBuf, t: SkillbookTable) -> Result<Config, String> {
-    let pattern = t.stub_pattern.as_deref().unwrap_or(crate::parse::DEFAULT_STUB_PATTERN);
-    let stub = Regex::new(pattern).map_err(|e| format!("stub-pattern is not a valid regex: {e}"))?;
+fn from_table(
+    book_dir: Option<PathBuf>,
+    content_root: PathBuf,
+    t: SkillbookTable,
+) -> Result<Config, String> {
+    let pattern = t
+        .stub_pattern
+        .as_deref()
+        .unwrap_or(crate::parse::DEFAULT_STUB_PATTERN);
+    let stub =
+        Regex::new(pattern).map_err(|e| format!("stub-pattern is not a valid regex: {e}"))?;
     let budgets = t.budgets.unwrap_or_else(|| DEFAULT_BUDGETS.to_vec());
     if budgets.is_empty() || budgets.contains(&0) {
         return Err("budgets must be a non-empty list of positive token counts".into());

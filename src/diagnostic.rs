@@ -210,7 +210,10 @@ const WINDOW: usize = 100;
 
 /// The part of a source line to show, tabs as spaces, and the caret's position in it.
 fn window(line: &str, col0: usize) -> (String, usize) {
-    let chars: Vec<char> = line.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
+    let chars: Vec<char> = line
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
     let col0 = col0.min(chars.len());
     if chars.len() <= WINDOW {
         return (chars.into_iter().collect(), col0);

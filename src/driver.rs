@@ -42,7 +42,10 @@ impl Options {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     }
@@ -58,7 +61,10 @@ pub struct Compiled {
 impl Compiled {
     /// The content root as diagnostics show it.
     pub fn root_display(&self) -> String {
-        self.config.content_root.to_string_lossy().replace('\\', "/")
+        self.config
+            .content_root
+            .to_string_lossy()
+            .replace('\\', "/")
     }
 }
 
@@ -68,18 +74,27 @@ pub fn compile(config: Config, progress: &ProgressBar) -> io::Result<Compiled> {
     progress.set_message(format!("loading {}", config.content_root.display()));
     let ws = load::load(&config.content_root, &mut diags)?;
     progress.set_message(format!("parsing {} files", ws.files));
-    let opts = ParseOptions { stub: config.stub.clone() };
+    let opts = ParseOptions {
+        stub: config.stub.clone(),
+    };
     let model = parse::parse(ws, &opts, &mut diags);
     progress.set_message("checking");
     let report = check::check(&model, diags);
-    Ok(Compiled { config, model, report })
+    Ok(Compiled {
+        config,
+        model,
+        report,
+    })
 }
 
 /// Everything `build` writes, in memory.
 pub fn outputs(compiled: &Compiled) -> OutputTree {
     let mut tree = OutputTree::new();
     emit::plugin::emit(&compiled.model, "plugin/", &mut tree);
-    tree.insert("report.json".to_string(), emit::report::json(&compiled.report).into_bytes());
+    tree.insert(
+        "report.json".to_string(),
+        emit::report::json(&compiled.report).into_bytes(),
+    );
     tree
 }
 
@@ -128,7 +143,11 @@ pub fn check(opts: &Options, format: Format) -> Exit {
     progress.finish_and_clear();
     let text = match format {
         Format::Json => emit::report::json(&compiled.report),
-        Format::Human => emit::report::human(&compiled.report, &compiled.root_display(), opts.style(io::stdout().is_terminal())),
+        Format::Human => emit::report::human(
+            &compiled.report,
+            &compiled.root_display(),
+            opts.style(io::stdout().is_terminal()),
+        ),
     };
     if let Err(e) = print_stdout(&text) {
         return usage_error(e);
@@ -155,8 +174,14 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
     let exit = exit_for(report);
     if exit != Exit::Success {
         progress.finish_and_clear();
-        eprint!("{}", emit::report::human(report, &compiled.root_display(), style));
-        eprintln!("skillbook: build failed; {} was left as it was", out.display());
+        eprint!(
+            "{}",
+            emit::report::human(report, &compiled.root_display(), style)
+        );
+        eprintln!(
+            "skillbook: build failed; {} was left as it was",
+            out.display()
+        );
         return exit;
     }
     progress.set_message("emitting");
@@ -166,7 +191,14 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
     progress.finish_and_clear();
     if !opts.quiet {
         for d in &report.diagnostics {
-            eprint!("{}", crate::diagnostic::render_human(d, &display_path(&compiled.root_display(), &d.path), style));
+            eprint!(
+                "{}",
+                crate::diagnostic::render_human(
+                    d,
+                    &display_path(&compiled.root_display(), &d.path),
+                    style
+                )
+            );
         }
     }
     match written {

@@ -110,7 +110,11 @@ pub fn plan_agent(model: &Model, plugin: usize, agent: &Agent) -> Option<Plan> {
             continue;
         }
         let (_, p) = k.get(model);
-        if let Some(pos) = agent.responsibilities.iter().position(|r| p.covers(&r.name) || p.covers(&r.text)) {
+        if let Some(pos) = agent
+            .responsibilities
+            .iter()
+            .position(|r| p.covers(&r.name) || p.covers(&r.text))
+        {
             procedures.push((pos, *k));
         }
     }
@@ -153,7 +157,13 @@ pub fn plugin_agent_link(skill: &Skill, pattern: &Pattern, fragment: Option<&str
 }
 
 /// Renders an agent's body with its plan applied; `form` says how each pattern goes in.
-pub fn render_agent(model: &Model, agent: &Agent, plan: &Plan, form: &dyn Fn(PatternKey) -> Form, link: LinkFn) -> String {
+pub fn render_agent(
+    model: &Model,
+    agent: &Agent,
+    plan: &Plan,
+    form: &dyn Fn(PatternKey) -> Form,
+    link: LinkFn,
+) -> String {
     let mut generated = String::new();
     for group in &plan.groups {
         let mut sections = String::new();
@@ -194,7 +204,13 @@ pub fn render_agent(model: &Model, agent: &Agent, plan: &Plan, form: &dyn Fn(Pat
 }
 
 /// One pattern as a section at heading `level`: in full, or as its summary.
-pub fn render_pattern(skill: &Skill, pattern: &Pattern, level: u8, form: Form, link: LinkFn) -> String {
+pub fn render_pattern(
+    skill: &Skill,
+    pattern: &Pattern,
+    level: u8,
+    form: Form,
+    link: LinkFn,
+) -> String {
     let mut out = format!("{} {}\n\n", hashes(level), pattern.title);
     match form {
         Form::Full => {
@@ -244,7 +260,10 @@ pub fn render_skill(skill: &Skill) -> Option<String> {
     }
     out.push_str(&text[pos..]);
     let out = rewrite_links(&out, &|dest| {
-        let rest = dest.strip_prefix("./").unwrap_or(dest).strip_prefix("patterns/")?;
+        let rest = dest
+            .strip_prefix("./")
+            .unwrap_or(dest)
+            .strip_prefix("patterns/")?;
         Some(format!("references/{rest}"))
     });
     Some(tidy(&out))
@@ -364,7 +383,11 @@ mod tests {
             ("## A\ntext\n", 2, "#### A\ntext\n"),
             ("A\n---\n", 1, "### A\n"),
             ("##### A\n", 3, "###### A\n"),
-            ("```\n## not a heading\n```\n", 2, "```\n## not a heading\n```\n"),
+            (
+                "```\n## not a heading\n```\n",
+                2,
+                "```\n## not a heading\n```\n",
+            ),
         ] {
             assert_eq!(demote_headings(input, shift), expect, "{input:?}");
         }
@@ -380,6 +403,9 @@ mod tests {
 
     #[test]
     fn tidy_collapses_blank_lines_outside_fences() {
-        assert_eq!(tidy("a\n\n\n\nb\n```\n\n\n```\n\n"), "a\n\nb\n```\n\n\n```\n");
+        assert_eq!(
+            tidy("a\n\n\n\nb\n```\n\n\n```\n\n"),
+            "a\n\nb\n```\n\n\n```\n"
+        );
     }
 }

@@ -209,7 +209,10 @@ pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> F
                         col,
                         Severity::Error,
                         "yaml-limit",
-                        format!("frontmatter exceeds the YAML parser's limits: {}", strip_location(&msg)),
+                        format!(
+                            "frontmatter exceeds the YAML parser's limits: {}",
+                            strip_location(&msg)
+                        ),
                     )
                     .help("remove the anchors and aliases (`&a`, `*a`) or the deep nesting"),
                 );
@@ -250,7 +253,10 @@ fn strip_location(msg: &str) -> &str {
 fn yaml_error_position(src: &Source, yaml_start: usize, err: &serde_yaml::Error) -> (usize, usize) {
     let (base_line, _) = src.line_col(yaml_start);
     match err.location() {
-        Some(loc) => (base_line + loc.line().saturating_sub(1), loc.column().max(1)),
+        Some(loc) => (
+            base_line + loc.line().saturating_sub(1),
+            loc.column().max(1),
+        ),
         None => (base_line, 1),
     }
 }
@@ -376,7 +382,10 @@ enum Pending {
     /// A plain scalar that may continue on indented lines.
     Plain,
     /// A block scalar (`|` or `>`): folded or not, and the lines so far.
-    Block { folded: bool, lines: Vec<String> },
+    Block {
+        folded: bool,
+        lines: Vec<String>,
+    },
     List(Vec<Value>),
     Map(Vec<(String, Value)>),
 }
@@ -468,19 +477,25 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
             if let Some(prev) = fields.iter_mut().rev().nth(1).filter(|_| !duplicate) {
                 prev.region.end = pos;
             }
-        } else if trimmed.is_empty() || (trimmed.starts_with('#') && !matches!(pending, Pending::Block { .. })) {
+        } else if trimmed.is_empty()
+            || (trimmed.starts_with('#') && !matches!(pending, Pending::Block { .. }))
+        {
             if let Pending::Block { lines, .. } = &mut pending {
                 lines.push(String::new());
             }
         } else if duplicate {
             // continuation of a duplicate key: ignored with it
         } else {
-            let item = trimmed.strip_prefix("- ").or(if trimmed == "-" { Some("") } else { None });
+            let item = trimmed
+                .strip_prefix("- ")
+                .or(if trimmed == "-" { Some("") } else { None });
             match (&mut pending, item) {
                 (Pending::Block { lines, .. }, _) if indented => lines.push(trimmed.to_string()),
                 (Pending::Open, Some(item)) => pending = Pending::List(vec![lenient_scalar(item)]),
                 (Pending::List(items), Some(item)) => items.push(lenient_scalar(item)),
-                (Pending::Open, None) | (Pending::Map(_), None) if indented && key_line(trimmed).is_some() => {
+                (Pending::Open, None) | (Pending::Map(_), None)
+                    if indented && key_line(trimmed).is_some() =>
+                {
                     let (k, v) = key_line(trimmed).unwrap_or_default();
                     let entry = (k.to_string(), lenient_scalar(v));
                     match &mut pending {
@@ -489,7 +504,11 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
                     }
                 }
                 (Pending::Plain, None) if indented => {
-                    if let Some(Field { value: Value::String(s), .. }) = fields.last_mut() {
+                    if let Some(Field {
+                        value: Value::String(s),
+                        ..
+                    }) = fields.last_mut()
+                    {
                         s.push(' ');
                         s.push_str(&decode_plain(trimmed));
                     }
@@ -665,10 +684,34 @@ mod tests {
             ("# title\n", Split::None),
             ("---", Split::Unterminated),
             ("---\nname: a\n", Split::Unterminated),
-            ("---\n---\n", Split::Found { yaml: 4..4, body_start: 8 }),
-            ("---\r\na: b\r\n---\r\nbody", Split::Found { yaml: 5..11, body_start: 16 }),
-            ("---\na: 1\n...\n", Split::Found { yaml: 4..9, body_start: 13 }),
-            ("---  \na: 1\n---", Split::Found { yaml: 6..11, body_start: 14 }),
+            (
+                "---\n---\n",
+                Split::Found {
+                    yaml: 4..4,
+                    body_start: 8,
+                },
+            ),
+            (
+                "---\r\na: b\r\n---\r\nbody",
+                Split::Found {
+                    yaml: 5..11,
+                    body_start: 16,
+                },
+            ),
+            (
+                "---\na: 1\n...\n",
+                Split::Found {
+                    yaml: 4..9,
+                    body_start: 13,
+                },
+            ),
+            (
+                "---  \na: 1\n---",
+                Split::Found {
+                    yaml: 6..11,
+                    body_start: 14,
+                },
+            ),
         ] {
             assert_eq!(split(text), expect, "{text:?}");
         }
@@ -692,11 +735,14 @@ mod tests {
     fn lenient_fallback_decodes_newlines_and_warns_at_yaml_error() {
         let (fm, diags) = run("---\nname: a\ndescription: Use it: now.\\nNext\nmodel: opus\n---\n");
         assert!(!fm.strict);
-        assert_eq!(value(&fm, "description"), &Value::String("Use it: now.\nNext".into()));
+        assert_eq!(
+            value(&fm, "description"),
+            &Value::String("Use it: now.\nNext".into())
+        );
         assert_eq!(value(&fm, "model"), &Value::String("opus".into()));
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].code, "yaml-fallback");
-        assert_eq!((diags[0].line, diags[0].column), (3, 19));
+        assert_eq!((diags[0].line, diags[0].column), (3, 20));
     }
 
     #[test]
@@ -719,14 +765,21 @@ mod tests {
         let (fm, diags) = run("---\nname: a\nname: b\n---\n");
         assert_eq!(value(&fm, "name"), &Value::String("a".into()));
         assert_eq!(diags.len(), 1, "{diags:?}");
-        assert_eq!((diags[0].code, diags[0].line, diags[0].column), ("duplicate-key", 3, 1));
+        assert_eq!(
+            (diags[0].code, diags[0].line, diags[0].column),
+            ("duplicate-key", 3, 1)
+        );
     }
 
     #[test]
     fn alias_bomb_is_refused() {
         let mut yaml = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
         for i in 0..9 {
-            let prev = if i == 0 { "a".to_string() } else { format!("b{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("b{}", i - 1)
+            };
             yaml.push_str(&format!(
                 "b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
             ));
@@ -741,9 +794,15 @@ mod tests {
     fn strict_yaml_round_trip() {
         let fields = vec![
             ("name".to_string(), Value::String("a".into())),
-            ("description".to_string(), Value::String("x: y\n<example>\"q\"</example>".into())),
+            (
+                "description".to_string(),
+                Value::String("x: y\n<example>\"q\"</example>".into()),
+            ),
             ("n".to_string(), Value::Number("3".into())),
-            ("tools".to_string(), Value::List(vec![Value::String("Read".into())])),
+            (
+                "tools".to_string(),
+                Value::List(vec![Value::String("Read".into())]),
+            ),
         ];
         let yaml = to_strict_yaml(&fields);
         assert_eq!(parse_strict(&yaml).unwrap(), fields);

@@ -140,10 +140,18 @@ impl Loader<'_> {
         s.join("/")
     }
 
-    fn file_diag(&mut self, rel: &str, code: &'static str, severity: Severity, msg: String, help: &str) {
+    fn file_diag(
+        &mut self,
+        rel: &str,
+        code: &'static str,
+        severity: Severity,
+        msg: String,
+        help: &str,
+    ) {
         let src = Source::new(rel, "");
         let d = src.diag_at(1, 1, severity, code, msg);
-        self.diags.push(if help.is_empty() { d } else { d.help(help) });
+        self.diags
+            .push(if help.is_empty() { d } else { d.help(help) });
     }
 
     /// Checks that a path, once symlinks are resolved, stays inside the root. Reports and refuses it otherwise.
@@ -172,8 +180,16 @@ impl Loader<'_> {
                 let rel = self.rel(path);
                 self.file_diag(
                     &rel,
-                    if is_link { "broken-symlink" } else { "io-error" },
-                    if is_link { Severity::Warning } else { Severity::Error },
+                    if is_link {
+                        "broken-symlink"
+                    } else {
+                        "io-error"
+                    },
+                    if is_link {
+                        Severity::Warning
+                    } else {
+                        Severity::Error
+                    },
                     format!("cannot resolve this path: {e}"),
                     "",
                 );
@@ -188,7 +204,13 @@ impl Loader<'_> {
             Ok(r) => r,
             Err(e) => {
                 let rel = self.rel(dir);
-                self.file_diag(&rel, "io-error", Severity::Error, format!("cannot read directory: {e}"), "");
+                self.file_diag(
+                    &rel,
+                    "io-error",
+                    Severity::Error,
+                    format!("cannot read directory: {e}"),
+                    "",
+                );
                 return Vec::new();
             }
         };
@@ -241,7 +263,11 @@ impl Loader<'_> {
                     &rel,
                     "file-too-large",
                     Severity::Error,
-                    format!("file is {} bytes; the limit is {} bytes", m.len(), MAX_FILE_BYTES),
+                    format!(
+                        "file is {} bytes; the limit is {} bytes",
+                        m.len(),
+                        MAX_FILE_BYTES
+                    ),
                     "split it into smaller files",
                 );
                 return None;
@@ -251,12 +277,21 @@ impl Loader<'_> {
         let bytes = match fs::read(path) {
             Ok(b) => b,
             Err(e) => {
-                self.file_diag(&rel, "io-error", Severity::Error, format!("cannot read file: {e}"), "");
+                self.file_diag(
+                    &rel,
+                    "io-error",
+                    Severity::Error,
+                    format!("cannot read file: {e}"),
+                    "",
+                );
                 return None;
             }
         };
         self.files += 1;
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes).to_vec();
+        let bytes = bytes
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&bytes)
+            .to_vec();
         match String::from_utf8(bytes) {
             Ok(text) => Some(SourceFile { rel, text }),
             Err(e) => {
@@ -279,15 +314,21 @@ impl Loader<'_> {
         }
     }
 
-    fn read_json(&mut self, path: &Path) -> Option<(SourceFile, serde_json::Map<String, serde_json::Value>)> {
+    fn read_json(
+        &mut self,
+        path: &Path,
+    ) -> Option<(SourceFile, serde_json::Map<String, serde_json::Value>)> {
         let file = self.read(path)?;
         match serde_json::from_str::<serde_json::Value>(&file.text) {
             Ok(serde_json::Value::Object(map)) => Some((file, map)),
             Ok(_) => {
-                self.diags.push(
-                    file.source()
-                        .diag_at(1, 1, Severity::Error, "manifest-json", "manifest must be a JSON object"),
-                );
+                self.diags.push(file.source().diag_at(
+                    1,
+                    1,
+                    Severity::Error,
+                    "manifest-json",
+                    "manifest must be a JSON object",
+                ));
                 None
             }
             Err(e) => {
@@ -296,18 +337,29 @@ impl Loader<'_> {
                     e.column().max(1),
                     Severity::Error,
                     "manifest-json",
-                    format!("manifest is not valid JSON: {}", strip_json_location(&e.to_string())),
+                    format!(
+                        "manifest is not valid JSON: {}",
+                        strip_json_location(&e.to_string())
+                    ),
                 );
-                self.diags.push(d.help("fix the JSON syntax; the manifest was ignored"));
+                self.diags
+                    .push(d.help("fix the JSON syntax; the manifest was ignored"));
                 None
             }
         }
     }
 
     /// Resolves a relative path named in a manifest, refusing absolute paths and `..`.
-    fn manifest_path(&mut self, manifest: &SourceFile, base: &Path, value: &str) -> Option<PathBuf> {
+    fn manifest_path(
+        &mut self,
+        manifest: &SourceFile,
+        base: &Path,
+        value: &str,
+    ) -> Option<PathBuf> {
         let p = Path::new(value);
-        let bad = p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
+        let bad = p.is_absolute()
+            || p.components()
+                .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
         if bad {
             let needle = format!("\"{value}\"");
             let offset = manifest.text.find(&needle).map(|i| i + 1).unwrap_or(0);
@@ -331,7 +383,12 @@ impl Loader<'_> {
             self.diags.push(
                 manifest
                     .source()
-                    .diag(offset, Severity::Error, "manifest-path", format!("path `{value}` does not exist"))
+                    .diag(
+                        offset,
+                        Severity::Error,
+                        "manifest-path",
+                        format!("path `{value}` does not exist"),
+                    )
                     .help("fix the path or remove it from the manifest"),
             );
             return None;
@@ -353,7 +410,11 @@ impl Loader<'_> {
             .and_then(|v| v.as_str())
             .unwrap_or("")
             .to_string();
-        let entries = json.get("plugins").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+        let entries = json
+            .get("plugins")
+            .and_then(|p| p.as_array())
+            .cloned()
+            .unwrap_or_default();
         if entries.is_empty() {
             self.diags.push(file.source().diag_at(
                 1,
@@ -365,8 +426,16 @@ impl Loader<'_> {
         }
         let mut out = Vec::new();
         for entry in entries {
-            let name = entry.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-            let offset = file.text.find(&format!("\"{name}\"")).map(|i| i + 1).unwrap_or(0);
+            let name = entry
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_string();
+            let offset = file
+                .text
+                .find(&format!("\"{name}\""))
+                .map(|i| i + 1)
+                .unwrap_or(0);
             let Some(source) = entry.get("source").and_then(|s| s.as_str()) else {
                 self.diags.push(
                     file.source()
@@ -374,7 +443,9 @@ impl Loader<'_> {
                             offset,
                             Severity::Warning,
                             "remote-plugin-source",
-                            format!("plugin `{name}` has no local `source` path; it was not loaded"),
+                            format!(
+                                "plugin `{name}` has no local `source` path; it was not loaded"
+                            ),
                         )
                         .help("only plugins inside this repository can be compiled"),
                 );
@@ -392,14 +463,27 @@ impl Loader<'_> {
                 continue;
             };
             let rel = self.rel(&dir);
-            let name = if name.is_empty() { root_name(&dir) } else { name };
+            let name = if name.is_empty() {
+                root_name(&dir)
+            } else {
+                name
+            };
             out.extend(self.plugin(&dir, &rel, name, true));
         }
-        let manifest = Manifest { rel: file.rel, json };
+        let manifest = Manifest {
+            rel: file.rel,
+            json,
+        };
         (out, Some(manifest))
     }
 
-    fn plugin(&mut self, dir: &Path, rel: &str, name: String, namespaced: bool) -> Option<PluginFiles> {
+    fn plugin(
+        &mut self,
+        dir: &Path,
+        rel: &str,
+        name: String,
+        namespaced: bool,
+    ) -> Option<PluginFiles> {
         let mut plugin = PluginFiles {
             name,
             dir: rel.to_string(),
@@ -418,12 +502,17 @@ impl Loader<'_> {
                         plugin.name = n.to_string();
                     }
                 }
-                for (key, kind) in [("agents", Kind::Agents), ("skills", Kind::Skills), ("commands", Kind::Commands)] {
+                for (key, kind) in [
+                    ("agents", Kind::Agents),
+                    ("skills", Kind::Skills),
+                    ("commands", Kind::Commands),
+                ] {
                     let values: Vec<String> = match json.get(key) {
                         Some(serde_json::Value::String(s)) => vec![s.clone()],
-                        Some(serde_json::Value::Array(a)) => {
-                            a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
-                        }
+                        Some(serde_json::Value::Array(a)) => a
+                            .iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect(),
                         _ => Vec::new(),
                     };
                     for v in values {
@@ -432,16 +521,23 @@ impl Loader<'_> {
                         }
                     }
                 }
-                plugin.manifest = Some(Manifest { rel: file.rel, json });
+                plugin.manifest = Some(Manifest {
+                    rel: file.rel,
+                    json,
+                });
             }
         }
         let mut agent_paths = Vec::new();
         let mut skill_dirs = Vec::new();
         let mut command_paths = Vec::new();
-        for (kind, base) in [(Kind::Agents, dir.join("agents")), (Kind::Skills, dir.join("skills")), (Kind::Commands, dir.join("commands"))]
-            .into_iter()
-            .filter(|(_, p)| p.is_dir())
-            .chain(extra)
+        for (kind, base) in [
+            (Kind::Agents, dir.join("agents")),
+            (Kind::Skills, dir.join("skills")),
+            (Kind::Commands, dir.join("commands")),
+        ]
+        .into_iter()
+        .filter(|(_, p)| p.is_dir())
+        .chain(extra)
         {
             match kind {
                 Kind::Agents if base.is_file() => agent_paths.push(base),
@@ -481,7 +577,10 @@ impl Loader<'_> {
 
     fn skill(&mut self, dir: &Path) -> SkillFiles {
         let rel = self.rel(dir);
-        let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir_name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let skill_md_path = dir.join("SKILL.md");
         let skill_md = if skill_md_path.is_file() {
             self.read(&skill_md_path)

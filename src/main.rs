@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "skillbook", version, about = "Compile Claude Code plugin content: check coverage, expand stubs, build the plugin")]
+#[command(
+    name = "skillbook",
+    version,
+    about = "Compile Claude Code plugin content: check coverage, expand stubs, build the plugin"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,7 +64,11 @@ fn main() -> ExitCode {
     };
     let exit = match cli.command {
         Command::Check { root, format } => {
-            let opts = Options { root, quiet: cli.quiet, color };
+            let opts = Options {
+                root,
+                quiet: cli.quiet,
+                color,
+            };
             let format = match format {
                 FormatArg::Human => Format::Human,
                 FormatArg::Json => Format::Json,
@@ -68,7 +76,11 @@ fn main() -> ExitCode {
             driver::check(&opts, format)
         }
         Command::Build { root, out } => {
-            let opts = Options { root, quiet: cli.quiet, color };
+            let opts = Options {
+                root,
+                quiet: cli.quiet,
+                color,
+            };
             driver::build(&opts, &out)
         }
     };

@@ -11,8 +11,7 @@ use regex::Regex;
 use std::ops::Range;
 
 /// The default stub: the placeholder paragraphs plugins ship so that they load before their content exists.
-pub const DEFAULT_STUB_PATTERN: &str =
-    r"^\[Content will be expanded (?:in follow-up|with full details)[^\]]*- this stub enables plugin loading\]$";
+pub const DEFAULT_STUB_PATTERN: &str = r"^\[Content will be expanded (?:in follow-up|with full details)[^\]]*- this stub enables plugin loading\]$";
 
 /// Settings the parser takes from the configuration.
 #[derive(Debug, Clone)]
@@ -238,7 +237,12 @@ impl Model {
             let si = self.plugins[pi].skills.iter().position(|x| x.name == s)?;
             return Some((pi, si));
         }
-        let si = self.plugins.get(plugin)?.skills.iter().position(|x| x.name == name)?;
+        let si = self
+            .plugins
+            .get(plugin)?
+            .skills
+            .iter()
+            .position(|x| x.name == name)?;
         Some((plugin, si))
     }
 
@@ -301,7 +305,9 @@ fn parse_plugin(p: PluginFiles, opts: &ParseOptions, diags: &mut Vec<Diagnostic>
         .skills
         .into_iter()
         .map(|s| {
-            let doc = s.skill_md.and_then(|f| parse_document(f, opts, true, diags));
+            let doc = s
+                .skill_md
+                .and_then(|f| parse_document(f, opts, true, diags));
             let mut name = s.dir_name.clone();
             let mut description = None;
             if let Some(doc) = &doc {
@@ -345,11 +351,18 @@ pub fn parse_document(
 ) -> Option<Document> {
     let src = file.source();
     let (frontmatter, has_frontmatter, body_start) = match frontmatter::split(&file.text) {
-        Split::Found { yaml, body_start } => (frontmatter::parse(&src, yaml, diags), true, body_start),
+        Split::Found { yaml, body_start } => {
+            (frontmatter::parse(&src, yaml, diags), true, body_start)
+        }
         Split::Unterminated => {
             diags.push(
-                src.diag(0, Severity::Error, "unterminated-frontmatter", "frontmatter opened with `---` is never closed")
-                    .help("add a line with `---` after the last frontmatter field"),
+                src.diag(
+                    0,
+                    Severity::Error,
+                    "unterminated-frontmatter",
+                    "frontmatter opened with `---` is never closed",
+                )
+                .help("add a line with `---` after the last frontmatter field"),
             );
             return None;
         }
@@ -444,7 +457,11 @@ fn scan_markdown(doc: &mut Document, opts: &ParseOptions) {
     }
 }
 
-fn push_text(heading: &mut Option<(u8, Range<usize>, String)>, para: &mut Option<(Range<usize>, String)>, s: &str) {
+fn push_text(
+    heading: &mut Option<(u8, Range<usize>, String)>,
+    para: &mut Option<(Range<usize>, String)>,
+    s: &str,
+) {
     if let Some((_, _, t)) = heading {
         t.push_str(s);
     }
@@ -463,15 +480,30 @@ pub fn string_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> O
         v @ (Value::Number(_) | Value::Bool(_)) => {
             let text = v.scalar_text().unwrap_or_default();
             diags.push(
-                field_diag(doc, field, Severity::Warning, "wrong-type", format!("`{key}` should be a string, found {}; read as \"{text}\"", v.kind()))
-                    .help(format!("quote it: `{key}: \"{text}\"`")),
+                field_diag(
+                    doc,
+                    field,
+                    Severity::Warning,
+                    "wrong-type",
+                    format!(
+                        "`{key}` should be a string, found {}; read as \"{text}\"",
+                        v.kind()
+                    ),
+                )
+                .help(format!("quote it: `{key}: \"{text}\"`")),
             );
             Some(text)
         }
         v => {
             diags.push(
-                field_diag(doc, field, Severity::Error, "wrong-type", format!("`{key}` must be a string, found {}", v.kind()))
-                    .help(format!("write `{key}: some text` on one line")),
+                field_diag(
+                    doc,
+                    field,
+                    Severity::Error,
+                    "wrong-type",
+                    format!("`{key}` must be a string, found {}", v.kind()),
+                )
+                .help(format!("write `{key}: some text` on one line")),
             );
             None
         }
@@ -497,8 +529,14 @@ pub fn list_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> Vec
                     Some(t) if !t.trim().is_empty() => out.push(t.trim().to_string()),
                     Some(_) => {}
                     None => diags.push(
-                        field_diag(doc, field, Severity::Error, "wrong-type", format!("`{key}` entries must be strings, found {}", item.kind()))
-                            .help(format!("write `{key}: [a, b]`")),
+                        field_diag(
+                            doc,
+                            field,
+                            Severity::Error,
+                            "wrong-type",
+                            format!("`{key}` entries must be strings, found {}", item.kind()),
+                        )
+                        .help(format!("write `{key}: [a, b]`")),
                     ),
                 }
             }
@@ -506,20 +544,43 @@ pub fn list_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> Vec
         }
         v => {
             diags.push(
-                field_diag(doc, field, Severity::Error, "wrong-type", format!("`{key}` must be a list of strings, found {}", v.kind()))
-                    .help(format!("write `{key}: [a, b]`")),
+                field_diag(
+                    doc,
+                    field,
+                    Severity::Error,
+                    "wrong-type",
+                    format!("`{key}` must be a list of strings, found {}", v.kind()),
+                )
+                .help(format!("write `{key}: [a, b]`")),
             );
             Vec::new()
         }
     }
 }
 
-fn field_diag(doc: &Document, field: &Field, severity: Severity, code: &'static str, msg: String) -> Diagnostic {
+fn field_diag(
+    doc: &Document,
+    field: &Field,
+    severity: Severity,
+    code: &'static str,
+    msg: String,
+) -> Diagnostic {
     doc.source().diag(field.key_offset, severity, code, msg)
 }
 
-fn require(doc: &Document, key: &str, value: &Option<String>, what: &str, diags: &mut Vec<Diagnostic>) {
-    if value.as_deref().is_none_or(|v| v.trim().is_empty()) && doc.frontmatter.get(key).is_none_or(|f| matches!(f.value, Value::Null | Value::String(_))) {
+fn require(
+    doc: &Document,
+    key: &str,
+    value: &Option<String>,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if value.as_deref().is_none_or(|v| v.trim().is_empty())
+        && doc
+            .frontmatter
+            .get(key)
+            .is_none_or(|f| matches!(f.value, Value::Null | Value::String(_)))
+    {
         let offset = doc.frontmatter.get(key).map(|f| f.key_offset).unwrap_or(0);
         diags.push(
             doc.source()
@@ -529,7 +590,11 @@ fn require(doc: &Document, key: &str, value: &Option<String>, what: &str, diags:
     }
 }
 
-fn parse_agent(file: SourceFile, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) -> Option<Agent> {
+fn parse_agent(
+    file: SourceFile,
+    opts: &ParseOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Agent> {
     let doc = parse_document(file, opts, true, diags)?;
     let name = string_field(&doc, "name", diags);
     require(&doc, "name", &name, "agent", diags);
@@ -568,7 +633,10 @@ fn parse_agent(file: SourceFile, opts: &ParseOptions, diags: &mut Vec<Diagnostic
 
 fn text_skill_refs(doc: &Document) -> Vec<SkillRef> {
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| Regex::new(r"(?i)\bsee\s+(?:the\s+)?`([A-Za-z0-9][A-Za-z0-9:_.-]*)`\s+skill\b").expect("valid regex"));
+    let re = RE.get_or_init(|| {
+        Regex::new(r"(?i)\bsee\s+(?:the\s+)?`([A-Za-z0-9][A-Za-z0-9:_.-]*)`\s+skill\b")
+            .expect("valid regex")
+    });
     let body = doc.body();
     re.captures_iter(body)
         .filter_map(|c| {
@@ -595,7 +663,8 @@ fn lines_in(text: &str, range: Range<usize>) -> impl Iterator<Item = (usize, &st
 fn expertise(doc: &Document) -> Vec<Category> {
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
-        Regex::new(r"^\s*[-*+]\s+\*\*(?P<cat>[^*]+?)\s*:?\*\*\s*:?\s*(?P<rest>.*)$").expect("valid regex")
+        Regex::new(r"^\s*[-*+]\s+\*\*(?P<cat>[^*]+?)\s*:?\*\*\s*:?\s*(?P<rest>.*)$")
+            .expect("valid regex")
     });
     let Some(range) = doc.find_section(&["yourexpertise", "expertise"]) else {
         return Vec::new();
@@ -685,8 +754,8 @@ pub fn examples(description: &str) -> Vec<Example> {
     static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     static COMMENTARY: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| Regex::new(r"(?s)<example>(.*?)</example>").expect("valid regex"));
-    let commentary =
-        COMMENTARY.get_or_init(|| Regex::new(r"(?s)<commentary>(.*?)</commentary>").expect("valid regex"));
+    let commentary = COMMENTARY
+        .get_or_init(|| Regex::new(r"(?s)<commentary>(.*?)</commentary>").expect("valid regex"));
     re.captures_iter(description)
         .filter_map(|c| c.get(1))
         .map(|m| {
@@ -727,10 +796,16 @@ pub fn examples(description: &str) -> Vec<Example> {
 }
 
 fn unquote(s: &str) -> &str {
-    s.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(s)
+    s.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(s)
 }
 
-fn parse_pattern(file: SourceFile, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) -> Option<Pattern> {
+fn parse_pattern(
+    file: SourceFile,
+    opts: &ParseOptions,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Pattern> {
     let doc = parse_document(file, opts, true, diags)?;
     let slug = doc.file.stem().to_string();
     let title = string_field(&doc, "title", diags)
@@ -750,7 +825,9 @@ fn parse_pattern(file: SourceFile, opts: &ParseOptions, diags: &mut Vec<Diagnost
     let priority = match doc.frontmatter.get("priority") {
         None => 50,
         Some(f) => match &f.value {
-            Value::Number(n) if n.parse::<u8>().is_ok_and(|p| p <= 100) => n.parse::<u8>().unwrap_or(50),
+            Value::Number(n) if n.parse::<u8>().is_ok_and(|p| p <= 100) => {
+                n.parse::<u8>().unwrap_or(50)
+            }
             v => {
                 let shown = v.scalar_text().unwrap_or_else(|| v.kind().to_string());
                 diags.push(
@@ -834,6 +911,9 @@ mod tests {
     fn skill_refs_in_text_not_in_code() {
         let d = doc("---\nname: a\n---\nSee `x` skill.\n\n```\nSee `y` skill\n```\n");
         let refs = text_skill_refs(&d);
-        assert_eq!(refs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), vec!["x"]);
+        assert_eq!(
+            refs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            vec!["x"]
+        );
     }
 }

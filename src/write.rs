@@ -20,7 +20,12 @@ pub fn commit(out: &Path, tree: &OutputTree) -> io::Result<()> {
     };
     let name = out
         .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory name", out.display())))?
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory name", out.display()),
+            )
+        })?
         .to_string_lossy()
         .into_owned();
     fs::create_dir_all(&parent)?;
@@ -31,7 +36,10 @@ pub fn commit(out: &Path, tree: &OutputTree) -> io::Result<()> {
     }
     if out.exists() {
         if !out.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists and is not a directory", out.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a directory", out.display()),
+            ));
         }
         let empty = fs::read_dir(out)?.next().is_none();
         if !empty && !out.join(MARKER).exists() {
@@ -54,10 +62,16 @@ pub fn commit(out: &Path, tree: &OutputTree) -> io::Result<()> {
 
 fn write_tree(dir: &Path, tree: &OutputTree) -> io::Result<()> {
     fs::create_dir_all(dir)?;
-    fs::write(dir.join(MARKER), b"This directory is written by skillbook and replaced whole on every build.\n")?;
+    fs::write(
+        dir.join(MARKER),
+        b"This directory is written by skillbook and replaced whole on every build.\n",
+    )?;
     for (rel, bytes) in tree {
         if rel.split('/').any(|c| c == ".." || c.is_empty()) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad output path {rel}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad output path {rel}"),
+            ));
         }
         let path = dir.join(rel);
         if let Some(p) = path.parent() {
@@ -92,7 +106,15 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     let a = CString::new(a.as_os_str().as_bytes())?;
     let b = CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, a.as_ptr(), libc::AT_FDCWD, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {
@@ -102,7 +124,10 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
 
 #[cfg(not(target_os = "linux"))]
 fn exchange(_: &Path, _: &Path) -> io::Result<()> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "no atomic exchange"))
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no atomic exchange",
+    ))
 }
 
 #[cfg(test)]
@@ -110,7 +135,10 @@ mod tests {
     use super::*;
 
     fn tree(files: &[(&str, &str)]) -> OutputTree {
-        files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+        files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     #[test]
@@ -121,7 +149,10 @@ mod tests {
         commit(&out, &tree(&[("a/x.md", "2")])).unwrap();
         assert_eq!(fs::read_to_string(out.join("a/x.md")).unwrap(), "2");
         assert!(!out.join("old.md").exists());
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("build")]);
     }
 
@@ -131,7 +162,10 @@ mod tests {
         fs::write(dir.path().join("precious.txt"), "keep").unwrap();
         let err = commit(dir.path(), &tree(&[("a", "b")])).unwrap_err();
         assert!(err.to_string().contains("refusing"));
-        assert_eq!(fs::read_to_string(dir.path().join("precious.txt")).unwrap(), "keep");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("precious.txt")).unwrap(),
+            "keep"
+        );
     }
 
     #[test]

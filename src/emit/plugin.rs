@@ -9,7 +9,10 @@ use crate::write::OutputTree;
 /// Adds the compiled plugin under `prefix` (normally `plugin/`).
 pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) {
     if let Some(m) = &model.marketplace {
-        out.insert(format!("{prefix}{}", m.rel), json_bytes(&serde_json::Value::Object(m.json.clone())));
+        out.insert(
+            format!("{prefix}{}", m.rel),
+            json_bytes(&serde_json::Value::Object(m.json.clone())),
+        );
     }
     for (pi, plugin) in model.plugins.iter().enumerate() {
         let base = if plugin.dir.is_empty() {
@@ -17,7 +20,11 @@ pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) {
         } else {
             format!("{prefix}{}/", plugin.dir)
         };
-        let mut manifest = plugin.manifest.as_ref().map(|m| m.json.clone()).unwrap_or_default();
+        let mut manifest = plugin
+            .manifest
+            .as_ref()
+            .map(|m| m.json.clone())
+            .unwrap_or_default();
         // The compiled plugin lays everything out in the default folders, so custom paths would point nowhere.
         for key in ["agents", "skills", "commands"] {
             manifest.remove(key);
@@ -31,16 +38,32 @@ pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) {
         );
         for agent in &plugin.agents {
             let body = match plan_agent(model, pi, agent) {
-                Some(plan) => render_agent(model, agent, &plan, &|_| Form::Full, &plugin_agent_link),
+                Some(plan) => {
+                    render_agent(model, agent, &plan, &|_| Form::Full, &plugin_agent_link)
+                }
                 None => agent.doc.body().to_string(),
             };
             let name = agent.doc.file.stem();
-            out.insert(format!("{base}agents/{name}.md"), document(&agent.doc, &body));
+            out.insert(
+                format!("{base}agents/{name}.md"),
+                document(&agent.doc, &body),
+            );
         }
         for command in &plugin.commands {
-            let rel = command.doc.file.rel.strip_prefix(&format!("{}/", plugin.dir)).unwrap_or(&command.doc.file.rel);
-            let rel = rel.split_once("commands/").map(|(_, r)| r).unwrap_or(command.doc.file.stem());
-            out.insert(format!("{base}commands/{rel}"), document(&command.doc, command.doc.body()));
+            let rel = command
+                .doc
+                .file
+                .rel
+                .strip_prefix(&format!("{}/", plugin.dir))
+                .unwrap_or(&command.doc.file.rel);
+            let rel = rel
+                .split_once("commands/")
+                .map(|(_, r)| r)
+                .unwrap_or(command.doc.file.stem());
+            out.insert(
+                format!("{base}commands/{rel}"),
+                document(&command.doc, command.doc.body()),
+            );
         }
         for skill in &plugin.skills {
             let dir = format!("{base}skills/{}/", skill.dir_name);

@@ -1,0 +1,148 @@
+//! `skillbook build`: the compiled plugin against golden trees, strict frontmatter, atomic and deterministic output.
+
+use crate::common::{assert_golden, assert_tree_golden, files, fixture, run};
+use skillbook::frontmatter::{parse_strict, Value};
+use std::fs;
+
+#[test]
+fn compiled_plugins_match_golden() {
+    for name in ["clean-plugin", "seed", "plugin-repo", "marketplace"] {
+        let dir = fixture(name);
+        let out = tempfile::tempdir().unwrap();
+        let out_dir = out.path().join("build");
+        let r = run(
+            dir.path(),
+            &["build", ".", "--quiet", "--out", out_dir.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_eq!(r.stderr, "", "{name}");
+        assert_tree_golden(&format!("build/{name}/plugin"), &out_dir.join("plugin"));
+        let report = fs::read_to_string(out_dir.join("report.json")).unwrap();
+        assert_golden(&format!("build/{name}/report.json"), &report);
+    }
+}
+
+fn frontmatter(text: &str) -> Vec<(String, Value)> {
+    let rest = text.strip_prefix("---\n").expect("opens with ---");
+    let end = rest.find("\n---\n").expect("closes with ---");
+    parse_strict(&rest[..end + 1]).expect("strict YAML")
+}
+
+#[test]
+fn compiled_seed_frontmatter_is_strict_yaml_with_the_same_values() {
+    let dir = fixture("seed");
+    let r = run(dir.path(), &["build", ".", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let compiled = fs::read_to_string(
+        dir.path()
+            .join("build/plugin/agents/distributed-systems-expert.md"),
+    )
+    .unwrap();
+    let fields = frontmatter(&compiled);
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        get("name"),
+        Some(Value::String("distributed-systems-expert".into()))
+    );
+    assert_eq!(get("model"), Some(Value::String("opus".into())));
+    assert_eq!(get("color"), Some(Value::String("blue".into())));
+    let seed = fs::read_to_string(dir.path().join("agents/distributed-systems-expert.md")).unwrap();
+    let line = seed
+        .lines()
+        .find(|l| l.starts_with("description: "))
+        .unwrap();
+    let expected = line["description: ".len()..].replace("\\n", "\n");
+    assert_eq!(get("description"), Some(Value::String(expected.clone())));
+    assert!(expected.contains("\n<example>\nContext: Building distributed system\n"));
+    assert_eq!(
+        fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        vec!["name", "description", "model", "color"]
+    );
+    // The stub is gone, and the patterns are in, in the agent's category order.
+    assert!(!compiled.contains("[Content will be expanded"));
+    let order: Vec<usize> = [
+        "## Consensus Algorithms",
+        "## Clustering",
+        "## Distributed Bugs",
+        "## CAP Tradeoffs",
+        "## Conflict Resolution",
+        "## Procedures",
+    ]
+    .iter()
+    .map(|h| {
+        compiled
+            .find(&format!("\n{h}\n"))
+            .unwrap_or_else(|| panic!("no {h}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+}
+
+#[test]
+fn build_is_deterministic() {
+    let dir = fixture("seed");
+    run(dir.path(), &["build", ".", "-q", "--out", "a"]);
+    run(dir.path(), &["build", ".", "-q", "--out", "b"]);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert_eq!(files(&a), files(&b));
+    for f in files(&a) {
+        assert_eq!(
+            fs::read(a.join(&f)).unwrap(),
+            fs::read(b.join(&f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn failed_build_keeps_previous_output() {
+    let dir = fixture("clean-plugin");
+    let r = run(dir.path(), &["build", ".", "-q"]);
+    assert_eq!(r.code, 0);
+    let agent = dir.path().join("build/plugin/agents/reviewer.md");
+    let before = fs::read(&agent).unwrap();
+    let pattern = dir.path().join("skills/code-review/patterns/testing.md");
+    fs::write(&pattern, "---\ntitle: [unclosed\ncovers: [ExUnit\n").unwrap();
+    let r = run(dir.path(), &["build", ".", "-q"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("error[unterminated-frontmatter]"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("build failed; build was left as it was"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read(&agent).unwrap(), before);
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("skillbook"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn refuses_to_replace_a_directory_it_did_not_write() {
+    let dir = fixture("clean-plugin");
+    fs::create_dir_all(dir.path().join("docs")).unwrap();
+    fs::write(dir.path().join("docs/keep.md"), "mine").unwrap();
+    let r = run(dir.path(), &["build", ".", "-q", "--out", "docs"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("refusing to replace docs"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("docs/keep.md")).unwrap(),
+        "mine"
+    );
+}

@@ -1,0 +1,170 @@
+//! The content this project ships: the seed is byte-exact, the check is clean, and every code block parses.
+
+use crate::common::{project_dir, run};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[test]
+fn seed_agent_is_byte_exact() {
+    let bytes =
+        fs::read(project_dir().join("content/agents/distributed-systems-expert.md")).unwrap();
+    let hash = Sha256::digest(&bytes)
+        .iter()
+        .fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+    assert_eq!(
+        hash,
+        "a02ac8da99a625216d30a2cf211829a411b7f20e33afc104c501495cb0bd6dc8"
+    );
+}
+
+#[test]
+fn default_content_checks_clean() {
+    let r = run(&project_dir(), &["check", "--quiet"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(" 0 errors"), "{}", r.stdout);
+    let last = r.stdout.lines().last().unwrap();
+    let (covered, total) = last
+        .split_once("; ")
+        .unwrap()
+        .1
+        .split_once(" expertise")
+        .unwrap()
+        .0
+        .split_once(" of ")
+        .unwrap();
+    assert_eq!(covered, total, "{last}");
+}
+
+fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            markdown_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "md") {
+            out.push(p);
+        }
+    }
+}
+
+/// Fenced blocks of one language: (file, line of the opening fence, code).
+fn blocks(lang: &str) -> Vec<(String, usize, String)> {
+    let mut files = Vec::new();
+    markdown_files(&project_dir().join("content"), &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap();
+        let rel = f.strip_prefix(project_dir()).unwrap().display().to_string();
+        let mut open: Option<(usize, String, String)> = None;
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim_start();
+            match &mut open {
+                None if t.starts_with("```") => {
+                    let info = t.trim_start_matches('`').trim().to_string();
+                    open = Some((i + 1, info, String::new()));
+                }
+                Some((start, info, code)) if t.starts_with("```") => {
+                    if info.split_whitespace().next() == Some(lang) {
+                        out.push((rel.clone(), *start, std::mem::take(code)));
+                    }
+                    open = None;
+                }
+                Some((_, _, code)) => {
+                    code.push_str(line);
+                    code.push('\n');
+                }
+                None => {}
+            }
+        }
+    }
+    out
+}
+
+/// Every ```elixir block goes through `Code.string_to_quoted!/1` and every ```erlang block through erl_scan and
+/// erl_parse, in one `elixir` process. Needs `elixir` on PATH (`.ci/run` installs it).
+#[test]
+fn code_blocks_parse() {
+    let elixir = blocks("elixir");
+    let erlang = blocks("erlang");
+    assert!(
+        elixir.len() >= 10,
+        "expected the pattern library's Elixir examples, found {}",
+        elixir.len()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut list = String::new();
+    for (i, (file, line, code)) in elixir.iter().enumerate() {
+        let p = dir.path().join(format!("ex{i}.exs"));
+        fs::write(&p, code).unwrap();
+        writeln!(list, "elixir\t{}\t{file}:{line}", p.display()).unwrap();
+    }
+    for (i, (file, line, code)) in erlang.iter().enumerate() {
+        let p = dir.path().join(format!("erl{i}.erl"));
+        fs::write(&p, code).unwrap();
+        writeln!(list, "erlang\t{}\t{file}:{line}", p.display()).unwrap();
+    }
+    fs::write(dir.path().join("list.tsv"), list).unwrap();
+    let script = r##"
+[list] = System.argv()
+failures =
+  list
+  |> File.read!()
+  |> String.split("\n", trim: true)
+  |> Enum.flat_map(fn row ->
+    [lang, path, where] = String.split(row, "\t")
+    code = File.read!(path)
+    try do
+      case lang do
+        "elixir" -> Code.string_to_quoted!(code)
+        "erlang" ->
+          {:ok, tokens, _} = :erl_scan.string(String.to_charlist(code))
+          tokens
+          |> Enum.chunk_while([], fn
+            {:dot, _} = t, acc -> {:cont, Enum.reverse([t | acc]), []}
+            t, acc -> {:cont, [t | acc]}
+          end, fn [] -> {:cont, []}; acc -> {:cont, Enum.reverse(acc), []} end)
+          |> Enum.each(fn form ->
+            case :erl_parse.parse_form(form) do
+              {:ok, _} -> :ok
+              {:error, _} ->
+                {:ok, _} = :erl_parse.parse_exprs(form)
+            end
+          end)
+      end
+      []
+    rescue
+      e -> ["#{where}: #{Exception.message(e)}"]
+    catch
+      kind, value -> ["#{where}: #{inspect(kind)} #{inspect(value)}"]
+    end
+  end)
+Enum.each(failures, &IO.puts/1)
+IO.puts("checked #{length(String.split(File.read!(list), "\n", trim: true))} blocks")
+System.halt(if failures == [], do: 0, else: 1)
+"##;
+    fs::write(dir.path().join("check.exs"), script).unwrap();
+    let out = Command::new("elixir")
+        .arg(dir.path().join("check.exs"))
+        .arg(dir.path().join("list.tsv"))
+        .output()
+        .expect("`elixir` must be on PATH: apt-get install -y elixir");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "code blocks that do not parse:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("checked {} blocks", elixir.len() + erlang.len())),
+        "{stdout}"
+    );
+}
