@@ -302,6 +302,19 @@ fn lint_skill(skill: &crate::parse::Skill, diags: &mut Vec<Diagnostic>) {
                     skill.dir_name
                 )),
         );
+    } else if skill.name.chars().any(|c| c.is_uppercase()) {
+        diags.push(
+            src.diag(
+                name_offset,
+                Severity::Warning,
+                "skill-name",
+                format!("skill name `{}` has uppercase letters", skill.name),
+            )
+            .help(format!(
+                "the Agent Skills spec allows lowercase letters, digits and hyphens: `{}`",
+                skill.name.to_lowercase()
+            )),
+        );
     } else if !is_kebab(&skill.name) || skill.name.len() > 64 {
         diags.push(
             src.diag(name_offset, Severity::Warning, "skill-name", format!("skill name `{}` must be 1-64 characters of lowercase letters, digits and hyphens", skill.name))
@@ -379,7 +392,10 @@ fn agent_coverage(
         }
         let (line, column) = src.line_col(item.offset);
         if covered_by.is_empty() {
-            let help = if skills.is_empty() {
+            let help = if skills.is_empty() && !agent.skill_refs.is_empty() {
+                "none of the agent's skill references resolves; fix them (see unknown-skill)"
+                    .to_string()
+            } else if skills.is_empty() {
                 "the agent refers to no skill; add `skills: [name]` and a pattern with this item in `covers:`".to_string()
             } else {
                 format!(

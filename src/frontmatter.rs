@@ -59,6 +59,8 @@ pub struct Frontmatter {
     pub fields: Vec<Field>,
     /// True when strict YAML accepted it; false when the lenient parser was used.
     pub strict: bool,
+    /// True when the frontmatter was refused whole (too large, an alias bomb, not a mapping): the file is unusable.
+    pub rejected: bool,
     /// Byte range of the YAML text in the file (between the fences).
     pub yaml: Range<usize>,
 }
@@ -68,12 +70,20 @@ impl Frontmatter {
         self.fields.iter().find(|f| f.key == key)
     }
 
-    /// Finds `needle` inside the field's region, at or after byte `from`; the byte offset in the file.
+    /// Finds `needle` as a whole entry (not inside a longer word) in the field's region, at or after byte `from`
+    /// and after the key itself; the byte offset in the file.
     pub fn locate(&self, text: &str, key: &str, needle: &str, from: usize) -> Option<usize> {
         let field = self.get(key)?;
-        let start = field.region.start.max(from);
+        let start = (field.key_offset + key.len()).max(from);
         let region = text.get(start..field.region.end)?;
-        region.find(needle).map(|i| start + i)
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_');
+        region
+            .match_indices(needle)
+            .find(|(i, _)| {
+                !word(region[..*i].chars().next_back())
+                    && !word(region[i + needle.len()..].chars().next())
+            })
+            .map(|(i, _)| start + i)
     }
 }
 
@@ -146,6 +156,7 @@ pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> F
         );
         return Frontmatter {
             yaml,
+            rejected: true,
             ..Frontmatter::default()
         };
     }
@@ -154,6 +165,7 @@ pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> F
         Ok(serde_yaml::Value::Null) => Frontmatter {
             fields: Vec::new(),
             strict: true,
+            rejected: false,
             yaml,
         },
         Ok(serde_yaml::Value::Mapping(map)) => {
@@ -178,6 +190,7 @@ pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> F
             Frontmatter {
                 fields,
                 strict: true,
+                rejected: false,
                 yaml,
             }
         }
@@ -196,6 +209,7 @@ pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> F
             );
             Frontmatter {
                 yaml,
+                rejected: true,
                 ..Frontmatter::default()
             }
         }
@@ -218,6 +232,7 @@ pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> F
                 );
                 return Frontmatter {
                     yaml,
+                    rejected: true,
                     ..Frontmatter::default()
                 };
             }
@@ -234,11 +249,21 @@ pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> F
                             strip_location(&msg)
                         ),
                     )
-                    .help("quote the value (`description: \"...\"`) so strict YAML parsers, including Claude Code's, read it as written"),
+                    .help(fallback_help(&msg, src.line_text(line))),
                 );
             }
             fm
         }
+    }
+}
+
+/// What to do about YAML that only the lenient parser reads.
+fn fallback_help(msg: &str, line: &str) -> &'static str {
+    let indent = &line[..line.len() - line.trim_start().len()];
+    if msg.contains("tab") || indent.contains('\t') {
+        "indent with spaces, not tabs: YAML forbids tabs in indentation"
+    } else {
+        "quote the value (`description: \"...\"`) so strict YAML parsers, including Claude Code's, read it as written"
     }
 }
 
@@ -533,6 +558,7 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
     Frontmatter {
         fields,
         strict: false,
+        rejected: false,
         yaml,
     }
 }
@@ -806,6 +832,20 @@ mod tests {
         ];
         let yaml = to_strict_yaml(&fields);
         assert_eq!(parse_strict(&yaml).unwrap(), fields);
+    }
+
+    #[test]
+    fn locate_finds_whole_entries_in_order() {
+        let text = "---\nskills: [consensus, cons]\ncovers: [Paxos Raft, Raft]\n---\n";
+        let (fm, _) = run(text);
+        let first = fm.locate(text, "skills", "consensus", 0).unwrap();
+        assert_eq!(fm.locate(text, "skills", "cons", first + 9), Some(24));
+        assert_eq!(fm.locate(text, "skills", "cons", 0), Some(24));
+        let pr = fm.locate(text, "covers", "Paxos Raft", 0).unwrap();
+        assert_eq!(
+            &text[fm.locate(text, "covers", "Raft", pr + 10).unwrap()..][..6],
+            "Raft]\n"
+        );
     }
 
     #[test]

@@ -352,7 +352,11 @@ pub fn parse_document(
     let src = file.source();
     let (frontmatter, has_frontmatter, body_start) = match frontmatter::split(&file.text) {
         Split::Found { yaml, body_start } => {
-            (frontmatter::parse(&src, yaml, diags), true, body_start)
+            let fm = frontmatter::parse(&src, yaml, diags);
+            if fm.rejected {
+                return None;
+            }
+            (fm, true, body_start)
         }
         Split::Unterminated => {
             diags.push(
@@ -604,12 +608,14 @@ fn parse_agent(
     let color = string_field(&doc, "color", diags);
     let tools = list_field(&doc, "tools", diags);
     let mut skill_refs = Vec::new();
+    let mut from = 0;
     for s in list_field(&doc, "skills", diags) {
         let offset = doc
             .frontmatter
-            .locate(&doc.file.text, "skills", &s, 0)
+            .locate(&doc.file.text, "skills", &s, from)
             .or(doc.frontmatter.get("skills").map(|f| f.key_offset))
             .unwrap_or(0);
+        from = offset + s.len();
         skill_refs.push(SkillRef { name: s, offset });
     }
     skill_refs.extend(text_skill_refs(&doc));
@@ -819,7 +825,7 @@ fn parse_pattern(
             .locate(&doc.file.text, "covers", &name, from)
             .or_else(|| doc.frontmatter.get("covers").map(|f| f.key_offset))
             .unwrap_or(0);
-        from = offset + 1;
+        from = offset + name.len();
         covers.push(Cover { name, offset });
     }
     let priority = match doc.frontmatter.get("priority") {
