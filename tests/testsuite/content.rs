@@ -168,3 +168,83 @@ System.halt(if failures == [], do: 0, else: 1)
         "{stdout}"
     );
 }
+
+/// Every pattern page has the content guide's six parts in order, a standing-alone summary, a priority and sources;
+/// SKILL.md links every pattern.
+#[test]
+fn pattern_pages_follow_the_content_guide() {
+    let mut diags = Vec::new();
+    let ws = skillbook::load::load(&project_dir().join("content"), &mut diags).unwrap();
+    let model = skillbook::parse::parse(ws, &Default::default(), &mut diags);
+    let skill = model.plugins[0]
+        .skills
+        .iter()
+        .find(|s| s.name == "distributed-systems")
+        .expect("skill");
+    assert!(skill.patterns.len() >= 16, "{}", skill.patterns.len());
+    let parts = [
+        "The problem",
+        "When it applies and when it does not",
+        "How to do it on the BEAM",
+        "How it fails",
+        "Checklist",
+        "Sources",
+    ];
+    let skill_md = skill.doc.as_ref().expect("SKILL.md").file.text.clone();
+    for p in &skill.patterns {
+        let h2: Vec<&str> = p
+            .doc
+            .headings
+            .iter()
+            .filter(|h| h.level == 2)
+            .map(|h| h.text.as_str())
+            .collect();
+        let mut at = 0;
+        for part in parts {
+            let found = h2[at..].iter().position(|h| *h == part);
+            assert!(
+                found.is_some(),
+                "{}: no `## {part}` after the previous part; headings: {h2:?}",
+                p.slug
+            );
+            at += found.unwrap() + 1;
+        }
+        assert!(
+            p.doc.headings.iter().all(|h| h.level >= 2),
+            "{}: headings start at ##",
+            p.slug
+        );
+        let summary = p
+            .summary
+            .as_deref()
+            .unwrap_or_else(|| panic!("{}: no summary", p.slug));
+        let words = summary.split_whitespace().count();
+        assert!(
+            (20..=120).contains(&words),
+            "{}: summary has {words} words",
+            p.slug
+        );
+        assert!(
+            p.doc.frontmatter.get("priority").is_some(),
+            "{}: no priority",
+            p.slug
+        );
+        let sources = p
+            .doc
+            .headings
+            .iter()
+            .position(|h| h.text == "Sources")
+            .unwrap();
+        let range = p.doc.section(sources);
+        let items = p.doc.file.text[range]
+            .lines()
+            .filter(|l| l.trim_start().starts_with("- "))
+            .count();
+        assert!(items >= 3, "{}: {items} sources", p.slug);
+        assert!(
+            skill_md.contains(&format!("(patterns/{}.md)", p.slug)),
+            "SKILL.md does not link {}",
+            p.slug
+        );
+    }
+}
