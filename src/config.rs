@@ -1,5 +1,7 @@
 //! Configuration: the `[preprocessor.skillbook]` table of a book.toml, and where the content root is.
 
+use crate::tokenize::Tokenizer;
+use clap::ValueEnum;
 use regex::Regex;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ pub struct SkillbookTable {
     pub stub_pattern: Option<String>,
     /// Token budgets of bundles.
     pub budgets: Option<Vec<u32>>,
+    /// The tokenizer `build` counts bundles with: o200k (default), cl100k or claude.
+    pub tokenizer: Option<String>,
     /// Left for mdBook: the command it would run for this preprocessor.
     pub command: Option<String>,
 }
@@ -29,6 +33,9 @@ pub struct Config {
     pub content_root: PathBuf,
     pub stub: Regex,
     pub budgets: Vec<u32>,
+    pub tokenizer: Tokenizer,
+    /// Bundle templates as (format, source, origin): overrides from `theme/bundle/` next to book.toml, else built in.
+    pub templates: Vec<(String, String, String)>,
 }
 
 /// Finds the content root and settings: ROOT when given (its own book.toml, if any, may point into it), else the
@@ -89,11 +96,36 @@ fn from_table(
     if budgets.is_empty() || budgets.contains(&0) {
         return Err("budgets must be a non-empty list of positive token counts".into());
     }
+    let tokenizer = match t.tokenizer.as_deref() {
+        None => Tokenizer::default(),
+        Some(name) => Tokenizer::from_str(name, true)
+            .map_err(|_| format!("tokenizer `{name}` is not one of o200k, cl100k, claude"))?,
+    };
+    let mut templates = Vec::new();
+    for (name, builtin) in crate::emit::bundle::BUILTIN_TEMPLATES {
+        let path = book_dir
+            .as_ref()
+            .map(|d| d.join("theme/bundle").join(format!("{name}.hbs")));
+        match path.filter(|p| p.is_file()) {
+            Some(p) => {
+                let source =
+                    std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                templates.push((name.to_string(), source, clean(&p).display().to_string()));
+            }
+            None => templates.push((
+                name.to_string(),
+                builtin.to_string(),
+                format!("(built-in {name} template)"),
+            )),
+        }
+    }
     Ok(Config {
         book_dir,
         content_root: clean(&content_root),
         stub,
         budgets,
+        tokenizer,
+        templates,
     })
 }
 

@@ -3,8 +3,10 @@
 use crate::check::{self, Report};
 use crate::config::{self, Config};
 use crate::diagnostic::Style;
+use crate::emit::bundle::{BundleError, Bundler, Layout, ManifestBundle, Templates, TokenizerInfo};
 use crate::emit::{self, report::display_path};
 use crate::parse::{self, Model, ParseOptions};
+use crate::tokenize::Tokenizer;
 use crate::write::{self, OutputTree};
 use crate::{load, Exit};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -87,15 +89,29 @@ pub fn compile(config: Config, progress: &ProgressBar) -> io::Result<Compiled> {
     })
 }
 
-/// Everything `build` writes, in memory.
-pub fn outputs(compiled: &Compiled) -> OutputTree {
+/// Everything `build` writes, in memory, and the bundles that could not be made (agent, why).
+pub fn outputs(compiled: &Compiled) -> Result<(OutputTree, Vec<(String, BundleError)>), String> {
     let mut tree = OutputTree::new();
     emit::plugin::emit(&compiled.model, "plugin/", &mut tree);
+    let templates = Templates::new(&compiled.config.templates)?;
+    let bundler = Bundler::new(
+        &compiled.model,
+        &templates,
+        compiled.config.tokenizer,
+        Layout::Markdown,
+    );
+    let budgets: Vec<usize> = compiled
+        .config
+        .budgets
+        .iter()
+        .map(|&b| b as usize)
+        .collect();
+    let skipped = emit::bundle::emit(&bundler, &budgets, &mut tree);
     tree.insert(
         "report.json".to_string(),
         emit::report::json(&compiled.report).into_bytes(),
     );
-    tree
+    Ok((tree, skipped))
 }
 
 /// Writes to stdout; a closed pipe (`skillbook check | head`) is not an error.
@@ -185,7 +201,13 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
         return exit;
     }
     progress.set_message("emitting");
-    let tree = outputs(&compiled);
+    let (tree, skipped) = match outputs(&compiled) {
+        Ok(t) => t,
+        Err(e) => {
+            progress.finish_and_clear();
+            return usage_error(e);
+        }
+    };
     progress.set_message(format!("writing {}", out.display()));
     let written = write::commit(out, &tree);
     progress.finish_and_clear();
@@ -199,6 +221,9 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
                     style
                 )
             );
+        }
+        for (agent, e) in &skipped {
+            eprintln!("skillbook: warning: no bundle for `{agent}`: {e}");
         }
     }
     match written {
@@ -214,5 +239,146 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
             Exit::Success
         }
         Err(e) => usage_error(format!("cannot write {}: {e}", out.display())),
+    }
+}
+
+/// What `skillbook bundle` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleFormat {
+    Markdown,
+    Xml,
+    Json,
+}
+
+/// Options of `skillbook bundle`.
+#[derive(Debug, Clone)]
+pub struct BundleOptions {
+    pub agent: String,
+    pub budget: Option<usize>,
+    pub tokenizer: Option<Tokenizer>,
+    pub format: BundleFormat,
+    pub output: Option<PathBuf>,
+}
+
+/// `skillbook bundle`: one agent's bundle for one budget, to stdout or a file. Exit 1 when the agent's own text does
+/// not fit the budget or the content has errors; 2 for an unknown agent or a broken template.
+pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
+    let config = match resolve(opts) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let progress = opts.progress();
+    let compiled = match compile(config, &progress) {
+        Ok(c) => c,
+        Err(e) => {
+            progress.finish_and_clear();
+            return usage_error(e);
+        }
+    };
+    progress.finish_and_clear();
+    let exit = exit_for(&compiled.report);
+    if exit != Exit::Success {
+        let style = opts.style(io::stderr().is_terminal());
+        eprint!(
+            "{}",
+            emit::report::human(&compiled.report, &compiled.root_display(), style)
+        );
+        return exit;
+    }
+    let model = &compiled.model;
+    let found = model.plugins.iter().enumerate().find_map(|(pi, p)| {
+        p.agents
+            .iter()
+            .find(|a| {
+                a.name == b.agent || p.display(&a.name) == b.agent || a.doc.file.stem() == b.agent
+            })
+            .map(|a| (pi, a))
+    });
+    let Some((pi, agent)) = found else {
+        let names: Vec<String> = model
+            .plugins
+            .iter()
+            .flat_map(|p| p.agents.iter().map(move |a| p.display(&a.name)))
+            .collect();
+        let hint = match check::did_you_mean(&b.agent, &names) {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None => format!("; agents: {}", names.join(", ")),
+        };
+        return usage_error(format!("no agent named `{}`{hint}", b.agent));
+    };
+    let templates = match Templates::new(&compiled.config.templates) {
+        Ok(t) => t,
+        Err(e) => return usage_error(e),
+    };
+    let tokenizer = b.tokenizer.unwrap_or(compiled.config.tokenizer);
+    let layout = match b.format {
+        BundleFormat::Xml => Layout::Xml,
+        _ => Layout::Markdown,
+    };
+    let budget = b.budget.unwrap_or_else(|| {
+        compiled
+            .config
+            .budgets
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(8000) as usize
+    });
+    let bundler = Bundler::new(model, &templates, tokenizer, layout);
+    let result = bundler.bundle(pi, agent, budget);
+    let text = match (&result, b.format) {
+        (Err(BundleError::Template(e)), _) => return usage_error(e),
+        (Err(e), _) => {
+            eprintln!("skillbook: error: bundle for `{}`: {e}", b.agent);
+            return Exit::ContentErrors;
+        }
+        (Ok(_), BundleFormat::Json) => {
+            let plugin = &model.plugins[pi];
+            let manifest = emit::bundle::Manifest {
+                agent: plugin.display(&agent.name),
+                plugin: plugin.name.clone(),
+                tokenizer: TokenizerInfo::of(tokenizer),
+                format: layout.name(),
+                bundles: vec![ManifestBundle::of(budget, &result, None)],
+            };
+            let mut s = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        (Ok(bundle), _) => bundle.text.clone(),
+    };
+    if let Ok(bundle) = &result {
+        if !opts.quiet && b.format != BundleFormat::Json {
+            let estimate = if tokenizer.exact() {
+                ""
+            } else {
+                " (an estimate)"
+            };
+            eprintln!(
+                "{} tokens{estimate} of {budget} ({}), {} patterns in full, {} as summaries",
+                bundle.tokens,
+                tokenizer.name(),
+                bundle
+                    .patterns
+                    .iter()
+                    .filter(|p| p.form == crate::expand::Form::Full)
+                    .count(),
+                bundle
+                    .patterns
+                    .iter()
+                    .filter(|p| p.form == crate::expand::Form::Summary)
+                    .count(),
+            );
+        }
+    }
+    let written = match &b.output {
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => print_stdout(&text).map_err(|e| e.to_string()),
+    };
+    match written {
+        Ok(()) => Exit::Success,
+        Err(e) => usage_error(e),
     }
 }

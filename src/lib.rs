@@ -11,8 +11,10 @@ pub mod driver;
 pub mod emit;
 pub mod expand;
 pub mod frontmatter;
+pub mod highlight;
 pub mod load;
 pub mod parse;
+pub mod tokenize;
 pub mod write;
 
 /// The process exit codes: 0 clean or warnings only, 1 content errors, 2 usage or I/O failure.

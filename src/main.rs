@@ -1,7 +1,8 @@
 //! The `skillbook` command line: parses arguments and calls the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use skillbook::driver::{self, Format, Options};
+use skillbook::driver::{self, BundleFormat, BundleOptions, Format, Options};
+use skillbook::tokenize::Tokenizer;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,6 +36,13 @@ enum FormatArg {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum BundleFormatArg {
+    Markdown,
+    Xml,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check coverage, references and spec limits; print diagnostics.
@@ -45,7 +53,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = FormatArg::Human)]
         format: FormatArg,
     },
-    /// Check, then write the compiled plugin and report.json to the output directory.
+    /// Print one agent's prompt bundle for a token budget (or its manifest with --format json).
+    Bundle {
+        /// The agent, by name (`plugin:agent` in a marketplace).
+        agent: String,
+        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        root: Option<PathBuf>,
+        /// Token budget (default: the largest configured budget).
+        #[arg(short, long)]
+        budget: Option<usize>,
+        /// How to count tokens (default: the configured tokenizer, o200k).
+        #[arg(short, long, value_enum)]
+        tokenizer: Option<Tokenizer>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = BundleFormatArg::Markdown)]
+        format: BundleFormatArg,
+        /// Write to this file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check, then write the compiled plugin, bundles and report.json to the output directory.
     Build {
         /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
         root: Option<PathBuf>,
@@ -74,6 +101,33 @@ fn main() -> ExitCode {
                 FormatArg::Json => Format::Json,
             };
             driver::check(&opts, format)
+        }
+        Command::Bundle {
+            agent,
+            root,
+            budget,
+            tokenizer,
+            format,
+            output,
+        } => {
+            let opts = Options {
+                root,
+                quiet: cli.quiet,
+                color,
+            };
+            let format = match format {
+                BundleFormatArg::Markdown => BundleFormat::Markdown,
+                BundleFormatArg::Xml => BundleFormat::Xml,
+                BundleFormatArg::Json => BundleFormat::Json,
+            };
+            let b = BundleOptions {
+                agent,
+                budget,
+                tokenizer,
+                format,
+                output,
+            };
+            driver::bundle(&opts, &b)
         }
         Command::Build { root, out } => {
             let opts = Options {

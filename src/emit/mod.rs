@@ -1,4 +1,5 @@
 //! Emit: turns the checked model into output files and printed reports.
 
+pub mod bundle;
 pub mod plugin;
 pub mod report;

@@ -5,6 +5,7 @@
 
 mod broken;
 mod build;
+mod bundle;
 mod check;
 mod common;
 mod content;

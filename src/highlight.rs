@@ -1,0 +1,294 @@
+//! Highlight: server-side syntax highlighting of fenced code blocks, with syntect and two-face's syntax set.
+//!
+//! mdBook's bundled highlight.js knows neither Elixir nor Erlang, so the site highlights code before mdBook sees it:
+//! every fenced block with a language becomes a raw `<pre><code>` block whose tokens are `<span>`s with CSS classes
+//! (syntect's [`ClassStyle::SpacedPrefixed`] with the prefix [`PREFIX`]), coloured by `theme/css/syntax.css` for
+//! mdBook's light and dark themes. The `<code>` element carries the class `nohighlight`, which tells highlight.js to
+//! leave the block alone. A language syntect does not know is rendered as plain, escaped text. Regexes are
+//! fancy-regex (pure Rust); the syntax set is loaded once, on first use.
+
+use mdbook_markdown::pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+use std::ops::Range;
+use std::sync::OnceLock;
+use syntect::html::{ClassStyle, ClassedHTMLGenerator};
+use syntect::parsing::{SyntaxReference, SyntaxSet};
+use syntect::util::LinesWithEndings;
+
+/// The prefix of every token class (`sy-keyword`, `sy-string`, ...).
+pub const PREFIX: &str = "sy-";
+
+/// Code blocks longer than this are shown without highlighting (a guard against pathological grammars and inputs).
+pub const MAX_HIGHLIGHT_BYTES: usize = 256 * 1024;
+
+/// two-face's syntax set (bat's syntaxes: Elixir, Erlang, TOML, ... plus syntect's defaults), loaded on first use.
+pub fn syntaxes() -> &'static SyntaxSet {
+    static SET: OnceLock<SyntaxSet> = OnceLock::new();
+    SET.get_or_init(two_face::syntax::extra_newlines)
+}
+
+/// The language named by a fence's info string: its first word, lowercased, without `{.x}` or `,attr` decoration.
+/// `None` for a fence without a language.
+pub fn language_of(info: &str) -> Option<String> {
+    let first = info.split_whitespace().next()?;
+    let first = first.trim_start_matches('{').trim_start_matches('.');
+    let first = first.split([',', '}']).next().unwrap_or("");
+    let lang = first.to_ascii_lowercase();
+    (!lang.is_empty()).then_some(lang)
+}
+
+/// Names that are not a syntax's name or file extension, mapped to one that is.
+fn alias(lang: &str) -> &str {
+    match lang {
+        "shell" | "console" | "shell-session" | "zsh" | "sh" => "bash",
+        "iex" | "exs" => "elixir",
+        "erl" | "escript" => "erlang",
+        "yml" => "yaml",
+        "jsonc" | "json5" => "json",
+        "js" => "javascript",
+        "ts" => "typescript",
+        "py" => "python",
+        "rs" => "rust",
+        "md" => "markdown",
+        "docker" => "dockerfile",
+        other => other,
+    }
+}
+
+/// The syntax for a language token, or `None` when it is unknown (or plain text).
+pub fn find(lang: &str) -> Option<&'static SyntaxReference> {
+    if matches!(lang, "text" | "txt" | "plain" | "plaintext" | "none") {
+        return None;
+    }
+    let ss = syntaxes();
+    let lang = alias(lang);
+    ss.find_syntax_by_token(lang)
+        .or_else(|| ss.find_syntax_by_extension(lang))
+        .filter(|s| s.name != "Plain Text")
+}
+
+/// Highlights `code` as `lang`: HTML with token spans, or `None` when the language is unknown or the grammar fails.
+pub fn highlight(lang: &str, code: &str) -> Option<String> {
+    if code.len() > MAX_HIGHLIGHT_BYTES {
+        return None;
+    }
+    let syntax = find(lang)?;
+    let ss = syntaxes();
+    let run = || {
+        let mut gen = ClassedHTMLGenerator::new_with_class_style(
+            syntax,
+            ss,
+            ClassStyle::SpacedPrefixed { prefix: PREFIX },
+        );
+        for line in LinesWithEndings::from(code) {
+            gen.parse_html_for_line_which_includes_newline(line).ok()?;
+        }
+        Some(gen.finalize())
+    };
+    // A grammar bug must not take the build down: fall back to plain text.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+        .ok()
+        .flatten()
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One code block as HTML: `<pre class="sb-code" data-lang=".."><code class="nohighlight hljs ..">`, highlighted
+/// when the language is known, plain otherwise. The code's own line breaks are kept; no newline follows `<code>`.
+pub fn code_block(lang: Option<&str>, code: &str) -> String {
+    let highlighted = lang.and_then(|l| highlight(l, code));
+    let label = lang
+        .map(|l| format!(" data-lang=\"{}\"", escape(l)))
+        .unwrap_or_default();
+    let (class, body) = match highlighted {
+        Some(h) => ("nohighlight hljs sb-highlighted", h),
+        None => ("nohighlight hljs sb-plain", escape(code)),
+    };
+    let body = body.strip_suffix('\n').unwrap_or(&body);
+    format!("<pre class=\"sb-code\"{label}><code class=\"{class}\">{body}</code></pre>")
+}
+
+/// Replaces every fenced code block of `markdown` that names a language with its highlighted HTML, indented to sit
+/// where the fence sat (inside list items and block quotes too). Other text is unchanged.
+pub fn highlight_fences(markdown: &str) -> String {
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    let mut current: Option<(Range<usize>, String, String)> = None;
+    let parser = Parser::new_ext(markdown, crate::parse::markdown_options()).into_offset_iter();
+    for (event, range) in parser {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                if let Some(lang) = language_of(&info) {
+                    current = Some((range, lang, String::new()));
+                }
+            }
+            Event::Text(t) => {
+                if let Some((_, _, code)) = &mut current {
+                    code.push_str(&t);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some((range, lang, code)) = current.take() {
+                    let html = code_block(Some(&lang), &code);
+                    edits.push((range.clone(), indent_block(markdown, &range, &html)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = String::with_capacity(markdown.len() * 2);
+    let mut pos = 0;
+    for (r, new) in edits {
+        if r.start < pos || r.end > markdown.len() {
+            continue;
+        }
+        out.push_str(&markdown[pos..r.start]);
+        out.push_str(&new);
+        pos = r.end;
+    }
+    out.push_str(&markdown[pos..]);
+    out
+}
+
+/// Prefixes the second and later lines of `html` with the container prefix of the fence at `range` (its list
+/// indentation or `>` markers), and keeps the block's trailing newline.
+fn indent_block(markdown: &str, range: &Range<usize>, html: &str) -> String {
+    let line_start = markdown[..range.start].rfind('\n').map_or(0, |i| i + 1);
+    let prefix: String = markdown[line_start..range.start]
+        .chars()
+        .map(|c| if c == '>' { '>' } else { ' ' })
+        .collect();
+    let mut out = String::with_capacity(html.len() + 64);
+    for (i, line) in html.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            out.push_str(&prefix);
+        }
+        out.push_str(line);
+    }
+    if markdown[range.clone()].ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_of_table() {
+        for (info, expect) in [
+            ("elixir", Some("elixir")),
+            ("Elixir ignore", Some("elixir")),
+            ("rust,ignore", Some("rust")),
+            ("{.toml}", Some("toml")),
+            ("", None),
+            ("   ", None),
+        ] {
+            assert_eq!(language_of(info).as_deref(), expect, "{info:?}");
+        }
+    }
+
+    #[test]
+    fn required_languages_are_known() {
+        for lang in [
+            "elixir", "erlang", "rust", "yaml", "toml", "json", "bash", "sh", "shell",
+        ] {
+            assert!(find(lang).is_some(), "{lang}");
+        }
+        assert!(find("no-such-language").is_none());
+        assert!(find("text").is_none());
+    }
+
+    #[test]
+    fn elixir_gets_token_spans() {
+        let html = code_block(Some("elixir"), "defmodule A do\n  def f, do: :ok\nend\n");
+        assert!(html.starts_with("<pre class=\"sb-code\" data-lang=\"elixir\"><code class=\"nohighlight hljs sb-highlighted\">"), "{html}");
+        assert!(html.contains("<span class=\"sy-"), "{html}");
+        assert!(
+            html.ends_with("end</span></code></pre>") || html.ends_with("</span></code></pre>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn unknown_language_is_plain_escaped_text() {
+        let html = code_block(Some("klingon"), "a < b && c\n");
+        assert_eq!(
+            html,
+            "<pre class=\"sb-code\" data-lang=\"klingon\"><code class=\"nohighlight hljs sb-plain\">a &lt; b &amp;&amp; c</code></pre>"
+        );
+    }
+
+    #[test]
+    fn fences_are_replaced_in_place_and_indented() {
+        let md = "Text\n\n- item\n\n  ```toml\n  a = 1\n\n  b = 2\n  ```\n\n```\nno language\n```\n\n> ```json\n> {}\n> ```\n";
+        let out = highlight_fences(md);
+        assert!(
+            out.contains("- item\n\n  <pre class=\"sb-code\" data-lang=\"toml\">"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\n  \n  <span") || out.contains("\n  \n  b") || out.contains("\n  \n  <"),
+            "{out}"
+        );
+        assert!(out.contains("```\nno language\n```"), "{out}");
+        assert!(
+            out.contains("> <pre class=\"sb-code\" data-lang=\"json\">"),
+            "{out}"
+        );
+        assert!(!out.contains("```toml"));
+    }
+
+    #[test]
+    fn hostile_code_cannot_close_the_block() {
+        let html = code_block(Some("elixir"), "x = \"</pre></code><script>\"\n");
+        assert_eq!(html.matches("</pre>").count(), 1, "{html}");
+        assert!(!html.contains("<script>"));
+    }
+}
+#[cfg(test)]
+mod scratch {
+    #[test]
+    #[ignore]
+    fn dump_classes() {
+        use std::collections::BTreeMap;
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut files = vec![];
+        for d in [
+            "content/agents",
+            "content/skills/distributed-systems/patterns",
+        ] {
+            for e in std::fs::read_dir(d).unwrap() {
+                files.push(e.unwrap().path());
+            }
+        }
+        let re = regex::Regex::new(r#"class="([^"]+)""#).unwrap();
+        for f in files {
+            let md = std::fs::read_to_string(&f).unwrap();
+            let out = super::highlight_fences(&md);
+            for c in re.captures_iter(&out) {
+                *counts.entry(c[1].to_string()).or_default() += 1;
+            }
+        }
+        for (k, v) in counts {
+            println!("{v:5} {k}");
+        }
+        let t = std::time::Instant::now();
+        let _ = super::syntaxes();
+        println!("load {:?}", t.elapsed());
+    }
+}

@@ -1,0 +1,337 @@
+//! Bundles: golden bundles of the shipped agent at each default budget, the `bundle` command, and properties that
+//! hold for all inputs (never over budget, monotone in the budget, deterministic).
+
+use crate::common::{assert_golden, fixture, project_dir, run};
+use proptest::prelude::*;
+use skillbook::emit::bundle::{BundleError, Bundler, Layout, Templates};
+use skillbook::expand::Form;
+use skillbook::load::{PluginFiles, SkillFiles, SourceFile, Workspace};
+use skillbook::parse::{self, Model};
+use skillbook::tokenize::Tokenizer;
+use std::fs;
+
+#[test]
+fn shipped_agent_bundles_match_golden() {
+    let out = tempfile::tempdir().unwrap();
+    let r = run(
+        &project_dir(),
+        &[
+            "build",
+            "-q",
+            "--out",
+            out.path().join("build").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dir = out.path().join("build/bundles/distributed-systems-expert");
+    for budget in [2000, 4000, 8000, 16000] {
+        let text = fs::read_to_string(dir.join(format!("{budget}.md"))).unwrap();
+        assert!(Tokenizer::O200k.count(&text) <= budget, "{budget}");
+        assert_golden(
+            &format!("bundles/distributed-systems-expert/{budget}.md"),
+            &text,
+        );
+    }
+    let manifest = fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert_golden(
+        "bundles/distributed-systems-expert/manifest.json",
+        &manifest,
+    );
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let full = |i: usize| {
+        m["bundles"][i]["patterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["form"] == "full")
+            .count()
+    };
+    assert!(full(0) <= full(3), "more budget, more full pages");
+    assert!(full(3) >= 1);
+}
+
+#[test]
+fn bundle_command_formats_and_errors() {
+    let root = project_dir();
+    let md = run(
+        &root,
+        &[
+            "bundle",
+            "distributed-systems-expert",
+            "--budget",
+            "3000",
+            "-q",
+        ],
+    );
+    assert_eq!(md.code, 0, "{}", md.stderr);
+    assert!(Tokenizer::O200k.count(&md.stdout) <= 3000);
+    assert!(
+        md.stdout
+            .starts_with("# Distributed Systems Expert Agent\n"),
+        "{}",
+        &md.stdout[..80]
+    );
+    let xml = run(
+        &root,
+        &[
+            "bundle",
+            "distributed-systems-expert",
+            "--budget",
+            "3000",
+            "--format",
+            "xml",
+            "-q",
+        ],
+    );
+    assert_eq!(xml.code, 0);
+    assert!(
+        xml.stdout.starts_with(
+            "<agent name=\"distributed-systems-expert\">\n<instructions>\n# Distributed"
+        ),
+        "{}",
+        &xml.stdout[..120]
+    );
+    assert!(xml
+        .stdout
+        .contains("<pattern name=\"raft\" form=\"summary\">"));
+    assert!(xml.stdout.trim_end().ends_with("</agent>"));
+    let json = run(
+        &root,
+        &[
+            "bundle",
+            "distributed-systems-expert",
+            "--budget",
+            "3000",
+            "--format",
+            "json",
+            "--tokenizer",
+            "claude",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["tokenizer"]["name"], "claude");
+    assert_eq!(v["tokenizer"]["exact"], false);
+    assert!(v["tokenizer"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("estimate"));
+    assert!(v["bundles"][0]["tokens"].as_u64().unwrap() <= 3000);
+    // Too small: exit 1 and the minimum.
+    let small = run(
+        &root,
+        &["bundle", "distributed-systems-expert", "--budget", "100"],
+    );
+    assert_eq!(small.code, 1);
+    assert!(
+        small.stderr.contains("the agent's own text needs 2")
+            && small.stderr.contains("more than the budget of 100"),
+        "{}",
+        small.stderr
+    );
+    // Unknown agent: usage error with a suggestion.
+    let unknown = run(&root, &["bundle", "distributed-system-expert"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown
+            .stderr
+            .contains("did you mean `distributed-systems-expert`?"),
+        "{}",
+        unknown.stderr
+    );
+    // -o writes the file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.md");
+    let r = run(
+        &root,
+        &[
+            "bundle",
+            "distributed-systems-expert",
+            "-q",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout, "");
+    assert!(fs::read_to_string(file)
+        .unwrap()
+        .contains("## Consensus Algorithms"));
+}
+
+#[test]
+fn user_template_overrides_and_template_errors_are_located() {
+    let dir = fixture("clean-plugin");
+    fs::write(
+        dir.path().join("book.toml"),
+        "[book]\ntitle = \"t\"\n\n[preprocessor.skillbook]\ncontent = \".\"\n",
+    )
+    .unwrap();
+    fs::create_dir_all(dir.path().join("theme/bundle")).unwrap();
+    fs::write(dir.path().join("theme/bundle/markdown.hbs"), "AGENT {{agent.name}} ({{tokenizer}}, {{budget}})\n{{#each patterns}}- {{name}}: {{form}}\n{{/each}}").unwrap();
+    let r = run(dir.path(), &["bundle", "reviewer", "--budget", "500", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "AGENT reviewer (o200k, 500)\n- genserver-state: full\n- testing: full\n- review-procedure: full\n");
+    fs::write(
+        dir.path().join("theme/bundle/markdown.hbs"),
+        "ok\n{{#each patterns}\n",
+    )
+    .unwrap();
+    let r = run(dir.path(), &["bundle", "reviewer"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("theme/bundle/markdown.hbs:2:"),
+        "{}",
+        r.stderr
+    );
+}
+
+const WORDS: &[&str] = &[
+    "raft",
+    "quorum",
+    "node",
+    "partition",
+    "leader",
+    "the",
+    "a",
+    "GenServer",
+    "`:global`",
+    "term",
+    "log",
+    "lease",
+    "clock",
+    "12",
+    "=>",
+    "é",
+    "\n\n",
+    "- item",
+    "## Head",
+];
+
+#[derive(Debug, Clone)]
+struct Spec {
+    priority: u8,
+    body: Vec<usize>,
+    summary: Option<Vec<usize>>,
+}
+
+fn text(words: &[usize]) -> String {
+    words
+        .iter()
+        .map(|&i| WORDS[i % WORDS.len()])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An in-memory plugin: one agent with one category per pattern and a stub, one skill with the patterns.
+fn model(specs: &[Spec]) -> Model {
+    let items: Vec<String> = (0..specs.len()).map(|i| format!("item{i}")).collect();
+    let agent = format!(
+        "---\nname: a\ndescription: d\nskills: [s]\n---\n\n# Agent\n\nYou help.\n\n## Your Expertise\n\n{}\n\n[Content will be expanded in follow-up - this stub enables plugin loading]\n",
+        items.iter().enumerate().map(|(i, it)| format!("- **Cat{}**: {it}", i % 3)).collect::<Vec<_>>().join("\n")
+    );
+    let patterns = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SourceFile {
+            rel: format!("skills/s/patterns/p{i:02}.md"),
+            text: format!(
+                "---\ntitle: P{i}\ncovers: [item{i}]\npriority: {}\n{}---\n\n## Body\n\n{}\n",
+                s.priority,
+                s.summary
+                    .as_ref()
+                    .map(|w| format!(
+                        "summary: \"{}\"\n",
+                        text(w).replace('\n', " ").replace('"', "")
+                    ))
+                    .unwrap_or_default(),
+                text(&s.body)
+            ),
+        })
+        .collect();
+    let ws = Workspace {
+        plugins: vec![PluginFiles {
+            name: "p".into(),
+            dir: String::new(),
+            namespaced: false,
+            manifest: None,
+            agents: vec![SourceFile {
+                rel: "agents/a.md".into(),
+                text: agent,
+            }],
+            skills: vec![SkillFiles {
+                dir_name: "s".into(),
+                dir: "skills/s".into(),
+                skill_md: Some(SourceFile {
+                    rel: "skills/s/SKILL.md".into(),
+                    text: "---\nname: s\ndescription: d\n---\n".into(),
+                }),
+                patterns,
+            }],
+            commands: vec![],
+        }],
+        marketplace: None,
+        files: 0,
+    };
+    let mut diags = Vec::new();
+    parse::parse(ws, &Default::default(), &mut diags)
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        0u8..=100,
+        prop::collection::vec(0usize..100, 0..300),
+        prop::option::of(prop::collection::vec(0usize..100, 1..30)),
+    )
+        .prop_map(|(priority, body, summary)| Spec {
+            priority,
+            body,
+            summary,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn never_over_budget_monotone_and_deterministic(
+        specs in prop::collection::vec(spec(), 0..10),
+        budgets in prop::collection::vec(20usize..4000, 1..5),
+        xml in any::<bool>(),
+        tok in prop::sample::select(vec![Tokenizer::O200k, Tokenizer::Cl100k, Tokenizer::Claude]),
+    ) {
+        let m = model(&specs);
+        let templates = Templates::builtin();
+        let layout = if xml { Layout::Xml } else { Layout::Markdown };
+        let agent = &m.plugins[0].agents[0];
+        let mut sorted = budgets.clone();
+        sorted.sort();
+        let bundler = Bundler::new(&m, &templates, tok, layout);
+        let results = bundler.bundles(0, agent, &sorted);
+        let mut previous: Option<Vec<Form>> = None;
+        for (&budget, r) in sorted.iter().zip(&results) {
+            match r {
+                Ok(b) => {
+                    prop_assert!(b.tokens <= budget);
+                    prop_assert_eq!(b.tokens, tok.count(&b.text));
+                    let forms: Vec<Form> = b.patterns.iter().map(|p| p.form).collect();
+                    if let Some(prev) = &previous {
+                        for (a, c) in prev.iter().zip(&forms) {
+                            prop_assert!(c >= a, "raising the budget downgraded a pattern: {:?} -> {:?}", prev, forms);
+                        }
+                    }
+                    previous = Some(forms);
+                }
+                Err(BundleError::TooSmall { minimum, budget: b }) => {
+                    prop_assert!(*minimum > *b);
+                    prop_assert!(previous.is_none(), "a larger budget failed after a smaller one fit");
+                }
+                Err(e) => prop_assert!(false, "{}", e),
+            }
+        }
+        // Fresh bundler, same input: byte-identical.
+        let again = Bundler::new(&m, &templates, tok, layout).bundles(0, agent, &sorted);
+        for (a, b) in results.iter().zip(&again) {
+            prop_assert_eq!(a.as_ref().map(|x| &x.text).ok(), b.as_ref().map(|x| &x.text).ok());
+        }
+    }
+}
