@@ -5,7 +5,7 @@
 use crate::diagnostic::{Diagnostic, Severity, WithHelp};
 use crate::parse::{normalize, Agent, Document, Model};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The version of the report's JSON schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -67,6 +67,14 @@ pub const AGENT_COLORS: &[&str] = &[
 /// Checks the model; `diags` holds what earlier stages found and receives this stage's findings.
 pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
     let mut coverage = Vec::new();
+    let mut users_of: HashMap<(usize, usize), Vec<&Agent>> = HashMap::new();
+    for (pj, p) in model.plugins.iter().enumerate() {
+        for a in &p.agents {
+            for key in model.agent_skills(pj, a) {
+                users_of.entry(key).or_default().push(a);
+            }
+        }
+    }
     for (pi, plugin) in model.plugins.iter().enumerate() {
         duplicates(
             plugin.agents.iter().map(|a| (a.name.as_str(), &a.doc)),
@@ -87,13 +95,17 @@ pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
         }
         for (si, skill) in plugin.skills.iter().enumerate() {
             lint_skill(skill, &mut diags);
-            let users: Vec<&Agent> = model
-                .plugins
+            let users: &[&Agent] = users_of.get(&(pi, si)).map(Vec::as_slice).unwrap_or(&[]);
+            // Every name a `covers:` entry of this skill may use, normalised once.
+            let known: HashSet<String> = users
                 .iter()
-                .enumerate()
-                .flat_map(|(pj, p)| p.agents.iter().map(move |a| (pj, a)))
-                .filter(|(pj, a)| model.agent_skills(*pj, a).contains(&(pi, si)))
-                .map(|(_, a)| a)
+                .flat_map(|a| {
+                    a.items().map(|(_, i)| i.norm.clone()).chain(
+                        a.responsibilities
+                            .iter()
+                            .flat_map(|r| [normalize(&r.name), normalize(&r.text)]),
+                    )
+                })
                 .collect();
             for pattern in &skill.patterns {
                 let src = pattern.doc.source();
@@ -113,14 +125,7 @@ pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
                     continue;
                 }
                 for cover in &pattern.covers {
-                    let n = normalize(&cover.name);
-                    let known = users.iter().any(|a| {
-                        a.items().any(|(_, i)| normalize(&i.name) == n)
-                            || a.responsibilities
-                                .iter()
-                                .any(|r| normalize(&r.name) == n || normalize(&r.text) == n)
-                    });
-                    if known {
+                    if known.contains(&cover.norm) {
                         continue;
                     }
                     let candidates: Vec<String> = users
@@ -381,7 +386,7 @@ fn agent_coverage(
         for &(sp, ss) in &skills {
             let skill = &model.plugins[sp].skills[ss];
             for p in &skill.patterns {
-                if p.covers(&item.name) {
+                if p.covers_norm(&item.norm) {
                     covered_by.push(PatternRef {
                         skill: model.plugins[sp].display(&skill.name),
                         pattern: p.slug.clone(),

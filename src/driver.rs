@@ -1,5 +1,6 @@
 //! Driver: runs the pipeline (load, parse, expand, check, emit, write) for the commands, and decides exit codes.
 
+use crate::cache::Cache;
 use crate::check::{self, Report};
 use crate::config::{self, Config};
 use crate::diagnostic::Style;
@@ -32,7 +33,8 @@ pub struct Options {
 }
 
 impl Options {
-    fn style(&self, terminal: bool) -> Style {
+    /// How diagnostics are coloured when written to a terminal (`terminal`) or not.
+    pub fn style(&self, terminal: bool) -> Style {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Style {
             color: self.color.unwrap_or(terminal && !no_color),
@@ -72,14 +74,42 @@ impl Compiled {
 
 /// Loads, parses and checks the content a configuration names. Only an unreadable root is an `Err`.
 pub fn compile(config: Config, progress: &ProgressBar) -> io::Result<Compiled> {
+    compile_with(config, progress, None)
+}
+
+/// [`compile`], reading and parsing through the watch loop's cache (only changed files are read and parsed again).
+pub fn compile_with(
+    config: Config,
+    progress: &ProgressBar,
+    cache: Option<&mut Cache>,
+) -> io::Result<Compiled> {
     let mut diags = Vec::new();
     progress.set_message(format!("loading {}", config.content_root.display()));
-    let ws = load::load(&config.content_root, &mut diags)?;
-    progress.set_message(format!("parsing {} files", ws.files));
     let opts = ParseOptions {
         stub: config.stub.clone(),
     };
-    let model = parse::parse(ws, &opts, &mut diags);
+    let model = match cache {
+        Some(cache) => {
+            cache.begin_load(&config);
+            let (reader, memo) = cache.layers();
+            let ws = load::load_with(&config.content_root, &mut diags, reader);
+            let ws = match ws {
+                Ok(ws) => ws,
+                Err(e) => {
+                    cache.end_load();
+                    return Err(e);
+                }
+            };
+            let model = parse::parse_with(ws, &opts, &mut diags, memo);
+            cache.end_load();
+            model
+        }
+        None => {
+            let ws = load::load(&config.content_root, &mut diags)?;
+            progress.set_message(format!("parsing {} files", ws.files));
+            parse::parse(ws, &opts, &mut diags)
+        }
+    };
     progress.set_message("checking");
     let report = check::check(&model, diags);
     Ok(Compiled {
@@ -91,8 +121,23 @@ pub fn compile(config: Config, progress: &ProgressBar) -> io::Result<Compiled> {
 
 /// Everything `build` writes, in memory, and the bundles that could not be made (agent, why).
 pub fn outputs(compiled: &Compiled) -> Result<(OutputTree, Vec<(String, BundleError)>), String> {
+    outputs_with(compiled, None)
+}
+
+/// [`outputs`], expanding and bundling through the watch loop's cache (only agents and skills whose inputs changed
+/// are made again); the output is the same.
+pub fn outputs_with(
+    compiled: &Compiled,
+    mut cache: Option<&mut Cache>,
+) -> Result<(OutputTree, Vec<(String, BundleError)>), String> {
     let mut tree = OutputTree::new();
-    emit::plugin::emit(&compiled.model, "plugin/", &mut tree);
+    match cache.as_deref_mut() {
+        Some(c) => {
+            c.begin_emit(&compiled.config);
+            c.plugin(&compiled.model, "plugin/", &mut tree);
+        }
+        None => emit::plugin::emit(&compiled.model, "plugin/", &mut tree),
+    }
     let templates = Templates::new(&compiled.config.templates)?;
     let bundler = Bundler::new(
         &compiled.model,
@@ -106,12 +151,77 @@ pub fn outputs(compiled: &Compiled) -> Result<(OutputTree, Vec<(String, BundleEr
         .iter()
         .map(|&b| b as usize)
         .collect();
-    let skipped = emit::bundle::emit(&bundler, &budgets, &mut tree);
+    let skipped = match cache {
+        Some(c) => {
+            let skipped = c.bundles(&bundler, &compiled.model, &budgets, &mut tree);
+            c.end_emit();
+            skipped
+        }
+        None => emit::bundle::emit(&bundler, &budgets, &mut tree),
+    };
+    emit::site::emit(
+        &emit::site::SiteInput {
+            model: &compiled.model,
+            report: &compiled.report,
+            book_dir: compiled.config.book_dir.as_deref(),
+            bundles: Some(&bundle_summary(&tree, compiled.config.tokenizer)),
+        },
+        "site/",
+        &mut tree,
+    )
+    .map_err(|e| format!("cannot build the site: {e}"))?;
     tree.insert(
         "report.json".to_string(),
         emit::report::json(&compiled.report).into_bytes(),
     );
     Ok((tree, skipped))
+}
+
+/// The bundles pages' view of the bundle manifests just emitted into `tree`, in the order of the agents.
+fn bundle_summary(tree: &OutputTree, tokenizer: Tokenizer) -> emit::site::bundles::BundleSummary {
+    use emit::site::bundles::{AgentBundles, BudgetBundle, BundlePattern, BundleSummary};
+    let form = |v: &serde_json::Value| match v.as_str() {
+        Some("full") => crate::expand::Form::Full,
+        Some("summary") => crate::expand::Form::Summary,
+        _ => crate::expand::Form::Omit,
+    };
+    let size = |v: &serde_json::Value| v.as_u64().map(|n| n as usize);
+    let agents = tree
+        .iter()
+        .filter(|(k, _)| k.starts_with("bundles/") && k.ends_with("/manifest.json"))
+        .filter_map(|(_, bytes)| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+        .map(|m| AgentBundles {
+            agent: m["agent"].as_str().unwrap_or_default().to_string(),
+            budgets: m["bundles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| BudgetBundle {
+                    budget: size(&b["budget"]).unwrap_or(0),
+                    tokens: size(&b["tokens"]),
+                    base_tokens: size(&b["base_tokens"]),
+                    error: b["error"].as_str().map(str::to_string),
+                    patterns: b["patterns"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| BundlePattern {
+                            title: p["title"].as_str().unwrap_or_default().to_string(),
+                            priority: p["priority"].as_u64().unwrap_or(0).min(100) as u8,
+                            form: form(&p["form"]),
+                            full_tokens: size(&p["full_tokens"]).unwrap_or(0),
+                            summary_tokens: size(&p["summary_tokens"]),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    BundleSummary {
+        tokenizer: tokenizer.name().to_string(),
+        exact: tokenizer.exact(),
+        agents,
+    }
 }
 
 /// Writes to stdout; a closed pipe (`skillbook check | head`) is not an error.

@@ -90,7 +90,7 @@ pub fn plan_agent(model: &Model, plugin: usize, agent: &Agent) -> Option<Plan> {
                 continue;
             }
             let (_, p) = k.get(model);
-            if let Some(pos) = cat.items.iter().position(|i| p.covers(&i.name)) {
+            if let Some(pos) = cat.items.iter().position(|i| p.covers_norm(&i.norm)) {
                 members.push((pos, *k));
             }
         }
@@ -164,18 +164,33 @@ pub fn render_agent(
     form: &dyn Fn(PatternKey) -> Form,
     link: LinkFn,
 ) -> String {
+    let section = |k: PatternKey, f: Form| {
+        let (skill, pattern) = k.get(model);
+        render_pattern(skill, pattern, plan.level + 1, f, link)
+    };
+    render_agent_with(model, agent, plan, form, &section)
+}
+
+/// [`render_agent`], taking each pattern's rendered section from `section` (so callers can cache them).
+pub fn render_agent_with(
+    model: &Model,
+    agent: &Agent,
+    plan: &Plan,
+    form: &dyn Fn(PatternKey) -> Form,
+    section: &dyn Fn(PatternKey, Form) -> String,
+) -> String {
     let mut generated = String::new();
     for group in &plan.groups {
         let mut sections = String::new();
         for k in &group.patterns {
-            let (skill, pattern) = k.get(model);
+            let (_, pattern) = k.get(model);
             let f = form(*k);
             match f {
                 Form::Omit => continue,
                 Form::Summary if pattern.summary.is_none() => continue,
                 _ => {}
             }
-            sections.push_str(&render_pattern(skill, pattern, plan.level + 1, f, link));
+            sections.push_str(&section(*k, f));
             sections.push('\n');
         }
         if sections.is_empty() {

@@ -8,8 +8,9 @@
 //! fancy-regex (pure Rust); the syntax set is loaded once, on first use.
 
 use mdbook_markdown::pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use syntect::html::{ClassStyle, ClassedHTMLGenerator};
 use syntect::parsing::{SyntaxReference, SyntaxSet};
 use syntect::util::LinesWithEndings;
@@ -66,11 +67,41 @@ pub fn find(lang: &str) -> Option<&'static SyntaxReference> {
         .filter(|s| s.name != "Plain Text")
 }
 
+/// Highlighted blocks by (language, code): a page that inlines other pages (an agent's expanded prompt holds every
+/// pattern) highlights each block once. Bounded: emptied when it holds more than [`CACHE_BYTES`].
+type Cache = HashMap<(String, String), Option<String>>;
+
+/// The most text the highlight cache keeps before it starts again.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+fn cache() -> &'static Mutex<(Cache, usize)> {
+    static CACHE: OnceLock<Mutex<(Cache, usize)>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new((HashMap::new(), 0)))
+}
+
 /// Highlights `code` as `lang`: HTML with token spans, or `None` when the language is unknown or the grammar fails.
 pub fn highlight(lang: &str, code: &str) -> Option<String> {
     if code.len() > MAX_HIGHLIGHT_BYTES {
         return None;
     }
+    let key = (lang.to_string(), code.to_string());
+    if let Some(hit) = cache().lock().ok().and_then(|c| c.0.get(&key).cloned()) {
+        return hit;
+    }
+    let out = highlight_uncached(lang, code);
+    if let Ok(mut c) = cache().lock() {
+        let size = code.len() * 2 + out.as_ref().map_or(0, String::len);
+        if c.1 + size > CACHE_BYTES {
+            c.0.clear();
+            c.1 = 0;
+        }
+        c.1 += size;
+        c.0.insert(key, out.clone());
+    }
+    out
+}
+
+fn highlight_uncached(lang: &str, code: &str) -> Option<String> {
     let syntax = find(lang)?;
     let ss = syntaxes();
     let run = || {
@@ -258,37 +289,5 @@ mod tests {
         let html = code_block(Some("elixir"), "x = \"</pre></code><script>\"\n");
         assert_eq!(html.matches("</pre>").count(), 1, "{html}");
         assert!(!html.contains("<script>"));
-    }
-}
-#[cfg(test)]
-mod scratch {
-    #[test]
-    #[ignore]
-    fn dump_classes() {
-        use std::collections::BTreeMap;
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        let mut files = vec![];
-        for d in [
-            "content/agents",
-            "content/skills/distributed-systems/patterns",
-        ] {
-            for e in std::fs::read_dir(d).unwrap() {
-                files.push(e.unwrap().path());
-            }
-        }
-        let re = regex::Regex::new(r#"class="([^"]+)""#).unwrap();
-        for f in files {
-            let md = std::fs::read_to_string(&f).unwrap();
-            let out = super::highlight_fences(&md);
-            for c in re.captures_iter(&out) {
-                *counts.entry(c[1].to_string()).or_default() += 1;
-            }
-        }
-        for (k, v) in counts {
-            println!("{v:5} {k}");
-        }
-        let t = std::time::Instant::now();
-        let _ = super::syntaxes();
-        println!("load {:?}", t.elapsed());
     }
 }

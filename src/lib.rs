@@ -4,6 +4,7 @@
 //! The pipeline runs one way: [`load`] reads files, [`parse`] reads their structure, [`expand`] replaces stubs,
 //! [`check`] finds problems, [`emit`] makes outputs in memory and [`write`] puts them on disk. [`driver`] runs it.
 
+pub mod cache;
 pub mod check;
 pub mod config;
 pub mod diagnostic;
@@ -14,7 +15,9 @@ pub mod frontmatter;
 pub mod highlight;
 pub mod load;
 pub mod parse;
+pub mod serve;
 pub mod tokenize;
+pub mod watch;
 pub mod write;
 
 /// The process exit codes: 0 clean or warnings only, 1 content errors, 2 usage or I/O failure.

@@ -73,8 +73,33 @@ pub struct Workspace {
     pub files: usize,
 }
 
+/// Where the loader gets a file's bytes: [`FsReader`] reads the disk; the watch loop's cache answers files that have
+/// not changed from memory.
+pub trait Reader {
+    /// The bytes of the file at `path` (the content root joined with the file's relative path).
+    fn read(&mut self, path: &Path) -> io::Result<Vec<u8>>;
+}
+
+/// Reads every file from disk.
+pub struct FsReader;
+
+impl Reader for FsReader {
+    fn read(&mut self, path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+}
+
 /// Loads a content root. Only a root that cannot be read at all is an `Err`; everything else is a diagnostic.
 pub fn load(root: &Path, diags: &mut Vec<Diagnostic>) -> io::Result<Workspace> {
+    load_with(root, diags, &mut FsReader)
+}
+
+/// [`load`], getting the bytes of each file from `reader`.
+pub fn load_with(
+    root: &Path,
+    diags: &mut Vec<Diagnostic>,
+    reader: &mut dyn Reader,
+) -> io::Result<Workspace> {
     let meta = fs::metadata(root)?;
     if !meta.is_dir() {
         return Err(io::Error::new(
@@ -87,6 +112,7 @@ pub fn load(root: &Path, diags: &mut Vec<Diagnostic>) -> io::Result<Workspace> {
         root: root.to_path_buf(),
         canon,
         diags,
+        reader,
         files: 0,
     };
     let marketplace_path = root.join(".claude-plugin/marketplace.json");
@@ -118,6 +144,7 @@ struct Loader<'d> {
     root: PathBuf,
     canon: PathBuf,
     diags: &'d mut Vec<Diagnostic>,
+    reader: &'d mut dyn Reader,
     files: usize,
 }
 
@@ -274,7 +301,7 @@ impl Loader<'_> {
             }
             _ => {}
         }
-        let bytes = match fs::read(path) {
+        let bytes = match self.reader.read(path) {
             Ok(b) => b,
             Err(e) => {
                 self.file_diag(

@@ -80,6 +80,31 @@ enum Command {
         #[arg(short, long, default_value = "build")]
         out: PathBuf,
     },
+    /// Build, then rebuild on every change to the content, theme/ or book.toml until Ctrl-C.
+    Watch {
+        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        root: Option<PathBuf>,
+        /// Output directory, replaced whole and atomically.
+        #[arg(short, long, default_value = "build")]
+        out: PathBuf,
+    },
+    /// Watch, and serve the site with live reload (and the errors of a failed build over the page).
+    Serve {
+        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        root: Option<PathBuf>,
+        /// Port to listen on (0 picks a free one).
+        #[arg(short, long, default_value_t = 3000)]
+        port: u16,
+        /// Address to listen on; anything but a loopback address lets other machines read the site.
+        #[arg(short, long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// Open the site in the default browser after the first build.
+        #[arg(long)]
+        open: bool,
+        /// Output directory, replaced whole and atomically.
+        #[arg(short, long, default_value = "build")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -136,6 +161,29 @@ fn main() -> ExitCode {
                 color,
             };
             driver::build(&opts, &out)
+        }
+        Command::Watch { root, out } => {
+            let opts = Options {
+                root,
+                quiet: cli.quiet,
+                color,
+            };
+            skillbook::watch::run(&opts, &out, &mut |_| {}, &mut || {})
+        }
+        Command::Serve {
+            root,
+            port,
+            bind,
+            open,
+            out,
+        } => {
+            let opts = Options {
+                root,
+                quiet: cli.quiet,
+                color,
+            };
+            let serve = skillbook::serve::ServeOptions { bind, port, open };
+            skillbook::serve::run(&opts, &out, &serve)
         }
     };
     ExitCode::from(exit as u8)

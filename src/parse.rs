@@ -97,6 +97,8 @@ impl Document {
 pub struct ExpertiseItem {
     pub name: String,
     pub offset: usize,
+    /// The name [`normalize`]d, computed once.
+    pub norm: String,
 }
 
 /// A category of expertise items (`- **Category**: a, b, c`).
@@ -159,6 +161,8 @@ impl Agent {
 pub struct Cover {
     pub name: String,
     pub offset: usize,
+    /// The name [`normalize`]d, computed once.
+    pub norm: String,
 }
 
 /// A pattern file: one topic of a skill.
@@ -175,8 +179,12 @@ pub struct Pattern {
 impl Pattern {
     /// True when one of the pattern's `covers:` entries names this item.
     pub fn covers(&self, name: &str) -> bool {
-        let n = normalize(name);
-        self.covers.iter().any(|c| normalize(&c.name) == n)
+        self.covers_norm(&normalize(name))
+    }
+
+    /// [`Pattern::covers`] for a name already [`normalize`]d.
+    pub fn covers_norm(&self, norm: &str) -> bool {
+        self.covers.iter().any(|c| c.norm == norm)
     }
 }
 
@@ -272,12 +280,51 @@ pub fn normalize(s: &str) -> String {
         .collect()
 }
 
+/// Where [`parse_with`] gets one file's parse: [`NoMemo`] parses every time; the watch loop's cache answers files
+/// whose path and text it has parsed before.
+pub trait Memo {
+    /// The parse of `file` as a `kind` (`agent`, `pattern`, `skill` or `command`): from the cache, or by calling
+    /// `parse`. The diagnostics parsing gives go to `diags`, also when the answer comes from the cache.
+    fn memo<T: Clone + 'static>(
+        &mut self,
+        kind: &'static str,
+        file: SourceFile,
+        diags: &mut Vec<Diagnostic>,
+        parse: impl FnOnce(SourceFile, &mut Vec<Diagnostic>) -> Option<T>,
+    ) -> Option<T>;
+}
+
+/// Parses every file, every time.
+pub struct NoMemo;
+
+impl Memo for NoMemo {
+    fn memo<T: Clone + 'static>(
+        &mut self,
+        _: &'static str,
+        file: SourceFile,
+        diags: &mut Vec<Diagnostic>,
+        parse: impl FnOnce(SourceFile, &mut Vec<Diagnostic>) -> Option<T>,
+    ) -> Option<T> {
+        parse(file, diags)
+    }
+}
+
 /// Parses every file of the workspace.
 pub fn parse(ws: Workspace, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) -> Model {
+    parse_with(ws, opts, diags, &mut NoMemo)
+}
+
+/// [`parse`], getting each file's parse through `memo`.
+pub fn parse_with<M: Memo>(
+    ws: Workspace,
+    opts: &ParseOptions,
+    diags: &mut Vec<Diagnostic>,
+    memo: &mut M,
+) -> Model {
     let plugins = ws
         .plugins
         .into_iter()
-        .map(|p| parse_plugin(p, opts, diags))
+        .map(|p| parse_plugin(p, opts, diags, memo))
         .collect();
     Model {
         plugins,
@@ -286,17 +333,24 @@ pub fn parse(ws: Workspace, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) ->
     }
 }
 
-fn parse_plugin(p: PluginFiles, opts: &ParseOptions, diags: &mut Vec<Diagnostic>) -> Plugin {
+fn parse_plugin<M: Memo>(
+    p: PluginFiles,
+    opts: &ParseOptions,
+    diags: &mut Vec<Diagnostic>,
+    memo: &mut M,
+) -> Plugin {
     let agents = p
         .agents
         .into_iter()
-        .filter_map(|f| parse_agent(f, opts, diags))
+        .filter_map(|f| memo.memo("agent", f, diags, |f, d| parse_agent(f, opts, d)))
         .collect();
     let commands = p
         .commands
         .into_iter()
         .filter_map(|f| {
-            let doc = parse_document(f, opts, false, diags)?;
+            let doc = memo.memo("command", f, diags, |f, d| {
+                parse_document(f, opts, false, d)
+            })?;
             let name = doc.file.stem().to_string();
             Some(Command { doc, name })
         })
@@ -305,9 +359,9 @@ fn parse_plugin(p: PluginFiles, opts: &ParseOptions, diags: &mut Vec<Diagnostic>
         .skills
         .into_iter()
         .map(|s| {
-            let doc = s
-                .skill_md
-                .and_then(|f| parse_document(f, opts, true, diags));
+            let doc = s.skill_md.and_then(|f| {
+                memo.memo("skill", f, diags, |f, d| parse_document(f, opts, true, d))
+            });
             let mut name = s.dir_name.clone();
             let mut description = None;
             if let Some(doc) = &doc {
@@ -319,7 +373,7 @@ fn parse_plugin(p: PluginFiles, opts: &ParseOptions, diags: &mut Vec<Diagnostic>
             let patterns = s
                 .patterns
                 .into_iter()
-                .filter_map(|f| parse_pattern(f, opts, diags))
+                .filter_map(|f| memo.memo("pattern", f, diags, |f, d| parse_pattern(f, opts, d)))
                 .collect();
             Skill {
                 doc,
@@ -689,6 +743,7 @@ fn expertise(doc: &Document) -> Vec<Category> {
             items.push(ExpertiseItem {
                 name: item.to_string(),
                 offset: start + rest.start() + item_start,
+                norm: normalize(item),
             });
         }
         out.push(Category {
@@ -826,7 +881,8 @@ fn parse_pattern(
             .or_else(|| doc.frontmatter.get("covers").map(|f| f.key_offset))
             .unwrap_or(0);
         from = offset + name.len();
-        covers.push(Cover { name, offset });
+        let norm = normalize(&name);
+        covers.push(Cover { name, offset, norm });
     }
     let priority = match doc.frontmatter.get("priority") {
         None => 50,

@@ -14,6 +14,17 @@ pub const MARKER: &str = ".skillbook-output";
 
 /// Writes `tree` to `out`, replacing what was there only once the new tree is complete.
 pub fn commit(out: &Path, tree: &OutputTree) -> io::Result<()> {
+    commit_reusing(out, tree, &|_| false).map(|_| ())
+}
+
+/// [`commit`], except that a file for which `unchanged(path)` holds (the previous commit wrote the same bytes to the
+/// same path) is hard-linked from the current output instead of written again, or written when linking fails.
+/// Returns how many files were linked. The watch loop uses it so that a save rewrites only what it changed.
+pub fn commit_reusing(
+    out: &Path,
+    tree: &OutputTree,
+    unchanged: &dyn Fn(&str) -> bool,
+) -> io::Result<usize> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -53,14 +64,21 @@ pub fn commit(out: &Path, tree: &OutputTree) -> io::Result<()> {
     if tmp.exists() {
         fs::remove_dir_all(&tmp)?;
     }
-    let result = write_tree(&tmp, tree).and_then(|()| swap(&tmp, out, &old));
+    let result = write_tree(&tmp, tree, out, unchanged)
+        .and_then(|linked| swap(&tmp, out, &old).map(|()| linked));
     if result.is_err() && tmp.exists() {
         let _ = fs::remove_dir_all(&tmp);
     }
     result
 }
 
-fn write_tree(dir: &Path, tree: &OutputTree) -> io::Result<()> {
+fn write_tree(
+    dir: &Path,
+    tree: &OutputTree,
+    previous: &Path,
+    unchanged: &dyn Fn(&str) -> bool,
+) -> io::Result<usize> {
+    let mut linked = 0;
     fs::create_dir_all(dir)?;
     fs::write(
         dir.join(MARKER),
@@ -77,9 +95,13 @@ fn write_tree(dir: &Path, tree: &OutputTree) -> io::Result<()> {
         if let Some(p) = path.parent() {
             fs::create_dir_all(p)?;
         }
+        if unchanged(rel) && fs::hard_link(previous.join(rel), &path).is_ok() {
+            linked += 1;
+            continue;
+        }
         fs::write(&path, bytes)?;
     }
-    Ok(())
+    Ok(linked)
 }
 
 fn swap(tmp: &Path, out: &Path, old: &Path) -> io::Result<()> {

@@ -7,13 +7,16 @@
 //! as its summary if only that is, and left out otherwise. The search finds the largest `k` whose rendered text,
 //! counted exactly, fits. Raising the budget can only raise `k`, so it never removes or downgrades a pattern.
 
-use crate::expand::{plan_agent, render_agent, render_pattern, Form, PatternKey, Plan};
+use crate::expand::{
+    plan_agent, render_agent, render_agent_with, render_pattern, Form, PatternKey, Plan,
+};
 use crate::parse::{Agent, Model, Pattern, Skill};
 use crate::tokenize::Tokenizer;
 use handlebars::Handlebars;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// The built-in bundle templates; `theme/bundle/<format>.hbs` next to book.toml overrides them.
 pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
@@ -163,8 +166,11 @@ pub struct Bundler<'m> {
     templates: &'m Templates,
     tokenizer: Tokenizer,
     layout: Layout,
-    section_tokens: RefCell<HashMap<(PatternKey, u8, Form), usize>>,
+    sections: RefCell<HashMap<SectionKey, (Rc<str>, usize)>>,
 }
+
+/// A pattern section: which pattern, at which heading level, in which form.
+type SectionKey = (PatternKey, u8, Form);
 
 /// An element of the packing order: one pattern in one form.
 #[derive(Debug, Clone, Copy)]
@@ -185,7 +191,7 @@ impl<'m> Bundler<'m> {
             templates,
             tokenizer,
             layout,
-            section_tokens: RefCell::new(HashMap::new()),
+            sections: RefCell::new(HashMap::new()),
         }
     }
 
@@ -197,17 +203,22 @@ impl<'m> Bundler<'m> {
         self.layout
     }
 
-    fn section_tokens(&self, key: PatternKey, level: u8, form: Form) -> usize {
-        if let Some(&n) = self.section_tokens.borrow().get(&(key, level, form)) {
-            return n;
+    /// A pattern's section as the markdown layout renders it, and its token count; rendered once per bundler.
+    fn section(&self, key: PatternKey, level: u8, form: Form) -> (Rc<str>, usize) {
+        if let Some(hit) = self.sections.borrow().get(&(key, level, form)) {
+            return hit.clone();
         }
         let (skill, pattern) = key.get(self.model);
-        let text = render_pattern(skill, pattern, level, form, &anchor_link);
+        let text: Rc<str> = render_pattern(skill, pattern, level, form, &anchor_link).into();
         let n = self.tokenizer.count(&text);
-        self.section_tokens
+        self.sections
             .borrow_mut()
-            .insert((key, level, form), n);
-        n
+            .insert((key, level, form), (text.clone(), n));
+        (text, n)
+    }
+
+    fn section_tokens(&self, key: PatternKey, level: u8, form: Form) -> usize {
+        self.section(key, level, form).1
     }
 
     /// Bundles for every budget, sharing the work between them.
@@ -283,7 +294,11 @@ impl<'m> Bundler<'m> {
     ) -> Result<String, BundleError> {
         let form = |k: PatternKey| forms.get(&k).copied().unwrap_or(Form::Omit);
         let body = match plan {
-            Some(plan) => render_agent(self.model, agent, plan, &form, &anchor_link),
+            Some(plan) => {
+                let section =
+                    |k: PatternKey, f: Form| self.section(k, plan.level + 1, f).0.to_string();
+                render_agent_with(self.model, agent, plan, &form, &section)
+            }
             None => agent.doc.body().to_string(),
         };
         let instructions = match plan {
@@ -364,14 +379,16 @@ impl<'m> Bundler<'m> {
         let level = plan.map(|p| p.level + 1).unwrap_or(3);
         let mut estimate = base;
         let mut guess = 0;
+        let mut seen = std::collections::HashSet::new();
         for (i, e) in order.iter().enumerate() {
             let add = self.section_tokens(e.key, level, e.form);
             let replaced = match e.form {
-                Form::Full if order[..i].iter().any(|x| x.key == e.key) => {
+                Form::Full if seen.contains(&e.key) => {
                     self.section_tokens(e.key, level, Form::Summary)
                 }
                 _ => 0,
             };
+            seen.insert(e.key);
             estimate = (estimate + add).saturating_sub(replaced);
             if estimate > budget {
                 break;

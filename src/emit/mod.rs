@@ -3,3 +3,4 @@
 pub mod bundle;
 pub mod plugin;
 pub mod report;
+pub mod site;

@@ -9,3 +9,5 @@ mod bundle;
 mod check;
 mod common;
 mod content;
+mod site;
+mod watch;
