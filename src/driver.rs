@@ -252,19 +252,25 @@ fn exit_for(report: &Report) -> Exit {
     }
 }
 
-/// `skillbook check`: prints the report and exits 0 (clean or warnings), 1 (content errors) or 2.
-pub fn check(opts: &Options, format: Format) -> Exit {
-    let config = match resolve(opts) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
+/// Resolves the configuration and compiles its content with a progress display, which it hands back still running;
+/// a usage or I/O failure becomes its exit code, already reported.
+fn compile_for(opts: &Options) -> Result<(Compiled, ProgressBar), Exit> {
+    let config = resolve(opts)?;
     let progress = opts.progress();
-    let compiled = match compile(config, &progress) {
-        Ok(c) => c,
+    match compile(config, &progress) {
+        Ok(c) => Ok((c, progress)),
         Err(e) => {
             progress.finish_and_clear();
-            return usage_error(e);
+            Err(usage_error(e))
         }
+    }
+}
+
+/// `skillbook check`: prints the report and exits 0 (clean or warnings), 1 (content errors) or 2.
+pub fn check(opts: &Options, format: Format) -> Exit {
+    let (compiled, progress) = match compile_for(opts) {
+        Ok(c) => c,
+        Err(exit) => return exit,
     };
     progress.finish_and_clear();
     let text = match format {
@@ -283,17 +289,9 @@ pub fn check(opts: &Options, format: Format) -> Exit {
 
 /// `skillbook build`: checks, and when there are no errors writes every output to `out` atomically.
 pub fn build(opts: &Options, out: &Path) -> Exit {
-    let config = match resolve(opts) {
+    let (compiled, progress) = match compile_for(opts) {
         Ok(c) => c,
-        Err(e) => return e,
-    };
-    let progress = opts.progress();
-    let compiled = match compile(config, &progress) {
-        Ok(c) => c,
-        Err(e) => {
-            progress.finish_and_clear();
-            return usage_error(e);
-        }
+        Err(exit) => return exit,
     };
     let style = opts.style(io::stderr().is_terminal());
     let report = &compiled.report;
@@ -373,17 +371,9 @@ pub struct BundleOptions {
 /// `skillbook bundle`: one agent's bundle for one budget, to stdout or a file. Exit 1 when the agent's own text does
 /// not fit the budget or the content has errors; 2 for an unknown agent or a broken template.
 pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
-    let config = match resolve(opts) {
+    let (compiled, progress) = match compile_for(opts) {
         Ok(c) => c,
-        Err(e) => return e,
-    };
-    let progress = opts.progress();
-    let compiled = match compile(config, &progress) {
-        Ok(c) => c,
-        Err(e) => {
-            progress.finish_and_clear();
-            return usage_error(e);
-        }
+        Err(exit) => return exit,
     };
     progress.finish_and_clear();
     let exit = exit_for(&compiled.report);
