@@ -16,7 +16,7 @@
 
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
-use crate::emit::bundle::{BundleError, Bundler, Manifest, ManifestBundle, TokenizerInfo};
+use crate::emit::bundle::{BundleError, Bundler};
 use crate::emit::plugin::document;
 use crate::expand::{plan_agent, plugin_agent_link, render_agent, render_skill, Form};
 use crate::load::{Reader, SourceFile};
@@ -547,7 +547,7 @@ impl Cache {
                 let key = hash_of(&(keys[pi][ai], budgets));
                 self.units_seen.insert((1, id.clone()));
                 if self.bundles.get(&id).is_none_or(|u| u.key != key) {
-                    let unit = bundle_unit(bundler, plugin, pi, agent, budgets, key);
+                    let unit = bundle_unit(bundler, pi, agent, budgets, key);
                     self.bundled.push(id.clone());
                     self.bundles.insert(id.clone(), unit);
                 }
@@ -566,45 +566,12 @@ impl Cache {
 /// One agent's bundles and manifest, as `emit::bundle::emit` lays them out.
 fn bundle_unit(
     bundler: &Bundler,
-    plugin: &Plugin,
     pi: usize,
     agent: &crate::parse::Agent,
     budgets: &[usize],
     key: u64,
 ) -> Unit {
-    let dir = if plugin.namespaced {
-        format!("bundles/{}/{}", plugin.name, agent.doc.file.stem())
-    } else {
-        format!("bundles/{}", agent.doc.file.stem())
-    };
-    let layout = bundler.layout();
-    let results = bundler.bundles(pi, agent, budgets);
-    let mut files = Vec::new();
-    let mut failures = Vec::new();
-    let mut entries = Vec::new();
-    for (&budget, result) in budgets.iter().zip(&results) {
-        let file = format!("{budget}.{}", layout.extension());
-        match result {
-            Ok(b) => {
-                files.push((format!("{dir}/{file}"), b.text.clone().into_bytes()));
-                entries.push(ManifestBundle::of(budget, result, Some(file)));
-            }
-            Err(e) => {
-                failures.push((plugin.display(&agent.name), e.clone()));
-                entries.push(ManifestBundle::of(budget, result, None));
-            }
-        }
-    }
-    let manifest = Manifest {
-        agent: plugin.display(&agent.name),
-        plugin: plugin.name.clone(),
-        tokenizer: TokenizerInfo::of(bundler.tokenizer()),
-        format: layout.name(),
-        bundles: entries,
-    };
-    let mut json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    json.push('\n');
-    files.push((format!("{dir}/manifest.json"), json.into_bytes()));
+    let (files, failures) = crate::emit::bundle::agent_files(bundler, pi, agent, budgets);
     Unit {
         key,
         files: files

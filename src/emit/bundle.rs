@@ -578,43 +578,61 @@ pub fn emit(
     budgets: &[usize],
     out: &mut crate::write::OutputTree,
 ) -> Vec<(String, BundleError)> {
-    let model = bundler.model;
     let mut failures = Vec::new();
-    for (pi, plugin) in model.plugins.iter().enumerate() {
+    for (pi, plugin) in bundler.model.plugins.iter().enumerate() {
         for agent in &plugin.agents {
-            let dir = if plugin.namespaced {
-                format!("bundles/{}/{}", plugin.name, agent.doc.file.stem())
-            } else {
-                format!("bundles/{}", agent.doc.file.stem())
-            };
-            let results = bundler.bundles(pi, agent, budgets);
-            let mut entries = Vec::new();
-            for (&budget, result) in budgets.iter().zip(&results) {
-                let file = format!("{budget}.{}", bundler.layout.extension());
-                match result {
-                    Ok(b) => {
-                        out.insert(format!("{dir}/{file}"), b.text.clone().into_bytes());
-                        entries.push(ManifestBundle::of(budget, result, Some(file)));
-                    }
-                    Err(e) => {
-                        failures.push((plugin.display(&agent.name), e.clone()));
-                        entries.push(ManifestBundle::of(budget, result, None));
-                    }
-                }
-            }
-            let manifest = Manifest {
-                agent: plugin.display(&agent.name),
-                plugin: plugin.name.clone(),
-                tokenizer: TokenizerInfo::of(bundler.tokenizer),
-                format: bundler.layout.name(),
-                bundles: entries,
-            };
-            let mut json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-            json.push('\n');
-            out.insert(format!("{dir}/manifest.json"), json.into_bytes());
+            let (files, failed) = agent_files(bundler, pi, agent, budgets);
+            out.extend(files);
+            failures.extend(failed);
         }
     }
     failures
+}
+
+/// A bundle that could not be made: the agent (as shown) and why.
+pub type Skipped = (String, BundleError);
+
+/// One agent's bundle files and manifest, as (path in the output, bytes), and the budgets its own text did not fit.
+pub fn agent_files(
+    bundler: &Bundler,
+    pi: usize,
+    agent: &Agent,
+    budgets: &[usize],
+) -> (Vec<(String, Vec<u8>)>, Vec<Skipped>) {
+    let plugin = &bundler.model.plugins[pi];
+    let dir = if plugin.namespaced {
+        format!("bundles/{}/{}", plugin.name, agent.doc.file.stem())
+    } else {
+        format!("bundles/{}", agent.doc.file.stem())
+    };
+    let results = bundler.bundles(pi, agent, budgets);
+    let mut files = Vec::new();
+    let mut failures = Vec::new();
+    let mut entries = Vec::new();
+    for (&budget, result) in budgets.iter().zip(&results) {
+        let file = format!("{budget}.{}", bundler.layout.extension());
+        match result {
+            Ok(b) => {
+                files.push((format!("{dir}/{file}"), b.text.clone().into_bytes()));
+                entries.push(ManifestBundle::of(budget, result, Some(file)));
+            }
+            Err(e) => {
+                failures.push((plugin.display(&agent.name), e.clone()));
+                entries.push(ManifestBundle::of(budget, result, None));
+            }
+        }
+    }
+    let manifest = Manifest {
+        agent: plugin.display(&agent.name),
+        plugin: plugin.name.clone(),
+        tokenizer: TokenizerInfo::of(bundler.tokenizer),
+        format: bundler.layout.name(),
+        bundles: entries,
+    };
+    let mut json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    json.push('\n');
+    files.push((format!("{dir}/manifest.json"), json.into_bytes()));
+    (files, failures)
 }
 
 #[cfg(test)]
