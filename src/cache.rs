@@ -440,9 +440,11 @@ impl Cache {
                 })
                 .collect(),
             marketplace: model.marketplace.clone(),
+            copies: Vec::new(),
             files: model.files,
         };
         crate::emit::plugin::emit(&bare, prefix, out);
+        crate::emit::plugin::copies(model, prefix, out);
         let keys = self.agent_keys(model);
         for (pi, plugin) in model.plugins.iter().enumerate() {
             let base = if plugin.dir.is_empty() {

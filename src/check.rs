@@ -154,6 +154,7 @@ pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
             }
         }
     }
+    crate::lint::lint(model, &mut diags);
     crate::diagnostic::sort(&mut diags);
     let (errors, warnings) = crate::diagnostic::counts(&diags);
     let items: usize = coverage.iter().map(|c: &AgentCoverage| c.items.len()).sum();

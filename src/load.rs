@@ -5,12 +5,30 @@
 //! listing several plugins by relative path. Problems with single files are diagnostics; loading goes on.
 
 use crate::diagnostic::{Diagnostic, Severity, Source, WithHelp};
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
 /// Files larger than this are refused.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Files copied as they are (scripts, assets, ...) larger than this are refused.
+pub const MAX_COPY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Folders that are never part of a plugin: version control.
+pub const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", ".jj"];
+
+/// A file of the content root that skillbook does not read as content (a script, an asset, a README, hooks, an
+/// `.mcp.json`, a skill's own `references/`...): the compiled plugin carries it byte for byte, with its mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFile {
+    /// The path relative to the content root (`/`-separated).
+    pub rel: String,
+    pub bytes: Vec<u8>,
+    /// Permission bits (`0o777` at most).
+    pub mode: u32,
+}
 
 /// One file's text, with its path relative to the content root (always `/`-separated).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +87,41 @@ pub struct Workspace {
     pub plugins: Vec<PluginFiles>,
     /// The marketplace manifest, when the root is a marketplace.
     pub marketplace: Option<Manifest>,
+    /// Every other file under the root, in path order, except those [`left_out`] names.
+    pub copies: Vec<RawFile>,
     /// How many files were read.
     pub files: usize,
+}
+
+/// Why a file or folder of the content root is not part of the compiled plugin, or `None` when it is. `rel` is its
+/// path relative to the root; `dir` says whether it is a folder; `root_book` whether the root holds skillbook's
+/// own `book.toml` (one with a `[preprocessor.skillbook]` table).
+///
+/// Left out: version-control folders ([`VCS_DIRS`]), `.DS_Store` and editors' temporary and backup files
+/// ([`crate::watch::is_editor_temp`]: `.x.swp`, `x~`, `.#x`, ...) anywhere; a folder holding skillbook's output
+/// marker (`.skillbook-output`, an output directory inside the root) and the temporary siblings `write` makes
+/// (`.NAME.skillbook-tmp-*`, `.NAME.skillbook-old`); and, when the root holds skillbook's `book.toml`, that file and
+/// the `theme/` folder beside it, which configure the site rather than the plugin.
+pub fn left_out(rel: &str, dir: bool, root_book: bool, has_marker: bool) -> Option<&'static str> {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let top = !rel.contains('/');
+    if dir && VCS_DIRS.contains(&name) {
+        Some("a version-control folder")
+    } else if !dir && name == ".DS_Store" {
+        Some("Finder metadata")
+    } else if !dir && crate::watch::is_editor_temp(name) {
+        Some("an editor's temporary or backup file")
+    } else if dir && has_marker {
+        Some("a skillbook output directory")
+    } else if name.starts_with('.')
+        && (name.contains(".skillbook-tmp-") || name.ends_with(".skillbook-old"))
+    {
+        Some("a skillbook temporary directory")
+    } else if top && root_book && ((!dir && name == "book.toml") || (dir && name == "theme")) {
+        Some("skillbook's configuration")
+    } else {
+        None
+    }
 }
 
 /// Where the loader gets a file's bytes: [`FsReader`] reads the disk; the watch loop's cache answers files that have
@@ -114,6 +165,7 @@ pub fn load_with(
         diags,
         reader,
         files: 0,
+        read_paths: BTreeSet::new(),
     };
     let marketplace_path = root.join(".claude-plugin/marketplace.json");
     let mut marketplace = None;
@@ -125,10 +177,22 @@ pub fn load_with(
         let name = root_name(root);
         loader.plugin(root, "", name, false).into_iter().collect()
     };
+    let root_book = fs::read_to_string(root.join("book.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| {
+            t.get("preprocessor")
+                .and_then(|p| p.get("skillbook"))
+                .is_some()
+        });
+    let mut copies = Vec::new();
+    let mut stack = vec![loader.canon.clone()];
+    loader.copies(root, root_book, &mut stack, &mut copies);
     let files = loader.files;
     Ok(Workspace {
         plugins,
         marketplace,
+        copies,
         files,
     })
 }
@@ -146,6 +210,8 @@ struct Loader<'d> {
     diags: &'d mut Vec<Diagnostic>,
     reader: &'d mut dyn Reader,
     files: usize,
+    /// The files read as content (agents, skills, patterns, commands, manifests), by relative path.
+    read_paths: BTreeSet<String>,
 }
 
 /// What kind of path a manifest names.
@@ -281,6 +347,7 @@ impl Loader<'_> {
     /// Reads one file as UTF-8 text, without its BOM.
     fn read(&mut self, path: &Path) -> Option<SourceFile> {
         let rel = self.rel(path);
+        self.read_paths.insert(rel.clone());
         if !self.inside_root(path) {
             return None;
         }
@@ -639,9 +706,248 @@ impl Loader<'_> {
     }
 }
 
+impl Loader<'_> {
+    /// Walks `dir` for the files no other part of the loader read, which the compiled plugin copies. `stack` holds
+    /// the resolved folders from the root down to `dir`, so that a symlink to one of them is not followed forever.
+    fn copies(
+        &mut self,
+        dir: &Path,
+        root_book: bool,
+        stack: &mut Vec<PathBuf>,
+        out: &mut Vec<RawFile>,
+    ) {
+        let read = match fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                let rel = self.rel(dir);
+                self.file_diag(
+                    &rel,
+                    "io-error",
+                    Severity::Error,
+                    format!("cannot read directory: {e}"),
+                    "",
+                );
+                return;
+            }
+        };
+        let mut paths: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            let rel = self.rel(&p);
+            let is_link = fs::symlink_metadata(&p)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false);
+            let is_dir = p.is_dir();
+            let has_marker = is_dir && p.join(crate::write::MARKER).exists();
+            if left_out(&rel, is_dir, root_book, has_marker).is_some() {
+                continue;
+            }
+            if self.read_paths.contains(&rel) {
+                continue;
+            }
+            if is_link && !self.inside_root(&p) {
+                continue;
+            }
+            if is_dir {
+                let canon = fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+                if stack.contains(&canon) || stack.len() > 32 {
+                    self.file_diag(
+                        &rel,
+                        "symlink-loop",
+                        Severity::Warning,
+                        "this symlink leads to a folder that contains it; it was not followed"
+                            .into(),
+                        "remove the link, or point it at a file",
+                    );
+                    continue;
+                }
+                stack.push(canon);
+                self.copies(&p, root_book, stack, out);
+                stack.pop();
+                continue;
+            }
+            if let Some(f) = self.raw(&p, rel) {
+                out.push(f);
+            }
+        }
+    }
+
+    /// Reads one file as bytes, with its permission bits.
+    fn raw(&mut self, path: &Path, rel: String) -> Option<RawFile> {
+        let meta = match fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.file_diag(
+                    &rel,
+                    "io-error",
+                    Severity::Error,
+                    format!("cannot read file: {e}"),
+                    "",
+                );
+                return None;
+            }
+        };
+        if !meta.is_file() {
+            self.file_diag(
+                &rel,
+                "not-a-file",
+                Severity::Warning,
+                "this is neither a file nor a folder (a socket, pipe or device); it was not copied"
+                    .into(),
+                "",
+            );
+            return None;
+        }
+        if meta.len() > MAX_COPY_BYTES {
+            self.file_diag(
+                &rel,
+                "file-too-large",
+                Severity::Error,
+                format!(
+                    "file is {} bytes; the limit for a copied file is {} bytes",
+                    meta.len(),
+                    MAX_COPY_BYTES
+                ),
+                "keep large files out of the plugin folder",
+            );
+            return None;
+        }
+        let bytes = match self.reader.read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                self.file_diag(
+                    &rel,
+                    "io-error",
+                    Severity::Error,
+                    format!("cannot read file: {e}"),
+                    "",
+                );
+                return None;
+            }
+        };
+        self.files += 1;
+        Some(RawFile {
+            rel,
+            bytes,
+            mode: mode_of(&meta),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn mode_of(meta: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o777
+}
+
+#[cfg(not(unix))]
+fn mode_of(meta: &fs::Metadata) -> u32 {
+    if meta.permissions().readonly() {
+        0o444
+    } else {
+        0o644
+    }
+}
+
 fn strip_json_location(msg: &str) -> &str {
     match msg.find(" at line ") {
         Some(i) => &msg[..i],
         None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn left_out_names_the_files_that_do_not_ship() {
+        let cases: &[(&str, bool, bool, bool, bool)] = &[
+            // rel, dir, root_book, has_marker, left out
+            (".git", true, false, false, true),
+            ("skills/s/.hg", true, false, false, true),
+            (".svn", true, false, false, true),
+            (".git", false, false, false, false), // a `.git` file (worktree pointer) is not a folder
+            (".DS_Store", false, false, false, true),
+            ("skills/s/patterns/.raft.md.swp", false, false, false, true),
+            ("README.md~", false, false, false, true),
+            ("build", true, false, true, true),
+            (".build.skillbook-tmp-42", true, false, false, true),
+            (".build.skillbook-old", true, false, false, true),
+            ("book.toml", false, true, false, true),
+            ("book.toml", false, false, false, false),
+            ("docs/book.toml", false, true, false, false),
+            ("theme", true, true, false, true),
+            ("theme", true, false, false, false),
+            (".mcp.json", false, false, false, false),
+            (".claude-plugin", true, false, false, false),
+            ("hooks", true, false, false, false),
+        ];
+        for &(rel, dir, book, marker, out) in cases {
+            assert_eq!(left_out(rel, dir, book, marker).is_some(), out, "{rel}");
+        }
+    }
+
+    struct Failing(&'static str);
+
+    impl Reader for Failing {
+        fn read(&mut self, path: &Path) -> io::Result<Vec<u8>> {
+            if path.ends_with(self.0) {
+                Err(io::Error::new(io::ErrorKind::PermissionDenied, "denied"))
+            } else {
+                fs::read(path)
+            }
+        }
+    }
+
+    #[test]
+    fn every_file_is_loaded_with_its_mode_and_an_unreadable_one_is_an_error_per_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("skills/s/scripts")).unwrap();
+        fs::write(
+            root.join("skills/s/SKILL.md"),
+            "---\nname: s\ndescription: d\n---\n",
+        )
+        .unwrap();
+        fs::write(root.join("skills/s/scripts/run.sh"), "#!/bin/sh\n").unwrap();
+        fs::set_permissions(
+            root.join("skills/s/scripts/run.sh"),
+            fs::Permissions::from_mode(0o750),
+        )
+        .unwrap();
+        fs::write(root.join("a.bin"), [0u8, 0xFF, 0xFE]).unwrap();
+        fs::write(root.join("b.bin"), [1u8]).unwrap();
+        fs::write(root.join("c.bin"), [2u8]).unwrap();
+        let mut diags = Vec::new();
+        let ws = load_with(root, &mut diags, &mut Failing("b.bin")).unwrap();
+        let got: Vec<(&str, &[u8], u32)> = ws
+            .copies
+            .iter()
+            .map(|f| (f.rel.as_str(), f.bytes.as_slice(), f.mode))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a.bin", &[0u8, 0xFF, 0xFE][..], 0o666 & !umask()),
+                ("c.bin", &[2u8][..], 0o666 & !umask()),
+                ("skills/s/scripts/run.sh", &b"#!/bin/sh\n"[..], 0o750),
+            ]
+        );
+        let codes: Vec<(&str, &str)> = diags.iter().map(|d| (d.path.as_str(), d.code)).collect();
+        assert_eq!(codes, vec![("b.bin", "io-error")]);
+    }
+
+    fn umask() -> u32 {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("x"), "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        0o666
+            & !(fs::metadata(dir.path().join("x"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777)
     }
 }

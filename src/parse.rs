@@ -234,6 +234,8 @@ impl Plugin {
 pub struct Model {
     pub plugins: Vec<Plugin>,
     pub marketplace: Option<crate::load::Manifest>,
+    /// The files the compiled plugin copies as they are ([`crate::load::Workspace::copies`]).
+    pub copies: Vec<crate::load::RawFile>,
     pub files: usize,
 }
 
@@ -329,6 +331,7 @@ pub fn parse_with<M: Memo>(
     Model {
         plugins,
         marketplace: ws.marketplace,
+        copies: ws.copies,
         files: ws.files,
     }
 }

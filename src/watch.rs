@@ -1059,7 +1059,8 @@ mod tests {
 
     // ----- the builder, on a small project: agents a (skill s1), b (s2) and c (s1 and s2) -----
 
-    use crate::write::OutputTree;
+    /// The output files' bytes by path (their modes are `write`'s tests' business).
+    type Files = std::collections::BTreeMap<String, Vec<u8>>;
     use std::fs;
 
     fn agent(name: &str, skills: &str, items: &str) -> String {
@@ -1097,8 +1098,8 @@ mod tests {
         dir
     }
 
-    fn read_tree(out: &Path) -> OutputTree {
-        fn walk(base: &Path, dir: &Path, tree: &mut OutputTree) {
+    fn read_tree(out: &Path) -> Files {
+        fn walk(base: &Path, dir: &Path, tree: &mut Files) {
             for e in fs::read_dir(dir).unwrap() {
                 let p = e.unwrap().path();
                 if p.is_dir() {
@@ -1115,16 +1116,16 @@ mod tests {
                 }
             }
         }
-        let mut tree = OutputTree::new();
+        let mut tree = Files::new();
         walk(out, out, &mut tree);
         tree
     }
 
     /// What `skillbook build` would write for the project as it is now.
-    fn full_build(root: &Path) -> OutputTree {
+    fn full_build(root: &Path) -> Files {
         let config = config::resolve(Some(root)).unwrap();
         let compiled = driver::compile(config, &ProgressBar::hidden()).unwrap();
-        driver::outputs(&compiled).unwrap().0
+        driver::outputs(&compiled).unwrap().0.files
     }
 
     fn built(outcome: Outcome) -> Built {

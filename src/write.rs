@@ -4,10 +4,68 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
-/// Output files by path relative to the output directory (`/`-separated), in a stable order.
-pub type OutputTree = BTreeMap<String, Vec<u8>>;
+/// Output files by path relative to the output directory (`/`-separated), in a stable order, with the permission
+/// bits of the files that must keep their own (files copied from the source plugin, such as executable scripts).
+///
+/// It dereferences to the map of files, so emitters insert bytes as into a `BTreeMap`; [`OutputTree::insert_with_mode`]
+/// also records a mode. A file without a recorded mode is written with the default permissions (`0o666` less the
+/// umask).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputTree {
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Permission bits (`0o7777` at most; set-id bits are never written) by output path.
+    pub modes: BTreeMap<String, u32>,
+}
+
+impl OutputTree {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a file that must be written with the permission bits `mode` (e.g. `0o755` for a script).
+    pub fn insert_with_mode(&mut self, path: String, bytes: Vec<u8>, mode: u32) {
+        self.modes.insert(path.clone(), mode & 0o777);
+        self.files.insert(path, bytes);
+    }
+
+    /// The permission bits recorded for `path`, if any.
+    pub fn mode(&self, path: &str) -> Option<u32> {
+        self.modes.get(path).copied()
+    }
+}
+
+impl Deref for OutputTree {
+    type Target = BTreeMap<String, Vec<u8>>;
+    fn deref(&self) -> &Self::Target {
+        &self.files
+    }
+}
+
+impl DerefMut for OutputTree {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.files
+    }
+}
+
+impl<'a> IntoIterator for &'a OutputTree {
+    type Item = (&'a String, &'a Vec<u8>);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, Vec<u8>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.files.iter()
+    }
+}
+
+impl FromIterator<(String, Vec<u8>)> for OutputTree {
+    fn from_iter<I: IntoIterator<Item = (String, Vec<u8>)>>(iter: I) -> Self {
+        OutputTree {
+            files: iter.into_iter().collect(),
+            modes: BTreeMap::new(),
+        }
+    }
+}
 
 /// The file that marks a directory as skillbook's output, so that no other directory is ever replaced.
 pub const MARKER: &str = ".skillbook-output";
@@ -84,7 +142,7 @@ fn write_tree(
         dir.join(MARKER),
         b"This directory is written by skillbook and replaced whole on every build.\n",
     )?;
-    for (rel, bytes) in tree {
+    for (rel, bytes) in tree.iter() {
         if rel.split('/').any(|c| c == ".." || c.is_empty()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -95,13 +153,46 @@ fn write_tree(
         if let Some(p) = path.parent() {
             fs::create_dir_all(p)?;
         }
+        let mode = tree.mode(rel);
         if unchanged(rel) && fs::hard_link(previous.join(rel), &path).is_ok() {
-            linked += 1;
-            continue;
+            // The bytes are the same; the permission bits must be too, or the file is written again.
+            if permissions(&path).is_ok_and(|p| match mode {
+                Some(m) => p == m,
+                None => p & 0o111 == 0,
+            }) {
+                linked += 1;
+                continue;
+            }
+            fs::remove_file(&path)?;
         }
         fs::write(&path, bytes)?;
+        if let Some(m) = mode {
+            set_permissions(&path, m)?;
+        }
     }
     Ok(linked)
+}
+
+#[cfg(unix)]
+fn permissions(path: &Path) -> io::Result<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(fs::metadata(path)?.permissions().mode() & 0o777)
+}
+
+#[cfg(not(unix))]
+fn permissions(_: &Path) -> io::Result<u32> {
+    Ok(0o644)
+}
+
+#[cfg(unix)]
+fn set_permissions(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o777))
+}
+
+#[cfg(not(unix))]
+fn set_permissions(_: &Path, _: u32) -> io::Result<()> {
+    Ok(())
 }
 
 fn swap(tmp: &Path, out: &Path, old: &Path) -> io::Result<()> {
@@ -197,6 +288,27 @@ mod tests {
         commit(&out, &tree(&[("x.md", "good")])).unwrap();
         assert!(commit(&out, &tree(&[("../escape", "bad")])).is_err());
         assert_eq!(fs::read_to_string(out.join("x.md")).unwrap(), "good");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writes_recorded_modes_also_when_reusing_a_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        let mode = |p: &str| fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
+        let mut t = tree(&[("plain.md", "x")]);
+        t.insert_with_mode("run.sh".into(), b"#!/bin/sh\n".to_vec(), 0o755);
+        t.insert_with_mode("secret.txt".into(), b"s".to_vec(), 0o600);
+        commit(&out, &t).unwrap();
+        assert_eq!((mode("run.sh"), mode("secret.txt")), (0o755, 0o600));
+        assert_eq!(mode("plain.md") & 0o111, 0);
+        // Same bytes, new mode: a reused (hard-linked) file must not keep the old mode.
+        let mut t2 = tree(&[("plain.md", "x"), ("run.sh", "#!/bin/sh\n")]);
+        t2.insert_with_mode("secret.txt".into(), b"s".to_vec(), 0o640);
+        let linked = commit_reusing(&out, &t2, &|_| true).unwrap();
+        assert_eq!(linked, 1, "only plain.md keeps its inode");
+        assert_eq!((mode("run.sh") & 0o111, mode("secret.txt")), (0, 0o640));
     }
 
     #[test]

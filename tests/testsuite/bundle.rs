@@ -270,6 +270,7 @@ fn model(specs: &[Spec]) -> Model {
             commands: vec![],
         }],
         marketplace: None,
+        copies: vec![],
         files: 0,
     };
     let mut diags = Vec::new();

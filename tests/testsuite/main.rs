@@ -9,5 +9,6 @@ mod bundle;
 mod check;
 mod common;
 mod content;
+mod plugin;
 mod site;
 mod watch;

@@ -1,0 +1,210 @@
+//! The compiled plugin is the whole plugin: every source file is carried over byte for byte with its mode unless
+//! skillbook transforms it; clashes, escaping symlinks and files that must not ship are handled by stated rules.
+
+use crate::common::{files, fixture, run};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The files of `full-plugin` skillbook rewrites, and where each goes in the compiled plugin.
+const TRANSFORMED: &[(&str, &str)] = &[
+    (".claude-plugin/plugin.json", ".claude-plugin/plugin.json"),
+    ("agents/builder.md", "agents/builder.md"),
+    ("commands/release.md", "commands/release.md"),
+    ("skills/toolkit/SKILL.md", "skills/toolkit/SKILL.md"),
+    (
+        "skills/toolkit/patterns/release-checklist.md",
+        "skills/toolkit/references/release-checklist.md",
+    ),
+    (
+        "skills/toolkit/patterns/version-bumps.md",
+        "skills/toolkit/references/version-bumps.md",
+    ),
+];
+
+fn build(dir: &Path, out: &Path) -> crate::common::Run {
+    run(dir, &["build", ".", "-q", "--out", out.to_str().unwrap()])
+}
+
+#[test]
+fn every_file_is_carried_over_with_its_bytes_and_mode() {
+    let dir = fixture("full-plugin");
+    // Git keeps only the executable bit; give the fixture the modes the test expects.
+    for (f, m) in [
+        ("skills/toolkit/scripts/bump.py", 0o755),
+        ("hooks/check.sh", 0o755),
+        ("bin/toolkit-server", 0o755),
+        (".env.example", 0o600),
+        ("LICENSE", 0o644),
+    ] {
+        fs::set_permissions(dir.path().join(f), fs::Permissions::from_mode(m)).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let r = build(dir.path(), out.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plugin = out.path().join("plugin");
+    let source_files = files(dir.path());
+    let mut expected = Vec::new();
+    for f in &source_files {
+        if let Some((_, dest)) = TRANSFORMED.iter().find(|(s, _)| s == f) {
+            expected.push(dest.to_string());
+            continue;
+        }
+        let (src, dst) = (dir.path().join(f), plugin.join(f));
+        assert_eq!(
+            fs::read(&src).unwrap(),
+            fs::read(&dst)
+                .unwrap_or_else(|e| panic!("{f} is missing from the compiled plugin: {e}")),
+            "{f}: bytes differ"
+        );
+        assert_eq!(mode(&src), mode(&dst), "{f}: mode differs");
+        expected.push(f.clone());
+    }
+    expected.sort();
+    assert_eq!(files(&plugin), expected);
+    // The fixture has all the kinds of file the issue names.
+    for f in [
+        "skills/toolkit/scripts/bump.py",
+        "skills/toolkit/assets/logo.png",
+        "skills/toolkit/references/checklist-notes.md",
+        "hooks/hooks.json",
+        ".mcp.json",
+        "README.md",
+        "LICENSE",
+    ] {
+        assert!(source_files.contains(&f.to_string()), "{f}");
+    }
+    assert_eq!(mode(&plugin.join("hooks/check.sh")), 0o755);
+    assert_eq!(mode(&plugin.join(".env.example")), 0o600);
+}
+
+#[test]
+fn a_reference_clashing_with_a_pattern_fails_the_build_and_keeps_the_output() {
+    let dir = fixture("full-plugin");
+    let out = tempfile::tempdir().unwrap();
+    assert_eq!(build(dir.path(), out.path()).code, 0);
+    let before = fs::read(
+        out.path()
+            .join("plugin/skills/toolkit/references/version-bumps.md"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path()
+            .join("skills/toolkit/references/version-bumps.md"),
+        "# Mine\n",
+    )
+    .unwrap();
+    let r = build(dir.path(), out.path());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "skills/toolkit/references/version-bumps.md:1:1: error[output-clash]: this file and \
+             `skills/toolkit/patterns/version-bumps.md` would both be written to \
+             `skills/toolkit/references/version-bumps.md` in the compiled plugin"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        fs::read(
+            out.path()
+                .join("plugin/skills/toolkit/references/version-bumps.md")
+        )
+        .unwrap(),
+        before
+    );
+}
+
+#[test]
+fn symlinks_inside_the_root_become_files_and_ones_leaving_it_are_refused() {
+    let dir = fixture("full-plugin");
+    let scripts = dir.path().join("skills/toolkit/scripts");
+    std::os::unix::fs::symlink("bump.py", scripts.join("bump-link.py")).unwrap();
+    std::os::unix::fs::symlink("../../hooks", dir.path().join("skills/toolkit/hooks-link"))
+        .unwrap();
+    // A link to a folder that contains it is not followed forever.
+    std::os::unix::fs::symlink("..", scripts.join("loop")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let r = build(dir.path(), out.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plugin = out.path().join("plugin");
+    let link = plugin.join("skills/toolkit/scripts/bump-link.py");
+    assert!(!fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        fs::read(&link).unwrap(),
+        fs::read(scripts.join("bump.py")).unwrap()
+    );
+    assert_eq!(mode(&link), mode(&scripts.join("bump.py")));
+    assert!(plugin.join("skills/toolkit/hooks-link/check.sh").is_file());
+    assert!(!plugin.join("skills/toolkit/scripts/loop").exists());
+    assert!(
+        r.stderr.is_empty() || !r.stderr.contains("error"),
+        "{}",
+        r.stderr
+    );
+
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        dir.path().join("secret.txt"),
+    )
+    .unwrap();
+    let r = build(dir.path(), out.path());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("secret.txt:1:1: error[symlink-escape]"),
+        "{}",
+        r.stderr
+    );
+    assert!(!plugin.join("secret.txt").exists());
+}
+
+#[test]
+fn files_that_must_not_ship_are_left_out() {
+    let dir = fixture("full-plugin");
+    let root = dir.path();
+    fs::create_dir_all(root.join(".git/objects")).unwrap();
+    fs::write(root.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::create_dir_all(root.join("skills/.svn")).unwrap();
+    fs::write(root.join("skills/.svn/entries"), "x").unwrap();
+    fs::write(root.join(".DS_Store"), [0u8, 1, 2]).unwrap();
+    fs::write(
+        root.join("book.toml"),
+        "[book]\ntitle = \"t\"\n\n[preprocessor.skillbook]\ncontent = \".\"\n",
+    )
+    .unwrap();
+    fs::create_dir_all(root.join("theme/css")).unwrap();
+    fs::write(root.join("theme/css/skillbook.css"), "body{}").unwrap();
+    // Built twice into a folder inside the root: the second build must not copy the first's output.
+    for _ in 0..2 {
+        let r = run(root, &["build", ".", "-q", "--out", "dist"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let got = files(&root.join("dist/plugin"));
+    for f in &got {
+        assert!(
+            !(f.starts_with(".git/")
+                || f.contains(".svn/")
+                || f.starts_with("dist/")
+                || f.starts_with("theme/")
+                || f == ".DS_Store"
+                || f == "book.toml"),
+            "{f} should have been left out: {got:?}"
+        );
+    }
+    assert!(got.contains(&"README.md".to_string()));
+    // A book.toml that is not skillbook's is the plugin's own file, and ships.
+    fs::write(root.join("book.toml"), "[book]\ntitle = \"docs\"\n").unwrap();
+    let r = run(root, &["build", ".", "-q", "--out", "dist"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(root.join("dist/plugin/book.toml").is_file());
+    assert!(root.join("dist/plugin/theme/css/skillbook.css").is_file());
+}
