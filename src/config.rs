@@ -39,46 +39,223 @@ pub struct Config {
 }
 
 /// Finds the content root and settings: ROOT when given (its own book.toml, if any, may point into it), else the
-/// content named by `./book.toml`.
+/// content named by `./book.toml`, else the current directory when it is a plugin or a marketplace.
+///
+/// Every error names the path it is about, and says what to do; a root with no plugin in it lists the plugins and
+/// marketplaces found below it.
 pub fn resolve(root: Option<&Path>) -> Result<Config, String> {
-    let (dir, required) = match root {
-        Some(r) => (r.to_path_buf(), false),
-        None => (PathBuf::from("."), true),
+    resolve_for(root, "check")
+}
+
+/// [`resolve`] for a command: its name goes into the suggestions (`skillbook build PATH`).
+pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String> {
+    let command = if command.is_empty() { "check" } else { command };
+    let (dir, given) = match root {
+        Some(r) => (r.to_path_buf(), true),
+        None => (PathBuf::from("."), false),
     };
-    let book = dir.join("book.toml");
-    if !book.is_file() {
-        if required {
-            return Err("no content root: give ROOT, or run where a book.toml has a [preprocessor.skillbook] table".into());
+    if given {
+        match std::fs::metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("{}: no such directory", dir.display()))
+            }
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+            Ok(m) if !m.is_dir() => return Err(format!("{} is not a directory", dir.display())),
+            Ok(_) => {}
         }
-        return from_table(None, dir, SkillbookTable::default());
     }
-    let text = std::fs::read_to_string(&book).map_err(|e| format!("{}: {e}", book.display()))?;
+    let book = dir.join("book.toml");
+    let table = if book.is_file() {
+        read_table(&book)?
+    } else {
+        None
+    };
+    let (book_dir, content_root, table) = match table {
+        Some(t) => {
+            let named = t.content.clone();
+            let content = dir.join(named.clone().unwrap_or_else(|| PathBuf::from("content")));
+            if !content.is_dir() {
+                let what = if content.exists() {
+                    "is not a directory"
+                } else {
+                    "does not exist"
+                };
+                let key = match &named {
+                    Some(c) => format!("`content = \"{}\"`", c.display()),
+                    None => "the default `content = \"content\"`".to_string(),
+                };
+                let mut msg = format!(
+                    "{}: {key} names {}, which {what}",
+                    clean(&book).display(),
+                    clean(&content).display()
+                );
+                let dirs = subdirs(&dir);
+                let name = named
+                    .as_ref()
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "content".into());
+                match crate::check::did_you_mean(&name, &dirs) {
+                    Some(s) => msg.push_str(&format!("\n  = help: did you mean `content = \"{s}\"`?")),
+                    None => msg.push_str(&format!(
+                        "\n  = help: set `content` in [preprocessor.skillbook] to the folder that holds agents/ and skills/, relative to {}",
+                        clean(&book).display()
+                    )),
+                }
+                return Err(msg);
+            }
+            (Some(dir.clone()), content, t)
+        }
+        None => {
+            if !given && book.is_file() && kind(&dir).is_none() {
+                return Err(format!(
+                    "{} has no [preprocessor.skillbook] table naming the content, and the current directory is not a plugin\n  = help: add `[preprocessor.skillbook]` with `content = \"DIR\"` to book.toml, or name the content: `skillbook {command} PATH`",
+                    clean(&book).display()
+                ));
+            }
+            (None, dir.clone(), SkillbookTable::default())
+        }
+    };
+    if kind(&content_root).is_none() {
+        return Err(no_plugin(
+            &content_root,
+            given || book_dir.is_some(),
+            command,
+        ));
+    }
+    from_table(book_dir, content_root, table)
+}
+
+/// Reads the `[preprocessor.skillbook]` table of a book.toml, if it has one.
+fn read_table(book: &Path) -> Result<Option<SkillbookTable>, String> {
+    let shown = clean(book);
+    let text = std::fs::read_to_string(book).map_err(|e| format!("{}: {e}", shown.display()))?;
     let value: toml::Table = text
         .parse()
-        .map_err(|e| format!("{}: {e}", book.display()))?;
-    let table = value
-        .get("preprocessor")
-        .and_then(|p| p.get("skillbook"))
-        .cloned();
-    match table {
-        Some(t) => {
-            let table: SkillbookTable = t
-                .try_into()
-                .map_err(|e| format!("{}: [preprocessor.skillbook]: {e}", book.display()))?;
-            let content = dir.join(
-                table
-                    .content
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("content")),
-            );
-            from_table(Some(dir), content, table)
-        }
-        None if required => Err(format!(
-            "{} has no [preprocessor.skillbook] table naming the content",
-            book.display()
-        )),
-        None => from_table(None, dir, SkillbookTable::default()),
+        .map_err(|e| format!("{}: {e}", shown.display()))?;
+    match value.get("preprocessor").and_then(|p| p.get("skillbook")) {
+        None => Ok(None),
+        Some(t) => t
+            .clone()
+            .try_into()
+            .map(Some)
+            .map_err(|e| format!("{}: [preprocessor.skillbook]: {e}", shown.display())),
     }
+}
+
+/// What a directory is to Claude Code: a marketplace, a plugin, or (`None`) neither.
+pub fn kind(dir: &Path) -> Option<&'static str> {
+    let meta = dir.join(".claude-plugin");
+    if meta.join("marketplace.json").is_file() {
+        Some("marketplace")
+    } else if meta.join("plugin.json").is_file()
+        || ["agents", "skills", "commands"]
+            .iter()
+            .any(|d| dir.join(d).exists())
+    {
+        Some("plugin")
+    } else {
+        None
+    }
+}
+
+/// Folder names directly inside `dir`, sorted.
+fn subdirs(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    out.sort();
+    out
+}
+
+/// How deep below a root the search for plugins goes, and how many folders it looks at in all.
+const SEARCH_DEPTH: usize = 4;
+const SEARCH_LIMIT: usize = 5000;
+
+/// Plugins and marketplaces below `root` (not `root` itself), breadth first, sorted; a found one is not searched
+/// further. Hidden folders, `node_modules`, `target` and skillbook's own output directories are skipped.
+pub fn find_below(root: &Path) -> Vec<(PathBuf, &'static str)> {
+    let mut found = Vec::new();
+    let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 0usize)]);
+    let mut seen = 0;
+    while let Some((dir, depth)) = queue.pop_front() {
+        seen += 1;
+        if seen > SEARCH_LIMIT {
+            break;
+        }
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut subs: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                !name.starts_with('.')
+                    && name != "node_modules"
+                    && name != "target"
+                    && !p.join(crate::write::MARKER).exists()
+            })
+            .collect();
+        subs.sort();
+        for sub in subs {
+            match kind(&sub) {
+                Some(k) => found.push((sub, k)),
+                None if depth + 1 < SEARCH_DEPTH => queue.push_back((sub, depth + 1)),
+                None => {}
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The error for a content root with no plugin in it: what was looked for, and the plugins found below it.
+fn no_plugin(root: &Path, given: bool, command: &str) -> String {
+    let shown = clean(root);
+    let mut msg = if given {
+        format!(
+            "{} is not a plugin: it has no agents/, skills/, commands/ or .claude-plugin/ (plugin.json or marketplace.json)",
+            shown.display()
+        )
+    } else {
+        "no content root: the current directory has no book.toml with a [preprocessor.skillbook] table, and no agents/, skills/, commands/ or .claude-plugin/".to_string()
+    };
+    let below = find_below(root);
+    const SHOWN: usize = 8;
+    match below.as_slice() {
+        [] if given => msg.push_str(
+            "\n  = help: a plugin has agents/*.md or skills/<name>/SKILL.md at its root; point ROOT at that folder",
+        ),
+        [] => msg.push_str(&format!(
+            "\n  = help: run skillbook inside a plugin, or name it: `skillbook {command} PATH`"
+        )),
+        [(p, k)] => msg.push_str(&format!(
+            "\n  = help: did you mean {} (a {k})? `skillbook {command} {}`",
+            clean(p).display(),
+            clean(p).display()
+        )),
+        many => {
+            msg.push_str(&format!(
+                "\n  = help: did you mean one of these? `skillbook {command} PATH` with PATH one of"
+            ));
+            for (p, k) in many.iter().take(SHOWN) {
+                msg.push_str(&format!("\n          {} ({k})", clean(p).display()));
+            }
+            if many.len() > SHOWN {
+                msg.push_str(&format!("\n          and {} more", many.len() - SHOWN));
+            }
+        }
+    }
+    msg
 }
 
 fn from_table(
@@ -130,7 +307,7 @@ fn from_table(
 }
 
 /// Drops `./` components so displayed paths read naturally.
-fn clean(p: &Path) -> PathBuf {
+pub fn clean(p: &Path) -> PathBuf {
     let c: PathBuf = p
         .components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))

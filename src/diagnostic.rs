@@ -190,9 +190,9 @@ pub fn render_human(d: &Diagnostic, display_path: &str, style: Style) -> String 
         "{}:{}:{}: {}[{}]: {}",
         display_path, d.line, d.column, sev, d.code, d.message
     );
+    let gutter = d.line.to_string();
+    let pad = " ".repeat(gutter.len());
     if !d.source_line.is_empty() {
-        let gutter = d.line.to_string();
-        let pad = " ".repeat(gutter.len());
         let (line, caret) = window(&d.source_line, d.column.saturating_sub(1));
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{gutter} | {line}");
@@ -200,7 +200,8 @@ pub fn render_human(d: &Diagnostic, display_path: &str, style: Style) -> String 
         let _ = writeln!(out, "{pad} | {caret_pad}{}", style.paint("1;36", "^"));
     }
     if let Some(help) = &d.help {
-        let _ = writeln!(out, "  = help: {help}");
+        // `=` sits under the gutter's `|`, as rustc and clippy align it.
+        let _ = writeln!(out, "{pad} = help: {help}");
     }
     out
 }

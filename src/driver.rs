@@ -27,6 +27,8 @@ pub enum Format {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub root: Option<PathBuf>,
+    /// The command's name, for suggestions in messages (`skillbook build PATH`); empty means `check`.
+    pub command: &'static str,
     pub quiet: bool,
     /// `None`: colour when writing to a terminal and `NO_COLOR` is unset.
     pub color: Option<bool>,
@@ -172,7 +174,7 @@ pub fn outputs_with(
     .map_err(|e| format!("cannot build the site: {e}"))?;
     tree.insert(
         "report.json".to_string(),
-        emit::report::json(&compiled.report).into_bytes(),
+        emit::report::json(&compiled.report, &compiled.root_display()).into_bytes(),
     );
     Ok((tree, skipped))
 }
@@ -239,7 +241,7 @@ fn usage_error(msg: impl std::fmt::Display) -> Exit {
 }
 
 fn resolve(opts: &Options) -> Result<Config, Exit> {
-    config::resolve(opts.root.as_deref()).map_err(usage_error)
+    config::resolve_for(opts.root.as_deref(), opts.command).map_err(usage_error)
 }
 
 fn exit_for(report: &Report) -> Exit {
@@ -274,7 +276,7 @@ pub fn check(opts: &Options, format: Format) -> Exit {
     };
     progress.finish_and_clear();
     let text = match format {
-        Format::Json => emit::report::json(&compiled.report),
+        Format::Json => emit::report::json(&compiled.report, &compiled.root_display()),
         Format::Human => emit::report::human(
             &compiled.report,
             &compiled.root_display(),
@@ -331,23 +333,55 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
             );
         }
         for (agent, e) in &skipped {
-            eprintln!("skillbook: warning: no bundle for `{agent}`: {e}");
+            eprint!("{}", skipped_bundle(agent, e, &compiled.config));
         }
     }
     match written {
         Ok(()) => {
             if !opts.quiet {
                 eprintln!(
-                    "built {} files into {} ({} warnings)",
-                    tree.len(),
+                    "built {} into {} ({})",
+                    plural(tree.len(), "file"),
                     out.display(),
-                    report.summary.warnings
+                    plural(report.summary.warnings + skipped.len(), "warning")
                 );
             }
             Exit::Success
         }
         Err(e) => usage_error(format!("cannot write {}: {e}", out.display())),
     }
+}
+
+/// `1 file`, `2 files`.
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The warning `build` prints for a bundle it could not make, with the fix where `build` takes its budgets from.
+fn skipped_bundle(agent: &str, e: &BundleError, config: &Config) -> String {
+    let mut s = format!("skillbook: warning: no bundle for `{agent}`: {e}\n");
+    if let BundleError::TooSmall { minimum, .. } = e {
+        let book = match &config.book_dir {
+            Some(d) => format!("in {}", config::clean(&d.join("book.toml")).display()),
+            None => "in a book.toml".to_string(),
+        };
+        s.push_str(&format!(
+            "  = help: raise the budgets under [preprocessor.skillbook] {book} to at least {minimum}: `budgets = [{}]`\n",
+            suggested_budgets(&config.budgets, *minimum)
+        ));
+    }
+    s
+}
+
+/// The configured budgets with those below `minimum` raised to it, deduplicated, as book.toml would list them.
+fn suggested_budgets(budgets: &[u32], minimum: usize) -> String {
+    let mut b: Vec<usize> = budgets.iter().map(|&b| (b as usize).max(minimum)).collect();
+    b.sort_unstable();
+    b.dedup();
+    b.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What `skillbook bundle` prints.
@@ -371,6 +405,17 @@ pub struct BundleOptions {
 /// `skillbook bundle`: one agent's bundle for one budget, to stdout or a file. Exit 1 when the agent's own text does
 /// not fit the budget or the content has errors; 2 for an unknown agent or a broken template.
 pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
+    // `skillbook bundle ROOT AGENT`: the arguments the other way round.
+    if let Some(root) = &opts.root {
+        if !root.exists() && Path::new(&b.agent).is_dir() {
+            return usage_error(format!(
+                "{}: no such directory\n  = help: the agent comes first: `skillbook bundle {} {}`",
+                root.display(),
+                root.display(),
+                b.agent
+            ));
+        }
+    }
     let (compiled, progress) = match compile_for(opts) {
         Ok(c) => c,
         Err(exit) => return exit,
@@ -428,47 +473,36 @@ pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
     let result = bundler.bundle(pi, agent, budget);
     let text = match (&result, b.format) {
         (Err(BundleError::Template(e)), _) => return usage_error(e),
-        (Err(e), _) => {
-            eprintln!("skillbook: error: bundle for `{}`: {e}", b.agent);
-            return Exit::ContentErrors;
-        }
-        (Ok(_), BundleFormat::Json) => {
+        // JSON is printed for a budget that does not fit too, with its `error`, as build's manifest records it.
+        (_, BundleFormat::Json) => {
             let plugin = &model.plugins[pi];
             let manifest = emit::bundle::Manifest {
+                schema_version: emit::bundle::MANIFEST_SCHEMA_VERSION,
                 agent: plugin.display(&agent.name),
                 plugin: plugin.name.clone(),
                 tokenizer: TokenizerInfo::of(tokenizer),
                 format: layout.name(),
                 bundles: vec![ManifestBundle::of(budget, &result, None)],
             };
-            let mut s = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+            let mut value = serde_json::to_value(&manifest).unwrap_or_default();
+            if let (Ok(bundle), Some(entry)) = (&result, value["bundles"].get_mut(0)) {
+                if let Some(map) = entry.as_object_mut() {
+                    map.insert("text".into(), bundle.text.clone().into());
+                }
+            }
+            let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
             s.push('\n');
             s
+        }
+        (Err(e), _) => {
+            bundle_error(&b.agent, e);
+            return Exit::ContentErrors;
         }
         (Ok(bundle), _) => bundle.text.clone(),
     };
     if let Ok(bundle) = &result {
         if !opts.quiet && b.format != BundleFormat::Json {
-            let estimate = if tokenizer.exact() {
-                ""
-            } else {
-                " (an estimate)"
-            };
-            eprintln!(
-                "{} tokens{estimate} of {budget} ({}), {} patterns in full, {} as summaries",
-                bundle.tokens,
-                tokenizer.name(),
-                bundle
-                    .patterns
-                    .iter()
-                    .filter(|p| p.form == crate::expand::Form::Full)
-                    .count(),
-                bundle
-                    .patterns
-                    .iter()
-                    .filter(|p| p.form == crate::expand::Form::Summary)
-                    .count(),
-            );
+            eprintln!("{}", bundle_account(bundle, tokenizer));
         }
     }
     let written = match &b.output {
@@ -477,8 +511,52 @@ pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
         }
         None => print_stdout(&text).map_err(|e| e.to_string()),
     };
-    match written {
-        Ok(()) => Exit::Success,
-        Err(e) => usage_error(e),
+    match (written, &result) {
+        (Err(e), _) => usage_error(e),
+        (Ok(()), Err(e)) => {
+            bundle_error(&b.agent, e);
+            Exit::ContentErrors
+        }
+        (Ok(()), Ok(_)) => Exit::Success,
     }
+}
+
+/// The error `bundle` prints for a bundle it cannot make.
+fn bundle_error(agent: &str, e: &BundleError) {
+    let help = match e {
+        BundleError::TooSmall { minimum, .. } => {
+            format!("\n  = help: raise --budget to at least {minimum}")
+        }
+        BundleError::Template(_) => String::new(),
+    };
+    eprintln!("skillbook: error: bundle for `{agent}`: {e}{help}");
+}
+
+/// The one-line account `bundle` prints on stderr: tokens, and how many patterns went in full, as summaries, or not
+/// at all.
+pub fn bundle_account(bundle: &emit::bundle::Bundle, tokenizer: Tokenizer) -> String {
+    use crate::expand::Form;
+    let count = |form: Form| bundle.patterns.iter().filter(|p| p.form == form).count();
+    let estimate = if tokenizer.exact() {
+        ""
+    } else {
+        " (an estimate)"
+    };
+    let (full, summary, omit) = (count(Form::Full), count(Form::Summary), count(Form::Omit));
+    let mut s = format!(
+        "{} tokens{estimate} of {} ({}): {} in full, {summary} as {}, {omit} left out",
+        bundle.tokens,
+        bundle.budget,
+        tokenizer.name(),
+        plural(full, "pattern"),
+        if summary == 1 {
+            "a summary"
+        } else {
+            "summaries"
+        },
+    );
+    if omit > 0 && full + summary == 0 {
+        s.push_str(" (the budget holds the agent's own text only)");
+    }
+    s
 }

@@ -151,14 +151,16 @@ pub fn load_with(
     diags: &mut Vec<Diagnostic>,
     reader: &mut dyn Reader,
 ) -> io::Result<Workspace> {
-    let meta = fs::metadata(root)?;
+    let meta = fs::metadata(root)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", root.display())))?;
     if !meta.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a directory", root.display()),
         ));
     }
-    let canon = fs::canonicalize(root)?;
+    let canon = fs::canonicalize(root)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", root.display())))?;
     let mut loader = Loader {
         root: root.to_path_buf(),
         canon,
@@ -309,11 +311,12 @@ impl Loader<'_> {
         };
         let mut paths: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
+        // Hidden entries, and skillbook's own output directories (a `build/` inside the plugin), are not content.
         paths.retain(|p| {
             let hidden = p
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            !hidden
+            !hidden && !p.join(crate::write::MARKER).exists()
         });
         let mut out = Vec::new();
         for p in paths {

@@ -10,7 +10,12 @@ use std::process::ExitCode;
 #[command(
     name = "skillbook",
     version,
-    about = "Compile Claude Code plugin content: check coverage, expand stubs, build the plugin"
+    about = "Compile Claude Code plugin content (agents, skills, pattern files) into a documentation site, \
+             token-budgeted prompt bundles and a compiled plugin with every stub expanded, and check that every \
+             expertise item an agent claims is covered",
+    after_help = "ROOT is a plugin (agents/, skills/, commands/ or .claude-plugin/plugin.json), a marketplace \
+                  (.claude-plugin/marketplace.json), or a folder whose book.toml names the content in \
+                  [preprocessor.skillbook]. Without ROOT: ./book.toml's content, else the current directory."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,7 +52,8 @@ enum BundleFormatArg {
 enum Command {
     /// Check coverage, references and spec limits; print diagnostics.
     Check {
-        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        /// A plugin, a marketplace, or a folder whose book.toml names the content [default: ./book.toml's
+        /// content, else the current directory]
         root: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = FormatArg::Human)]
@@ -55,9 +61,10 @@ enum Command {
     },
     /// Print one agent's prompt bundle for a token budget (or its manifest with --format json).
     Bundle {
-        /// The agent, by name (`plugin:agent` in a marketplace).
+        /// The agent: its `name`, `plugin:agent` in a marketplace, or its file's stem (NAME for agents/NAME.md).
         agent: String,
-        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        /// A plugin, a marketplace, or a folder whose book.toml names the content [default: ./book.toml's
+        /// content, else the current directory]
         root: Option<PathBuf>,
         /// Token budget (default: the largest configured budget).
         #[arg(short, long)]
@@ -72,25 +79,33 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Check, then write the compiled plugin, bundles and report.json to the output directory.
+    /// Check, then write the documentation site, the compiled plugin, the prompt bundles and report.json to the
+    /// output directory (build/ next to the content's book.toml, or in ROOT).
     Build {
-        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        /// A plugin, a marketplace, or a folder whose book.toml names the content [default: ./book.toml's
+        /// content, else the current directory]
         root: Option<PathBuf>,
-        /// Output directory, replaced whole and atomically.
-        #[arg(short, long, default_value = "build")]
-        out: PathBuf,
+        /// Output directory [default: build/ in ROOT, or in the current directory]. Replaced whole and atomically,
+        /// and only when it is empty or skillbook wrote it (it has a .skillbook-output file): any other directory
+        /// is refused.
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Build, then rebuild on every change to the content, theme/ or book.toml until Ctrl-C.
     Watch {
-        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        /// A plugin, a marketplace, or a folder whose book.toml names the content [default: ./book.toml's
+        /// content, else the current directory]
         root: Option<PathBuf>,
-        /// Output directory, replaced whole and atomically.
-        #[arg(short, long, default_value = "build")]
-        out: PathBuf,
+        /// Output directory [default: build/ in ROOT, or in the current directory]. Replaced whole and atomically,
+        /// and only when it is empty or skillbook wrote it (it has a .skillbook-output file): any other directory
+        /// is refused.
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Watch, and serve the site with live reload (and the errors of a failed build over the page).
     Serve {
-        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        /// A plugin, a marketplace, or a folder whose book.toml names the content [default: ./book.toml's
+        /// content, else the current directory]
         root: Option<PathBuf>,
         /// Port to listen on (0 picks a free one).
         #[arg(short, long, default_value_t = 3000)]
@@ -101,10 +116,21 @@ enum Command {
         /// Open the site in the default browser after the first build.
         #[arg(long)]
         open: bool,
-        /// Output directory, replaced whole and atomically.
-        #[arg(short, long, default_value = "build")]
-        out: PathBuf,
+        /// Output directory [default: build/ in ROOT, or in the current directory]. Replaced whole and atomically,
+        /// and only when it is empty or skillbook wrote it (it has a .skillbook-output file): any other directory
+        /// is refused.
+        #[arg(short, long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
+}
+
+/// The output directory: `--out`, else `build/` in ROOT (beside its book.toml, as mdBook writes `book/`), else
+/// `./build`.
+fn out_dir(out: Option<PathBuf>, root: &Option<PathBuf>) -> PathBuf {
+    out.unwrap_or_else(|| match root {
+        Some(r) if r.as_os_str() != "." => r.join("build"),
+        _ => PathBuf::from("build"),
+    })
 }
 
 fn main() -> ExitCode {
@@ -118,6 +144,7 @@ fn main() -> ExitCode {
         Command::Check { root, format } => {
             let opts = Options {
                 root,
+                command: "check",
                 quiet: cli.quiet,
                 color,
             };
@@ -137,6 +164,7 @@ fn main() -> ExitCode {
         } => {
             let opts = Options {
                 root,
+                command: "bundle",
                 quiet: cli.quiet,
                 color,
             };
@@ -157,17 +185,21 @@ fn main() -> ExitCode {
         Command::Build { root, out } => {
             let opts = Options {
                 root,
+                command: "build",
                 quiet: cli.quiet,
                 color,
             };
+            let out = out_dir(out, &opts.root);
             driver::build(&opts, &out)
         }
         Command::Watch { root, out } => {
             let opts = Options {
                 root,
+                command: "watch",
                 quiet: cli.quiet,
                 color,
             };
+            let out = out_dir(out, &opts.root);
             skillbook::watch::run(&opts, &out, &mut |_| {}, &mut || {})
         }
         Command::Serve {
@@ -179,10 +211,12 @@ fn main() -> ExitCode {
         } => {
             let opts = Options {
                 root,
+                command: "serve",
                 quiet: cli.quiet,
                 color,
             };
             let serve = skillbook::serve::ServeOptions { bind, port, open };
+            let out = out_dir(out, &opts.root);
             skillbook::serve::run(&opts, &out, &serve)
         }
     };

@@ -234,6 +234,11 @@ impl Server {
 
 /// `skillbook serve`: serves `<out>/site/` with live reload and rebuilds on every change until Ctrl-C.
 pub fn run(opts: &Options, out: &Path, serve: &ServeOptions) -> Exit {
+    // Find the content before announcing a URL: a missing root is reported without ever listening.
+    if let Err(e) = crate::config::resolve_for(opts.root.as_deref(), opts.command) {
+        eprintln!("skillbook: error: {e}");
+        return Exit::Failure;
+    }
     let server = match Server::start(serve.bind, serve.port, out) {
         Ok(s) => s,
         Err(e) => {

@@ -646,7 +646,7 @@ pub fn run(
     listener: &mut dyn FnMut(&Outcome),
     ready: &mut dyn FnMut(),
 ) -> Exit {
-    let config = match config::resolve(opts.root.as_deref()) {
+    let config = match config::resolve_for(opts.root.as_deref(), opts.command) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("skillbook: error: {e}");

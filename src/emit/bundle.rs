@@ -153,7 +153,7 @@ impl std::fmt::Display for BundleError {
         match self {
             BundleError::TooSmall { minimum, budget } => write!(
                 f,
-                "the agent's own text needs {minimum} tokens, more than the budget of {budget}; raise --budget to at least {minimum}"
+                "the agent's own text needs {minimum} tokens, more than the budget of {budget}"
             ),
             BundleError::Template(e) => f.write_str(e),
         }
@@ -497,9 +497,13 @@ pub fn slug(title: &str) -> String {
         .collect()
 }
 
+/// The version of the manifest's JSON schema (`manifest.json`, `bundle --format json`).
+pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
+
 /// The manifest of one agent's bundles.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
+    pub schema_version: u32,
     pub agent: String,
     pub plugin: String,
     pub tokenizer: TokenizerInfo,
@@ -623,6 +627,7 @@ pub fn agent_files(
         }
     }
     let manifest = Manifest {
+        schema_version: MANIFEST_SCHEMA_VERSION,
         agent: plugin.display(&agent.name),
         plugin: plugin.name.clone(),
         tokenizer: TokenizerInfo::of(bundler.tokenizer),

@@ -28,9 +28,19 @@ pub fn human(report: &Report, root: &str, style: Style) -> String {
     out
 }
 
-/// The report as pretty JSON, ending in a newline.
-pub fn json(report: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(report).unwrap_or_default();
+/// The report as pretty JSON, ending in a newline, naming the content root its paths are relative to (`root`, as
+/// the user named it, right after `schema_version`).
+pub fn json(report: &Report, root: &str) -> String {
+    let mut doc = serde_json::Map::new();
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(report) {
+        for (k, v) in fields {
+            doc.insert(k.clone(), v);
+            if k == "schema_version" {
+                doc.insert("root".into(), root.into());
+            }
+        }
+    }
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
 }

@@ -11,4 +11,5 @@ mod common;
 mod content;
 mod plugin;
 mod site;
+mod ux;
 mod watch;

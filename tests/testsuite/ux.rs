@@ -1,0 +1,167 @@
+//! A new user's first hour: what the commands say when the path is wrong, where the plugin is found, what the
+//! summary lines and help texts say. Each scenario is a transcript of real runs (exit code, stdout, stderr), compared
+//! with `tests/expected/ux/<name>.txt`.
+
+use crate::common::{assert_golden, copy_dir, run, tests_dir};
+use std::fs;
+use std::path::Path;
+
+/// Runs each command in `dir` and records it as `$ skillbook ARGS`, the exit code, and what it printed.
+fn transcript(dir: &Path, commands: &[&[&str]]) -> String {
+    let mut out = String::new();
+    for args in commands {
+        let r = run(dir, args);
+        out.push_str(&format!(
+            "$ skillbook {}\nexit: {}\n",
+            args.join(" "),
+            r.code
+        ));
+        if !r.stdout.is_empty() {
+            out.push_str("--- stdout\n");
+            out.push_str(&r.stdout);
+        }
+        if !r.stderr.is_empty() {
+            out.push_str("--- stderr\n");
+            out.push_str(&r.stderr);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A temporary directory holding a copy of the clean plugin as `plugin/`.
+fn workspace() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(
+        &tests_dir().join("fixtures/clean-plugin"),
+        &tmp.path().join("plugin"),
+    );
+    tmp
+}
+
+#[test]
+fn errors_name_the_path() {
+    let tmp = workspace();
+    let book = tmp.path().join("book");
+    fs::create_dir_all(book.join("content")).unwrap();
+    fs::write(
+        book.join("book.toml"),
+        "[book]\ntitle = \"x\"\n\n[preprocessor.skillbook]\ncontent = \"contnet\"\n",
+    )
+    .unwrap();
+    fs::write(tmp.path().join("a-file"), "").unwrap();
+    let t = transcript(
+        tmp.path(),
+        &[
+            &["check", "nonexistent"],
+            &["build", "nonexistent"],
+            &["bundle", "reviewer", "nonexistent"],
+            &["bundle", "plugin", "reviewer"],
+            &["check", "a-file"],
+            &["check", "book"],
+        ],
+    );
+    assert_golden("ux/errors-name-the-path.txt", &t);
+}
+
+#[test]
+fn the_plugin_where_you_stand_is_found() {
+    let tmp = workspace();
+    let plugin = tmp.path().join("plugin");
+    // Inside a plugin, no ROOT is needed.
+    let mut t = transcript(&plugin, &[&["check"]]);
+    // A repository whose marketplace lives in a subfolder, and one with a plugin and a marketplace below it.
+    let repo = tmp.path().join("repo");
+    copy_dir(
+        &tests_dir().join("fixtures/marketplace"),
+        &repo.join("cli-tool/components"),
+    );
+    fs::write(repo.join("README.md"), "# tools\n").unwrap();
+    let two = tmp.path().join("two");
+    copy_dir(
+        &tests_dir().join("fixtures/clean-plugin"),
+        &two.join("a/plugin"),
+    );
+    copy_dir(
+        &tests_dir().join("fixtures/marketplace"),
+        &two.join("b/market"),
+    );
+    let empty = tmp.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    t.push_str(&transcript(
+        tmp.path(),
+        &[&["check", "repo"], &["check", "two"], &["check", "empty"]],
+    ));
+    t.push_str(&transcript(&repo, &[&["build"]]));
+    t.push_str(&transcript(&empty, &[&["check"]]));
+    assert_golden("ux/plugin-found.txt", &t);
+    assert!(!repo.join("build").exists(), "a failed build wrote nothing");
+}
+
+#[test]
+fn serve_finds_the_content_before_announcing_a_url() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = transcript(tmp.path(), &[&["serve", "--port", "0"]]);
+    assert!(!t.contains("serving"), "{t}");
+    assert_golden("ux/serve-without-content.txt", &t);
+}
+
+#[test]
+fn build_writes_beside_root_and_keeps_its_output_out_of_the_content() {
+    let tmp = workspace();
+    let t = transcript(
+        tmp.path(),
+        &[
+            &["build", "plugin"],
+            &["build", "plugin"],
+            &["check", "plugin"],
+        ],
+    );
+    assert_golden("ux/build-beside-root.txt", &t);
+    let out = tmp.path().join("plugin/build");
+    assert!(out.join("plugin/agents/reviewer.md").is_file());
+    assert!(!tmp.path().join("build").exists());
+    // The second build read the same content as the first: the output inside the root is not content.
+    assert!(!out.join("plugin/build").exists());
+}
+
+#[test]
+fn build_warnings_point_at_book_toml_and_are_counted() {
+    let tmp = workspace();
+    fs::write(
+        tmp.path().join("book.toml"),
+        "[book]\ntitle = \"x\"\n\n[preprocessor.skillbook]\ncontent = \"plugin\"\nbudgets = [40, 2000]\n",
+    )
+    .unwrap();
+    let t = transcript(tmp.path(), &[&["build"]]);
+    assert_golden("ux/build-small-budget.txt", &t);
+    let manifest =
+        fs::read_to_string(tmp.path().join("build/bundles/reviewer/manifest.json")).unwrap();
+    assert!(!manifest.contains("--budget"), "{manifest}");
+}
+
+#[test]
+fn bundle_says_what_it_left_out() {
+    let tmp = workspace();
+    let t = transcript(
+        &tmp.path().join("plugin"),
+        &[
+            &["bundle", "reviewer", "--budget", "2000", "-o", "/dev/null"],
+            &["bundle", "reviewer", "--budget", "300", "-o", "/dev/null"],
+            &["bundle", "reviewer", "--budget", "120", "-o", "/dev/null"],
+            &["bundle", "reviewer", "--budget", "40"],
+            &["bundle", "reviewer", "--budget", "40", "--format", "json"],
+        ],
+    );
+    assert_golden("ux/bundle-summary.txt", &t);
+}
+
+#[test]
+fn help_texts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = transcript(
+        tmp.path(),
+        &[&["--help"], &["build", "--help"], &["bundle", "--help"]],
+    );
+    assert_golden("ux/help.txt", &t);
+}
