@@ -27,8 +27,22 @@ pub struct Summary {
     pub agents: usize,
     pub skills: usize,
     pub patterns: usize,
+    /// Expertise items of the agents coverage applies to (see [`Coverage`]).
     pub items: usize,
     pub covered_items: usize,
+    /// Expertise items of the other agents: prose, not claims; never an error.
+    pub untracked_items: usize,
+}
+
+/// Which agents' expertise items must be covered (`[preprocessor.skillbook] coverage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Coverage {
+    /// An agent opts in by having a stub to expand, or by referring to a skill that has pattern files; the bullets
+    /// of any other agent are prose, not claims.
+    #[default]
+    OptIn,
+    /// Every agent's items must be covered.
+    All,
 }
 
 /// The expertise items of one agent and the patterns that cover each.
@@ -38,6 +52,8 @@ pub struct AgentCoverage {
     pub agent: String,
     pub path: String,
     pub skills: Vec<String>,
+    /// Whether coverage applies to this agent; the items of an untracked agent are listed but never uncovered.
+    pub tracked: bool,
     pub items: Vec<ItemCoverage>,
 }
 
@@ -64,8 +80,24 @@ pub const AGENT_COLORS: &[&str] = &[
     "red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan",
 ];
 
+/// Checks the model with the default coverage rule; `diags` holds what earlier stages found.
+pub fn check(model: &Model, diags: Vec<Diagnostic>) -> Report {
+    check_with(model, diags, Coverage::default())
+}
+
+/// Whether coverage applies to an agent under a rule: an agent opts in with a stub, or by referring to a skill that
+/// has pattern files.
+pub fn tracked(model: &Model, pi: usize, agent: &Agent, rule: Coverage) -> bool {
+    rule == Coverage::All
+        || !agent.doc.stubs.is_empty()
+        || model
+            .agent_skills(pi, agent)
+            .into_iter()
+            .any(|k| !model.skill(k).patterns.is_empty())
+}
+
 /// Checks the model; `diags` holds what earlier stages found and receives this stage's findings.
-pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
+pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> Report {
     let mut coverage = Vec::new();
     let mut users_of: HashMap<(usize, usize), Vec<&Agent>> = HashMap::new();
     for (pj, p) in model.plugins.iter().enumerate() {
@@ -91,7 +123,7 @@ pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
         );
         for agent in &plugin.agents {
             lint_agent(agent, &mut diags);
-            coverage.push(agent_coverage(model, pi, agent, &mut diags));
+            coverage.push(agent_coverage(model, pi, agent, rule, &mut diags));
         }
         for (si, skill) in plugin.skills.iter().enumerate() {
             lint_skill(skill, &mut diags);
@@ -157,9 +189,19 @@ pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
     crate::lint::lint(model, &mut diags);
     crate::diagnostic::sort(&mut diags);
     let (errors, warnings) = crate::diagnostic::counts(&diags);
-    let items: usize = coverage.iter().map(|c: &AgentCoverage| c.items.len()).sum();
+    let items: usize = coverage
+        .iter()
+        .filter(|c: &&AgentCoverage| c.tracked)
+        .map(|c| c.items.len())
+        .sum();
+    let untracked_items: usize = coverage
+        .iter()
+        .filter(|c| !c.tracked)
+        .map(|c| c.items.len())
+        .sum();
     let covered_items = coverage
         .iter()
+        .filter(|c| c.tracked)
         .flat_map(|c| &c.items)
         .filter(|i| !i.covered_by.is_empty())
         .count();
@@ -179,6 +221,7 @@ pub fn check(model: &Model, mut diags: Vec<Diagnostic>) -> Report {
                 .sum(),
             items,
             covered_items,
+            untracked_items,
         },
         diagnostics: diags,
         coverage,
@@ -357,8 +400,10 @@ fn agent_coverage(
     model: &Model,
     pi: usize,
     agent: &Agent,
+    rule: Coverage,
     diags: &mut Vec<Diagnostic>,
 ) -> AgentCoverage {
+    let is_tracked = tracked(model, pi, agent, rule);
     let plugin = &model.plugins[pi];
     let src = agent.doc.source();
     for r in &agent.skill_refs {
@@ -397,7 +442,7 @@ fn agent_coverage(
             }
         }
         let (line, column) = src.line_col(item.offset);
-        if covered_by.is_empty() {
+        if covered_by.is_empty() && is_tracked {
             let help = if skills.is_empty() && !agent.skill_refs.is_empty() {
                 "none of the agent's skill references resolves; fix them (see unknown-skill)"
                     .to_string()
@@ -439,6 +484,7 @@ fn agent_coverage(
             .iter()
             .map(|&(p, s)| model.plugins[p].display(&model.plugins[p].skills[s].name))
             .collect(),
+        tracked: is_tracked,
         items,
     }
 }

@@ -21,6 +21,8 @@ pub struct SkillbookTable {
     pub budgets: Option<Vec<u32>>,
     /// The tokenizer `build` counts bundles with: o200k (default), cl100k or claude.
     pub tokenizer: Option<String>,
+    /// Which agents' expertise items must be covered: `opt-in` (default) or `all`.
+    pub coverage: Option<String>,
     /// Left for mdBook: the command it would run for this preprocessor.
     pub command: Option<String>,
 }
@@ -34,6 +36,8 @@ pub struct Config {
     pub stub: Regex,
     pub budgets: Vec<u32>,
     pub tokenizer: Tokenizer,
+    /// Which agents' expertise items must be covered.
+    pub coverage: crate::check::Coverage,
     /// Bundle templates as (format, source, origin): overrides from `theme/bundle/` next to book.toml, else built in.
     pub templates: Vec<(String, String, String)>,
 }
@@ -278,6 +282,15 @@ fn from_table(
         Some(name) => Tokenizer::from_str(name, true)
             .map_err(|_| format!("tokenizer `{name}` is not one of o200k, cl100k, claude"))?,
     };
+    let coverage = match t.coverage.as_deref() {
+        None | Some("opt-in") => crate::check::Coverage::OptIn,
+        Some("all") => crate::check::Coverage::All,
+        Some(other) => {
+            return Err(format!(
+                "coverage `{other}` is not one of `opt-in` (agents with a stub or a skill with patterns) or `all`"
+            ))
+        }
+    };
     let mut templates = Vec::new();
     for (name, builtin) in crate::emit::bundle::BUILTIN_TEMPLATES {
         let path = book_dir
@@ -302,6 +315,7 @@ fn from_table(
         stub,
         budgets,
         tokenizer,
+        coverage,
         templates,
     })
 }

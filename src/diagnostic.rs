@@ -37,9 +37,49 @@ pub struct Diagnostic {
     pub source_line: String,
 }
 
+/// What an error does to the outputs. Every code is one or the other; this is the one place that says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// Something is missing, but every output is correct as far as it goes (an uncovered item, a `covers:` entry
+    /// that names nothing, an unknown skill reference): `build` writes everything, shows the gap, and exits 1.
+    Gap,
+    /// An output would be wrong or incomplete (a file that cannot be read or parsed, a duplicate name, a bad
+    /// manifest, a layout Claude Code would not load): `build` writes nothing and keeps the previous output.
+    Breakage,
+}
+
+/// The error codes that are gaps; every other error code is breakage, so a code added without thought errs on
+/// the side of keeping the previous output.
+pub const GAP_CODES: &[&str] = &["uncovered-item", "unknown-cover", "unknown-skill"];
+
+/// Whether an error with this code is a gap or breakage.
+pub fn error_kind(code: &str) -> ErrorKind {
+    if GAP_CODES.contains(&code) {
+        ErrorKind::Gap
+    } else {
+        ErrorKind::Breakage
+    }
+}
+
+/// True when any diagnostic is breakage: the outputs must not be written.
+pub fn has_breakage(diags: &[Diagnostic]) -> bool {
+    diags.iter().any(Diagnostic::is_breakage)
+}
+
 impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// An error that leaves the outputs correct as far as they go (see [`ErrorKind::Gap`]).
+    pub fn is_gap(&self) -> bool {
+        self.is_error() && error_kind(self.code) == ErrorKind::Gap
+    }
+
+    /// An error that would make an output wrong (see [`ErrorKind::Breakage`]).
+    pub fn is_breakage(&self) -> bool {
+        self.is_error() && error_kind(self.code) == ErrorKind::Breakage
     }
 
     fn sort_key(&self) -> (&str, usize, usize, Severity, &str, &str) {
@@ -267,6 +307,30 @@ mod tests {
         }
         assert_eq!(src.line_text(2), "cdé");
         assert_eq!(src.line_text(4), "");
+    }
+
+    #[test]
+    fn error_kind_table() {
+        for (code, kind) in [
+            ("uncovered-item", ErrorKind::Gap),
+            ("unknown-cover", ErrorKind::Gap),
+            ("unknown-skill", ErrorKind::Gap),
+            ("duplicate-name", ErrorKind::Breakage),
+            ("manifest-json", ErrorKind::Breakage),
+            ("pattern-yaml", ErrorKind::Breakage),
+            ("io-error", ErrorKind::Breakage),
+            ("a-code-nobody-classified", ErrorKind::Breakage),
+        ] {
+            assert_eq!(error_kind(code), kind, "{code}");
+        }
+        let src = Source::new("a.md", "x\n");
+        let gap = src.diag(0, Severity::Error, "uncovered-item", "m");
+        let warning = src.diag(0, Severity::Warning, "yaml-fallback", "m");
+        let broken = src.diag(0, Severity::Error, "duplicate-name", "m");
+        assert!(gap.is_gap() && !gap.is_breakage());
+        assert!(!warning.is_gap() && !warning.is_breakage());
+        assert!(!has_breakage(&[gap.clone(), warning.clone()]));
+        assert!(has_breakage(&[gap, warning, broken]));
     }
 
     #[test]

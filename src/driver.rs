@@ -113,7 +113,7 @@ pub fn compile_with(
         }
     };
     progress.set_message("checking");
-    let report = check::check(&model, diags);
+    let report = check::check_with(&model, diags, config.coverage);
     Ok(Compiled {
         config,
         model,
@@ -298,7 +298,7 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
     let style = opts.style(io::stderr().is_terminal());
     let report = &compiled.report;
     let exit = exit_for(report);
-    if exit != Exit::Success {
+    if exit == Exit::Failure || crate::diagnostic::has_breakage(&report.diagnostics) {
         progress.finish_and_clear();
         eprint!(
             "{}",
@@ -310,6 +310,8 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
         );
         return exit;
     }
+    // Only gaps (or nothing) are left: every output is correct as far as it goes, so it is written, and the gaps
+    // are shown on the site and in report.json; the exit code still says there are errors.
     progress.set_message("emitting");
     let (tree, skipped) = match outputs(&compiled) {
         Ok(t) => t,
@@ -321,8 +323,8 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
     progress.set_message(format!("writing {}", out.display()));
     let written = write::commit(out, &tree);
     progress.finish_and_clear();
-    if !opts.quiet {
-        for d in &report.diagnostics {
+    for d in &report.diagnostics {
+        if d.is_error() || !opts.quiet {
             eprint!(
                 "{}",
                 crate::diagnostic::render_human(
@@ -332,13 +334,24 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
                 )
             );
         }
+    }
+    if !opts.quiet {
         for (agent, e) in &skipped {
             eprint!("{}", skipped_bundle(agent, e, &compiled.config));
         }
     }
     match written {
         Ok(()) => {
-            if !opts.quiet {
+            let errors = report.summary.errors;
+            if errors > 0 {
+                eprintln!(
+                    "built {} into {} with {} ({}): the site and report.json show them",
+                    plural(tree.len(), "file"),
+                    out.display(),
+                    plural(errors, "gap"),
+                    plural(report.summary.warnings + skipped.len(), "warning")
+                );
+            } else if !opts.quiet {
                 eprintln!(
                     "built {} into {} ({})",
                     plural(tree.len(), "file"),
@@ -346,7 +359,7 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
                     plural(report.summary.warnings + skipped.len(), "warning")
                 );
             }
-            Exit::Success
+            exit
         }
         Err(e) => usage_error(format!("cannot write {}: {e}", out.display())),
     }
@@ -423,12 +436,15 @@ pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
     progress.finish_and_clear();
     let exit = exit_for(&compiled.report);
     if exit != Exit::Success {
+        // Gaps still make a correct bundle (it holds what is covered); breakage does not.
         let style = opts.style(io::stderr().is_terminal());
         eprint!(
             "{}",
             emit::report::human(&compiled.report, &compiled.root_display(), style)
         );
-        return exit;
+        if exit == Exit::Failure || crate::diagnostic::has_breakage(&compiled.report.diagnostics) {
+            return exit;
+        }
     }
     let model = &compiled.model;
     let found = model.plugins.iter().enumerate().find_map(|(pi, p)| {
@@ -517,7 +533,8 @@ pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
             bundle_error(&b.agent, e);
             Exit::ContentErrors
         }
-        (Ok(()), Ok(_)) => Exit::Success,
+        // With gaps only the bundle is made (it holds what is covered), and the exit code still says there are errors.
+        (Ok(()), Ok(_)) => exit,
     }
 }
 

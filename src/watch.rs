@@ -445,7 +445,8 @@ impl Builder {
             .collect();
         self.seen = report.diagnostics.iter().map(diag_key).collect();
         let io_error = report.diagnostics.iter().any(|d| d.code == "io-error");
-        if report.summary.errors > 0 {
+        // Gaps (an uncovered item, an unknown skill) build and are shown on the site; breakage keeps the output.
+        if diagnostic::has_breakage(&report.diagnostics) || io_error {
             let root = compiled.root_display();
             let errors: Vec<Diagnostic> = report
                 .diagnostics
@@ -1333,6 +1334,35 @@ mod tests {
         assert!(r.changed);
         let tree = read_tree(&out);
         assert!(String::from_utf8_lossy(&tree["plugin/agents/a.md"]).contains("Fixed."));
+        assert_eq!(tree, full_build(root));
+    }
+
+    #[test]
+    fn a_gap_builds_and_shows_on_the_site() {
+        let dir = project();
+        let root = dir.path();
+        let out = root.join("build");
+        let mut b = Builder::new(Some(root.to_path_buf()), out.clone());
+        built(b.build(&Plan::everything()));
+        // An uncovered item is a gap: the output is written, the coverage page has the red row, report.json lists it.
+        let plan = edit(
+            root,
+            "content/agents/b.md",
+            Some(&agent("b", "s2", "Beta, Delta")),
+        );
+        let r = built(b.build(&plan));
+        assert!(r.changed);
+        assert!(
+            r.new_diagnostics.iter().any(|d| d.code == "uncovered-item"),
+            "{:?}",
+            r.new_diagnostics
+        );
+        let tree = read_tree(&out);
+        let coverage = String::from_utf8_lossy(&tree["site/coverage.html"]).into_owned();
+        assert!(coverage.contains("sb-m-row sb-uncovered"), "no red row");
+        assert!(coverage.contains("Delta"));
+        let report = String::from_utf8_lossy(&tree["report.json"]).into_owned();
+        assert!(report.contains("\"uncovered-item\""), "{report}");
         assert_eq!(tree, full_build(root));
     }
 

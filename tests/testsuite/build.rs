@@ -146,3 +146,52 @@ fn refuses_to_replace_a_directory_it_did_not_write() {
         "mine"
     );
 }
+
+/// Gaps (an uncovered item, a `covers:` entry naming nothing, an unknown skill) still write every output: the
+/// coverage page has the red rows and the pages concerned a banner, report.json lists them, and the exit code is 1.
+#[test]
+fn gap_only_build_writes_its_site_with_the_gaps() {
+    let dir = fixture("gaps");
+    let r = run(dir.path(), &["build", "."]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_golden("build/gaps/stderr.txt", &r.stderr);
+    let out = dir.path().join("build");
+    let report = fs::read_to_string(out.join("report.json")).unwrap();
+    assert_golden("build/gaps/report.json", &report);
+    for page in [
+        "coverage.md",
+        "agents/queue-expert.md",
+        "agents/prose.md",
+        "patterns/queues/oban.md",
+    ] {
+        let md = fs::read_to_string(out.join("site").join(page)).unwrap();
+        assert_golden(&format!("build/gaps/site/{page}"), &md);
+    }
+    let coverage = fs::read_to_string(out.join("site/coverage.html")).unwrap();
+    assert!(
+        coverage.contains("<tr class=\"sb-m-row sb-uncovered\">"),
+        "no red row"
+    );
+    assert!(coverage.contains("class=\"sb-gaps\""), "no banner");
+    let agent = fs::read_to_string(out.join("site/agents/queue-expert.html")).unwrap();
+    assert!(
+        agent.contains("class=\"sb-gaps\""),
+        "no banner on the agent page"
+    );
+    let prose = fs::read_to_string(out.join("site/agents/prose.html")).unwrap();
+    assert!(!prose.contains("sb-uncovered") && prose.contains("not tracked"));
+    assert!(out.join("plugin/agents/queue-expert.md").is_file());
+    assert!(out.join("bundles/queue-expert/2000.md").is_file());
+
+    // Breakage on top of the gaps keeps that output as it was.
+    let before = fs::read(out.join("report.json")).unwrap();
+    fs::write(
+        dir.path().join("skills/queues/patterns/genstage.md"),
+        "---\ntitle: x\n",
+    )
+    .unwrap();
+    let r = run(dir.path(), &["build", ".", "-q"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("build failed"), "{}", r.stderr);
+    assert_eq!(fs::read(out.join("report.json")).unwrap(), before);
+}

@@ -3,6 +3,7 @@
 
 use super::util::{slugify, Unique};
 use crate::check::Report;
+use crate::diagnostic::Diagnostic;
 use crate::expand::{PatternKey, MORE, PROCEDURES};
 use crate::parse::{normalize, Agent, Model, Pattern, Skill};
 use std::collections::BTreeMap;
@@ -35,6 +36,9 @@ pub struct AgentInfo<'m> {
     pub skills: Vec<(usize, usize)>,
     pub items: Vec<ItemInfo>,
     pub resps: Vec<RespInfo>,
+    /// Whether coverage applies to the agent (see [`crate::check::Coverage`]); an untracked agent's items are shown
+    /// as not tracked rather than uncovered.
+    pub tracked: bool,
 }
 
 impl AgentInfo<'_> {
@@ -97,6 +101,9 @@ pub struct Index<'m> {
     pub patterns: BTreeMap<PatternKey, PatternInfo>,
     /// Skill folder (as loaded) to index into `skills`, for the expansion's link function.
     pub by_dir: BTreeMap<String, usize>,
+    /// The gaps (errors that still build: see [`crate::diagnostic::ErrorKind`]) by source file, for the banners of
+    /// the pages made from those files.
+    pub gaps: BTreeMap<&'m str, Vec<&'m Diagnostic>>,
 }
 
 impl<'m> Index<'m> {
@@ -214,6 +221,10 @@ impl<'m> Index<'m> {
                         patterns: covering(&skills, &[&r.name, &r.text]),
                     })
                     .collect();
+                let tracked = match coverage {
+                    Some(c) => c.tracked,
+                    None => crate::check::tracked(model, pi, agent, Default::default()),
+                };
                 agents.push(AgentInfo {
                     plugin: pi,
                     agent,
@@ -222,6 +233,7 @@ impl<'m> Index<'m> {
                     skills,
                     items,
                     resps,
+                    tracked,
                 });
             }
         }
@@ -329,6 +341,13 @@ impl<'m> Index<'m> {
             skill_of,
             patterns,
             by_dir,
+            gaps: {
+                let mut gaps: BTreeMap<&str, Vec<&Diagnostic>> = BTreeMap::new();
+                for d in report.diagnostics.iter().filter(|d| d.is_gap()) {
+                    gaps.entry(d.path.as_str()).or_default().push(d);
+                }
+                gaps
+            },
         }
     }
 
@@ -363,10 +382,11 @@ impl<'m> Index<'m> {
         })
     }
 
-    /// Total expertise items and how many are covered, over all agents.
+    /// Total expertise items and how many are covered, over the agents coverage applies to.
     pub fn totals(&self) -> (usize, usize) {
-        let items = self.agents.iter().map(|a| a.items.len()).sum();
-        let covered = self.agents.iter().map(|a| a.covered()).sum();
+        let tracked = || self.agents.iter().filter(|a| a.tracked);
+        let items = tracked().map(|a| a.items.len()).sum();
+        let covered = tracked().map(|a| a.covered()).sum();
         (items, covered)
     }
 }

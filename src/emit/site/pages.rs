@@ -171,6 +171,97 @@ fn coverage_phrase(covered: usize, total: usize) -> String {
     }
 }
 
+/// What the site says of an agent coverage does not apply to (see [`crate::check::Coverage`]).
+const NOT_TRACKED: &str =
+    "not tracked: the agent has no stub and none of its skills has pattern files";
+
+fn agent_coverage_phrase(a: &AgentInfo) -> String {
+    if a.tracked {
+        coverage_phrase(a.covered(), a.items.len())
+    } else {
+        NOT_TRACKED.to_string()
+    }
+}
+
+fn agent_coverage_bar(a: &AgentInfo) -> String {
+    if a.tracked {
+        coverage_bar(a.covered(), a.items.len())
+    } else {
+        format!(
+            "<span class=\"sb-muted sb-untracked\" title=\"{}\">not tracked</span>",
+            escape(NOT_TRACKED)
+        )
+    }
+}
+
+/// Most gaps a banner lists one by one.
+const BANNER_MAX: usize = 12;
+
+/// A banner over a page made from `files` listing their gaps (errors that still build: an uncovered item, a
+/// `covers:` entry that names nothing, an unknown skill), as (markdown, chapter); empty when there are none.
+fn gap_banner(ix: &Index, files: &[&str]) -> (String, String) {
+    gap_banner_for(ix, files, "in this page's source")
+}
+
+fn gap_banner_for(ix: &Index, files: &[&str], where_: &str) -> (String, String) {
+    let gaps: Vec<&crate::diagnostic::Diagnostic> = files
+        .iter()
+        .filter_map(|f| ix.gaps.get(f))
+        .flatten()
+        .copied()
+        .collect();
+    if gaps.is_empty() {
+        return (String::new(), String::new());
+    }
+    let n = gaps.len();
+    let head = format!(
+        "{} {where_}: `skillbook check` reports {} as {}.",
+        if n == 1 {
+            "1 gap".to_string()
+        } else {
+            format!("{n} gaps")
+        },
+        if n == 1 { "it" } else { "them" },
+        if n == 1 { "an error" } else { "errors" }
+    );
+    let mut md = format!(
+        "> **{head}**
+>
+"
+    );
+    let mut ch = format!(
+        "<div class=\"sb-gaps\" role=\"note\">\n<p class=\"sb-gaps-head\"><strong>{}</strong></p>\n<ul>\n",
+        inline_html(&head)
+    );
+    for d in gaps.iter().take(BANNER_MAX) {
+        let line = format!(
+            "`{}:{}:{}` {}",
+            d.path,
+            d.line,
+            d.column,
+            one_line(&d.message)
+        );
+        let _ = writeln!(md, "> - {line}");
+        let _ = writeln!(
+            ch,
+            "<li><code>{}:{}:{}</code> <span class=\"sb-gap-code\">{}</span> {}</li>",
+            escape(&d.path),
+            d.line,
+            d.column,
+            escape(d.code),
+            inline_html(&one_line(&d.message))
+        );
+    }
+    if n > BANNER_MAX {
+        let more = format!("and {} more", n - BANNER_MAX);
+        let _ = writeln!(md, "> - {more}");
+        let _ = writeln!(ch, "<li>{more}</li>");
+    }
+    md.push('\n');
+    ch.push_str("</ul>\n</div>\n\n");
+    (md, no_blank_lines(&ch) + "\n\n")
+}
+
 fn coverage_bar(covered: usize, total: usize) -> String {
     let class = if covered == total {
         "sb-bar-ok"
@@ -296,7 +387,7 @@ pub fn home(ix: &Index, title: &str, description: &str) -> Page {
                     swatch(a.agent.color.as_deref()),
                     escape(&rel(path, &a.path)),
                     escape(&a.display),
-                    coverage_bar(a.covered(), a.items.len()),
+                    agent_coverage_bar(a),
                     escape(&desc),
                 );
                 continue;
@@ -308,7 +399,7 @@ pub fn home(ix: &Index, title: &str, description: &str) -> Page {
                 swatch(a.agent.color.as_deref()),
                 escape(&a.display),
                 escape(&desc),
-                coverage_bar(a.covered(), a.items.len()),
+                agent_coverage_bar(a),
             );
         }
         cards.push_str(if many { "</tbody>\n</table>" } else { "</div>" });
@@ -432,6 +523,9 @@ pub fn agent(ix: &Index, ai: usize) -> Page {
     let description = clean_description(&agent.description);
     let mut md = format!("# {}\n\n", md_escape(&a.display));
     let mut ch = md.clone();
+    let (banner_md, banner_ch) = gap_banner(ix, &[agent.doc.file.rel.as_str()]);
+    md.push_str(&banner_md);
+    ch.push_str(&banner_ch);
 
     // Header card.
     if !description.is_empty() {
@@ -457,7 +551,7 @@ pub fn agent(ix: &Index, ai: usize) -> Page {
         "- **Model:** {}\n- **Color:** {}\n- **Tools:** {tools_md}\n- **Skills:** {skills_md}\n- **Coverage:** {}\n- **Source:** `{}`\n\n",
         agent.model.as_deref().map(md_escape).unwrap_or_else(|| "not set (inherits)".to_string()),
         agent.color.as_deref().map(md_escape).unwrap_or_else(|| "not set".to_string()),
-        coverage_phrase(a.covered(), a.items.len()),
+        agent_coverage_phrase(a),
         agent.doc.file.rel,
     );
     ch.push_str(&no_blank_lines(&agent_card(ix, a)));
@@ -528,11 +622,17 @@ pub fn agent(ix: &Index, ai: usize) -> Page {
     if !a.items.is_empty() || !a.resps.is_empty() {
         md.push_str("## Expertise\n\n");
         ch.push_str("## Expertise\n\n");
-        let _ = write!(
-            ch,
-            "<p class=\"sb-note\">Each item the agent claims, and the pattern pages that explain it. {}</p>\n\n",
-            coverage_bar(a.covered(), a.items.len())
-        );
+        if a.tracked {
+            let _ = write!(
+                ch,
+                "<p class=\"sb-note\">Each item the agent claims, and the pattern pages that explain it. {}</p>\n\n",
+                agent_coverage_bar(a)
+            );
+        } else {
+            let note = "Coverage is not tracked for this agent: it has no stub to expand and none of its skills has pattern files, so its bullets are read as prose, not claims. A stub, or a skill with a pattern that covers an item, opts it in.";
+            let _ = write!(md, "*{note}*\n\n");
+            let _ = write!(ch, "<p class=\"sb-note\">{}</p>\n\n", escape(note));
+        }
     }
     if !a.items.is_empty() {
         md.push_str("| Category | Item | Explained by |\n|---|---|---|\n");
@@ -550,7 +650,9 @@ pub fn agent(ix: &Index, ai: usize) -> Page {
                     "| {} | {} | {} |",
                     cell(&md_escape(cat)),
                     cell(&md_escape(&item.name)),
-                    if item.patterns.is_empty() {
+                    if item.patterns.is_empty() && !a.tracked {
+                        "not tracked".to_string()
+                    } else if item.patterns.is_empty() {
                         "**not covered**".to_string()
                     } else {
                         cell(&ix.pattern_links_md(path, &item.patterns))
@@ -564,7 +666,12 @@ pub fn agent(ix: &Index, ai: usize) -> Page {
                 } else {
                     String::new()
                 };
-                let (class, links) = if item.patterns.is_empty() {
+                let (class, links) = if item.patterns.is_empty() && !a.tracked {
+                    (
+                        " class=\"sb-untracked\"",
+                        "<span class=\"sb-muted\">not tracked</span>".to_string(),
+                    )
+                } else if item.patterns.is_empty() {
                     (
                         " class=\"sb-uncovered\"",
                         "<span class=\"sb-flag\">not covered</span>".to_string(),
@@ -749,7 +856,7 @@ fn agent_card(ix: &Index, a: &AgentInfo) -> String {
     format!(
         "<div class=\"sb-card sb-header-card{accent}\">\n<dl class=\"sb-facts\">\n<dt>Name</dt><dd><code>{}</code></dd>\n<dt>Model</dt><dd>{model}</dd>\n<dt>Color</dt><dd>{color}</dd>\n<dt>Tools</dt><dd>{tools}</dd>\n<dt>Skills</dt><dd>{skills}</dd>\n<dt>Coverage</dt><dd>{}</dd>\n<dt>Source</dt><dd><code>{}</code></dd>\n</dl>\n</div>",
         escape(&agent.name),
-        coverage_bar(a.covered(), a.items.len()),
+        agent_coverage_bar(a),
         escape(&agent.doc.file.rel),
     )
 }
@@ -1007,6 +1114,9 @@ pub fn pattern(ix: &Index, k: PatternKey) -> Option<Page> {
     let p = ix.pattern(k).1;
     let mut md = format!("# {}\n\n", md_escape(&p.title));
     let mut ch = md.clone();
+    let (banner_md, banner_ch) = gap_banner(ix, &[p.doc.file.rel.as_str()]);
+    md.push_str(&banner_md);
+    ch.push_str(&banner_ch);
     let (m, c) = pattern_section(ix, k, &info.path, 0)?;
     md.push_str(&m);
     ch.push_str(&c);
@@ -1166,10 +1276,20 @@ pub fn coverage(ix: &Index) -> Page {
     let (items, covered) = ix.totals();
     let mut md = String::from("# Coverage\n\n");
     let mut ch = md.clone();
+    let untracked = ix.agents.iter().filter(|a| !a.tracked).count();
     let intro = format!(
-        "{}. An expertise item is covered when a pattern of one of the agent's skills names it in `covers:`; `skillbook check` reports every uncovered item as an error.",
-        upper_first(&coverage_phrase(covered, items))
+        "{}. An expertise item is covered when a pattern of one of the agent's skills names it in `covers:`; `skillbook check` reports every uncovered item as an error. Coverage applies to an agent with a stub to expand, or one that refers to a skill with pattern files{}.",
+        upper_first(&coverage_phrase(covered, items)),
+        match untracked {
+            0 => String::new(),
+            1 => "; the 1 other agent is not tracked".to_string(),
+            n => format!("; the {n} other agents are not tracked"),
+        }
     );
+    let files: Vec<&str> = ix.gaps.keys().copied().collect();
+    let (banner_md, banner_ch) = gap_banner_for(ix, &files, "in this build");
+    md.push_str(&banner_md);
+    ch.push_str(&banner_ch);
     let _ = write!(md, "{intro}\n\n");
     let _ = write!(
         ch,
@@ -1184,6 +1304,24 @@ pub fn coverage(ix: &Index) -> Page {
         md.push_str("| Agent | Items | Covered |\n|---|--:|--:|\n");
         let mut t = String::from("<table class=\"sb-summary-table\">\n<thead><tr><th>Agent</th><th>Items</th><th>Covered</th><th></th></tr></thead>\n<tbody>\n");
         for a in &ix.agents {
+            if !a.tracked {
+                let _ = writeln!(
+                    md,
+                    "| [{}]({}) | {} | not tracked |",
+                    cell(&md_escape(&a.display)),
+                    rel(path, &a.path),
+                    a.items.len(),
+                );
+                let _ = writeln!(
+                    t,
+                    "<tr class=\"sb-untracked\"><td><a href=\"{}\">{}</a></td><td class=\"sb-num\">{}</td><td class=\"sb-num\">–</td><td>{}</td></tr>",
+                    escape(&rel(path, &a.path)),
+                    escape(&a.display),
+                    a.items.len(),
+                    agent_coverage_bar(a)
+                );
+                continue;
+            }
             let _ = writeln!(
                 md,
                 "| [{}]({}) | {} | {} |",
@@ -1219,6 +1357,7 @@ pub fn coverage(ix: &Index) -> Page {
         let uncovered: Vec<(&AgentInfo, &super::index::ItemInfo)> = ix
             .agents
             .iter()
+            .filter(|a| a.tracked)
             .flat_map(|a| {
                 a.items
                     .iter()
@@ -1271,6 +1410,12 @@ pub fn coverage(ix: &Index) -> Page {
         if a.items.is_empty() {
             md.push_str("This agent declares no expertise items.\n\n");
             ch.push_str("This agent declares no expertise items.\n\n");
+            continue;
+        }
+        if !a.tracked {
+            let note = format!("{} expertise items, {}.\n\n", a.items.len(), NOT_TRACKED);
+            md.push_str(&note);
+            ch.push_str(&note);
             continue;
         }
         // Columns: the patterns that cover at least one item, in the order of the items they cover first.
