@@ -1,18 +1,12 @@
-//! Emit the documentation site: pages generated from the checked model, rendered by mdBook 0.5 used as a library.
+//! Emit the documentation site: pages generated from the checked model, rendered in mdBook 0.5's form and theme.
 //!
-//! How the mdBook integration works:
-//!
-//! 1. The pages ([`pages`]) and the navigation (a `SUMMARY.md`, [`summary_markdown`]) are generated in memory. The
-//!    summary is parsed with mdBook's own parser (`mdbook_summary::parse_summary`) and turned into an
-//!    `mdbook_driver::book::Book` whose chapters hold the generated markdown; nothing is read from a `src/` folder.
-//! 2. The configuration is the root `book.toml` (`mdbook_driver::config::Config`), adjusted: its
-//!    `[preprocessor.*]` tables are removed (so mdBook never tries to run a `mdbook-skillbook` command for
-//!    skillbook's own `[preprocessor.skillbook]` table), mdBook's default preprocessors are off (`links` would
-//!    expand `{{#include}}` in content), only the HTML renderer is kept, and the theme is skillbook's built-in
-//!    files overlaid with the book's `theme/` folder.
-//! 3. mdBook's HTML renderer writes to disk only, so `MDBook::build` runs in a temporary directory, and the files it
-//!    wrote are read back into the [`OutputTree`]; the temporary directory is removed. The caller writes the tree
-//!    atomically with everything else.
+//! 1. The pages ([`pages`]) and the navigation (a `SUMMARY.md`, [`summary_markdown`]) are generated in memory; the
+//!    summary is parsed with mdBook's own parser (`mdbook_summary::parse_summary`) into a [`Navigation`].
+//! 2. The configuration is the root `book.toml` (`mdbook_core::config::Config`), adjusted ([`prepare`]); the theme is
+//!    mdBook's files and skillbook's stylesheets overlaid with the book's `theme/` folder ([`render::Theme`]).
+//! 3. [`render`] renders mdBook's templates per page (in parallel), the shared files once, and the print page;
+//!    [`search`] makes the search index in fragments. Everything goes into the [`OutputTree`], which the caller
+//!    writes atomically with everything else.
 //!
 //! Next to each page's HTML the site serves its clean markdown (`agents/x.md` beside `agents/x.html`), and at the
 //! root `llms.txt` (links to those) and `llms-full.txt` (every page inlined).
@@ -20,6 +14,8 @@
 pub mod bundles;
 mod index;
 mod pages;
+pub mod render;
+pub mod search;
 mod util;
 
 pub use bundles::{AgentBundles, BudgetBundle, BundlePattern, BundleSummary};
@@ -29,10 +25,10 @@ use crate::check::Report;
 use crate::parse::Model;
 use crate::write::OutputTree;
 use index::Index;
-use mdbook_driver::book::{Book, BookItem, Chapter};
-use mdbook_driver::config::Config;
-use mdbook_driver::MDBook;
-use mdbook_summary::{Summary, SummaryItem};
+use mdbook_core::config::Config;
+use mdbook_summary::SummaryItem;
+use render::{NavItem, PageView, RenderedPage, SiteShared, Theme};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -364,52 +360,91 @@ fn rebase(page: &str, dest: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Turns the parsed summary into mdBook's book, with each chapter's content taken from `pages`.
-fn book_from_summary(summary: &Summary, site: &Site) -> Result<Book, String> {
-    fn convert(item: &SummaryItem, parents: &[String], site: &Site) -> Result<BookItem, String> {
-        match item {
-            SummaryItem::Link(link) => {
-                let Some(location) = &link.location else {
-                    let mut ch = Chapter::new_draft(&link.name, parents.to_vec());
-                    ch.number = link.number.clone();
-                    return Ok(BookItem::Chapter(ch));
-                };
-                let key = location.to_string_lossy().replace('\\', "/");
-                let page = site.pages.iter().find(|p| p.path == key).ok_or_else(|| {
-                    format!("the navigation names {key}, which was not generated")
-                })?;
-                let mut ch = Chapter::new(
-                    &link.name,
-                    page.chapter.clone(),
-                    location.clone(),
-                    parents.to_vec(),
-                );
-                ch.number = link.number.clone();
-                let mut inner = parents.to_vec();
-                inner.push(link.name.clone());
-                ch.sub_items = link
-                    .nested_items
-                    .iter()
-                    .map(|i| convert(i, &inner, site))
-                    .collect::<Result<_, _>>()?;
-                Ok(BookItem::Chapter(ch))
-            }
-            SummaryItem::Separator => Ok(BookItem::Separator),
-            SummaryItem::PartTitle(t) => Ok(BookItem::PartTitle(t.clone())),
-            _ => Err("the navigation has an entry this mdBook version does not know".to_string()),
-        }
-    }
-    let items = summary
-        .prefix_chapters
-        .iter()
-        .chain(&summary.numbered_chapters)
-        .chain(&summary.suffix_chapters)
-        .map(|i| convert(i, &[], site))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Book::new_with_items(items))
+/// The navigation as the renderer needs it: its entries in order, and the pages in reading order with their section
+/// numbers (indices into `Site::pages`).
+pub struct Navigation {
+    pub items: Vec<NavItem>,
+    pub order: Vec<NavPage>,
 }
 
-/// A relative path without `..`, absolute parts or prefixes: safe to join under a temporary root.
+/// A page in reading order.
+pub struct NavPage {
+    /// Index into `Site::pages`.
+    pub page: usize,
+    /// Its name in the navigation (mdBook's chapter name, used in the page title).
+    pub name: String,
+    /// Its section number, if the summary numbers it.
+    pub section: Option<String>,
+}
+
+/// Parses the generated `SUMMARY.md` with mdBook's parser (so numbering and nesting are mdBook's) and resolves each
+/// link to its page.
+pub fn navigation(site: &Site) -> Result<Navigation, String> {
+    let summary = mdbook_summary::parse_summary(&site.summary)
+        .map_err(|e| format!("the generated navigation does not parse: {e:#}"))?;
+    let by_path: HashMap<&str, usize> = site
+        .pages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.path.as_str(), i))
+        .collect();
+    let mut nav = Navigation {
+        items: Vec::new(),
+        order: Vec::new(),
+    };
+    fn walk(
+        items: &[SummaryItem],
+        by_path: &HashMap<&str, usize>,
+        nav: &mut Navigation,
+    ) -> Result<(), String> {
+        for item in items {
+            match item {
+                SummaryItem::Link(link) => {
+                    let path = link
+                        .location
+                        .as_ref()
+                        .map(|l| l.to_string_lossy().replace('\\', "/"));
+                    let section = link.number.as_ref().map(|n| n.to_string());
+                    if let Some(p) = &path {
+                        let i = *by_path.get(p.as_str()).ok_or_else(|| {
+                            format!("the navigation names {p}, which was not generated")
+                        })?;
+                        nav.order.push(NavPage {
+                            page: i,
+                            name: link.name.clone(),
+                            section: section.clone(),
+                        });
+                    }
+                    nav.items.push(NavItem::Chapter {
+                        name: link.name.clone(),
+                        path,
+                        section,
+                        has_sub_items: !link.nested_items.is_empty(),
+                    });
+                    walk(&link.nested_items, by_path, nav)?;
+                }
+                SummaryItem::PartTitle(t) => nav.items.push(NavItem::Part(t.clone())),
+                SummaryItem::Separator => nav.items.push(NavItem::Separator),
+                _ => {
+                    return Err(
+                        "the navigation has an entry this mdBook version does not know".to_string(),
+                    )
+                }
+            }
+        }
+        Ok(())
+    }
+    for list in [
+        &summary.prefix_chapters,
+        &summary.numbered_chapters,
+        &summary.suffix_chapters,
+    ] {
+        walk(list, &by_path, &mut nav)?;
+    }
+    Ok(nav)
+}
+
+/// A relative path without `..`, absolute parts or prefixes: safe to join under the output root.
 fn plain_relative(p: &Path) -> bool {
     !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
@@ -434,64 +469,166 @@ fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn read_tree(base: &Path, dir: &Path, prefix: &str, out: &mut OutputTree) -> std::io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(dir)?.filter_map(|e| e.ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let path = e.path();
-        if e.file_type()?.is_dir() {
-            read_tree(base, &path, prefix, out)?;
-        } else {
-            let rel = path
-                .strip_prefix(base)
-                .map_err(|_| std::io::Error::other("path outside the output"))?
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.insert(format!("{prefix}{rel}"), fs::read(&path)?);
-        }
-    }
-    Ok(())
+/// Everything the renderer needs, from the input: the generated site, the adjusted configuration, the theme, the
+/// stylesheets and scripts named by `additional-css`/`additional-js` (by their path in the site), and the folder
+/// of the book's own theme.
+pub struct Prepared {
+    pub site: Site,
+    pub config: Config,
+    pub theme: Theme,
+    pub extra_files: BTreeMap<String, Vec<u8>>,
+    pub theme_dir: Option<PathBuf>,
 }
 
-/// Builds the site and adds it under `prefix` (normally `site/`).
+/// Builds the site and adds it under `prefix` (normally `site/`): every page's HTML and markdown, the shared files,
+/// `print.html`, `llms.txt`, `llms-full.txt` and the search index.
 pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(), String> {
-    let tmp = tempfile::Builder::new()
-        .prefix("skillbook-site-")
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let root = tmp.path();
-    let (site, config, book) = prepare(input, root)?;
-    let io = |e: std::io::Error| format!("cannot read the site back from {}: {e}", root.display());
-    let mut md = MDBook::load_with_config_and_summary(root, config, Summary::default())
-        .map_err(|e| format!("mdBook: {e:#}"))?;
-    md.book = book;
-    md.build().map_err(|e| format!("mdBook: {e:#}"))?;
-    read_tree(&root.join("book"), &root.join("book"), prefix, out).map_err(io)?;
-
+    let prepared = prepare(input)?;
+    let site = &prepared.site;
+    let nav = navigation(site)?;
+    let html: mdbook_core::config::HtmlConfig = prepared
+        .config
+        .get("output.html")
+        .map_err(|e| format!("book.toml [output.html]: {e:#}"))?
+        .unwrap_or_default();
+    let search_cfg = html.search.clone().unwrap_or_default();
+    let settings = render::SearchSettings {
+        enable: search_cfg.enable,
+        limit_results: search_cfg.limit_results,
+        teaser_word_count: search_cfg.teaser_word_count,
+        use_boolean_and: search_cfg.use_boolean_and,
+        expand: search_cfg.expand,
+        copy_js: search_cfg.copy_js,
+    };
+    let shared = SiteShared::new(
+        &prepared.config,
+        &prepared.theme,
+        &nav.items,
+        &search::assets(&settings),
+        &prepared.extra_files,
+    )?;
+    let rendered = render_pages(&shared, site, &nav)?;
+    for (name, bytes) in shared.shared_files() {
+        out.insert(format!("{prefix}{name}"), bytes.clone());
+    }
+    for (k, np) in nav.order.iter().enumerate() {
+        let p = &site.pages[np.page];
+        out.insert(
+            format!("{prefix}{}", render::html_path(&p.path)),
+            rendered[k].html.clone(),
+        );
+    }
+    if shared.print_enabled() {
+        let list: Vec<(&str, &str, &str)> = nav
+            .order
+            .iter()
+            .zip(&rendered)
+            .map(|(np, r)| {
+                let p = &site.pages[np.page];
+                (p.path.as_str(), np.name.as_str(), r.content.as_str())
+            })
+            .collect();
+        out.insert(
+            format!("{prefix}print.html"),
+            render::render_print(&shared, &list)?,
+        );
+    }
+    if shared.search_enabled() {
+        let docs = search_documents(site, &nav, &rendered);
+        for (name, bytes) in search::index(&docs) {
+            out.insert(format!("{prefix}{name}"), bytes);
+        }
+    }
     for p in &site.pages {
         out.insert(
             format!("{prefix}{}", p.path),
             p.markdown.clone().into_bytes(),
         );
     }
-    out.insert(format!("{prefix}llms.txt"), llms_txt(&site).into_bytes());
+    out.insert(format!("{prefix}llms.txt"), llms_txt(site).into_bytes());
     out.insert(
         format!("{prefix}llms-full.txt"),
-        llms_full_txt(&site).into_bytes(),
+        llms_full_txt(site).into_bytes(),
     );
     Ok(())
+}
+
+/// Renders every page in reading order, in parallel.
+pub fn render_pages(
+    shared: &SiteShared,
+    site: &Site,
+    nav: &Navigation,
+) -> Result<Vec<RenderedPage>, String> {
+    let views: Vec<PageView> = nav
+        .order
+        .iter()
+        .enumerate()
+        .map(|(k, np)| {
+            let p = &site.pages[np.page];
+            let neighbour = |j: Option<usize>| {
+                j.and_then(|j| nav.order.get(j)).map(|n| {
+                    let q = &site.pages[n.page];
+                    (n.name.as_str(), q.path.as_str())
+                })
+            };
+            PageView {
+                path: &p.path,
+                title: &np.name,
+                markdown: &p.chapter,
+                section: np.section.as_deref(),
+                previous: neighbour(k.checked_sub(1)),
+                next: neighbour(Some(k + 1)),
+            }
+        })
+        .collect();
+    par_map(&views, |v| render::render_page(shared, v))
+        .into_iter()
+        .collect()
+}
+
+/// Every page's search document, in reading order.
+pub fn search_documents(
+    site: &Site,
+    nav: &Navigation,
+    rendered: &[RenderedPage],
+) -> Vec<search::SearchDoc> {
+    nav.order
+        .iter()
+        .zip(rendered)
+        .map(|(np, r)| {
+            let p = &site.pages[np.page];
+            search::document(&render::html_path(&p.path), &np.name, r)
+        })
+        .collect()
 }
 
 /// Writes the generated book as an ordinary mdBook project in `dir` (book.toml, src/SUMMARY.md, src/**.md, theme,
 /// stylesheets), so that `mdbook build dir` renders the same site. Used to compare with mdBook itself.
 pub fn write_book(input: &SiteInput, dir: &Path) -> Result<(), String> {
-    let (site, config, _) = prepare(input, dir)?;
+    let prepared = prepare(input)?;
     let io = |e: std::io::Error| format!("cannot write the book in {}: {e}", dir.display());
-    let toml = toml::to_string(&config).map_err(|e| format!("cannot write book.toml: {e}"))?;
+    let toml =
+        toml::to_string(&prepared.config).map_err(|e| format!("cannot write book.toml: {e}"))?;
     fs::write(dir.join("book.toml"), toml).map_err(io)?;
+    let theme_dir = dir.join("theme");
+    fs::create_dir_all(theme_dir.join("css")).map_err(io)?;
+    for (name, text) in BUILTIN_THEME {
+        fs::write(theme_dir.join(name), text).map_err(io)?;
+    }
+    if let Some(user) = &prepared.theme_dir {
+        copy_tree(user, &theme_dir, &["bundle"]).map_err(io)?;
+    }
+    for (name, bytes) in &prepared.extra_files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io)?;
+        }
+        fs::write(path, bytes).map_err(io)?;
+    }
     let src = dir.join("src");
-    fs::write(src.join("SUMMARY.md"), &site.summary).map_err(io)?;
-    for p in &site.pages {
+    fs::create_dir_all(&src).map_err(io)?;
+    fs::write(src.join("SUMMARY.md"), &prepared.site.summary).map_err(io)?;
+    for p in &prepared.site.pages {
         let path = src.join(&p.path);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io)?;
@@ -501,45 +638,33 @@ pub fn write_book(input: &SiteInput, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Generates the site and gets `root` ready for mdBook: the theme and stylesheets written, an empty `src/`, and the
-/// configuration adjusted. Returns the site, the configuration and the book.
-fn prepare(input: &SiteInput, root: &Path) -> Result<(Site, Config, Book), String> {
+/// Generates the site and adjusts the configuration for rendering. Reads the book's theme folder and the files its
+/// `additional-css`/`additional-js` name.
+pub fn prepare(input: &SiteInput) -> Result<Prepared, String> {
     let mut config = load_config(input.book_dir)?;
     let site = generate(input, &config);
-    let summary = mdbook_summary::parse_summary(&site.summary)
-        .map_err(|e| format!("the generated navigation does not parse: {e:#}"))?;
-    let book = book_from_summary(&summary, &site)?;
-    let io = |e: std::io::Error| format!("cannot prepare the site in {}: {e}", root.display());
 
-    // The theme: the built-in files, then the book's own theme folder over them (bundle templates excluded).
     let mut html: toml::Table = config
         .get::<toml::Table>("output.html")
         .map_err(|e| format!("book.toml [output.html]: {e:#}"))?
         .unwrap_or_default();
-    let theme_dir = root.join("theme");
-    fs::create_dir_all(theme_dir.join("css")).map_err(io)?;
-    for (name, text) in BUILTIN_THEME {
-        fs::write(theme_dir.join(name), text).map_err(io)?;
-    }
-    if let Some(dir) = input.book_dir {
-        let user_theme = html
+    let theme_dir = input.book_dir.and_then(|dir| {
+        let t = html
             .get("theme")
             .and_then(|t| t.as_str())
             .map(|t| dir.join(t))
             .unwrap_or_else(|| dir.join("theme"));
-        if user_theme.is_dir() {
-            copy_tree(&user_theme, &theme_dir, &["bundle"]).map_err(io)?;
-        }
-    }
+        t.is_dir().then_some(t)
+    });
+    let theme = Theme::load(theme_dir.as_deref())?;
     html.insert("theme".into(), toml::Value::String("theme".into()));
-    // skillbook's stylesheets first, then the book's own additional files (copied next to them).
+    // skillbook's stylesheets first, then the book's own additional files.
+    let mut extra_files = BTreeMap::new();
     let mut css: Vec<toml::Value> = Vec::new();
     for sheet in STYLESHEETS {
-        let dest = root.join(sheet);
-        if let Some(p) = dest.parent() {
-            fs::create_dir_all(p).map_err(io)?;
+        if let Some(b) = theme.files.get(*sheet) {
+            extra_files.insert(sheet.to_string(), b.clone());
         }
-        fs::copy(theme_dir.join(sheet), &dest).map_err(io)?;
         css.push(toml::Value::String(sheet.to_string()));
     }
     for key in ["additional-css", "additional-js"] {
@@ -557,11 +682,8 @@ fn prepare(input: &SiteInput, root: &Path) -> Result<(Site, Config, Book), Strin
             let Some(rel) = v.as_str() else { continue };
             let src = input.book_dir.map(|d| d.join(rel));
             if let Some(src) = src.filter(|s| s.is_file() && plain_relative(Path::new(rel))) {
-                let dest = root.join(rel);
-                if let Some(p) = dest.parent() {
-                    fs::create_dir_all(p).map_err(io)?;
-                }
-                fs::copy(&src, &dest).map_err(io)?;
+                let bytes = fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+                extra_files.insert(rel.replace('\\', "/"), bytes);
                 kept.push(v.clone());
             }
         }
@@ -569,22 +691,12 @@ fn prepare(input: &SiteInput, root: &Path) -> Result<(Site, Config, Book), Strin
     }
     html.entry("no-section-label")
         .or_insert(toml::Value::Boolean(true));
-    if site.compact {
-        // A print page of thousands of pages helps nobody and costs a copy of the whole site.
-        let print = html
-            .entry("print")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if let Some(t) = print.as_table_mut() {
-            t.entry("enable").or_insert(toml::Value::Boolean(false));
-        }
-    }
-    // The print page repeats every page; its links into the book are mdBook's business, not the content's.
     let mut output = toml::Table::new();
     output.insert("html".into(), toml::Value::Table(html));
     let set = |config: &mut Config, key: &str, v: toml::Value| {
         config
             .set(key, v)
-            .map_err(|e| format!("cannot configure mdBook ({key}): {e:#}"))
+            .map_err(|e| format!("cannot configure the site ({key}): {e:#}"))
     };
     set(&mut config, "output", toml::Value::Table(output))?;
     set(
@@ -600,6 +712,11 @@ fn prepare(input: &SiteInput, root: &Path) -> Result<(Site, Config, Book), Strin
     config.build.build_dir = PathBuf::from("book");
     config.build.use_default_preprocessors = false;
     config.build.create_missing = false;
-    fs::create_dir_all(root.join("src")).map_err(io)?;
-    Ok((site, config, book))
+    Ok(Prepared {
+        site,
+        config,
+        theme,
+        extra_files,
+        theme_dir,
+    })
 }

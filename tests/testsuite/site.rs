@@ -773,6 +773,67 @@ fn browser_loads_every_page_highlights_elixir_and_searches() {
             .any(|h| h.as_str().unwrap_or("").contains("raft.html"))),
         "no result on the Raft page: {links}"
     );
+    // The index is in fragments: the query loaded the settings, meta.js, one term fragment and document fragments,
+    // not the whole index.
+    let loaded = b.eval(
+        "performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/search/')).map(n => n.split('/search/')[1])",
+    );
+    let loaded: Vec<String> = loaded
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let terms = loaded.iter().filter(|n| n.starts_with("t/")).count();
+    let all_terms = files(&site)
+        .iter()
+        .filter(|f| f.starts_with("search/t/"))
+        .count();
+    assert!(loaded.contains(&"meta.js".to_string()), "{loaded:?}");
+    assert_eq!(terms, 1, "one term fragment per query word: {loaded:?}");
+    assert!(all_terms > 20, "the index has {all_terms} term fragments");
+    // A result names the page and the heading, and its link opens that place with the words marked.
+    let first = b.eval(
+        "(() => { const a = [...document.querySelectorAll('#mdbook-searchresults li a')].find(a => a.getAttribute('href').includes('raft.html')); return {text: a.textContent, href: a.href}; })()",
+    );
+    let text = first["text"].as_str().unwrap_or("").to_string();
+    assert!(text.contains("Raft"), "{first}");
+    let href = first["href"].as_str().unwrap_or("").to_string();
+    let errors = b.visit(&href);
+    assert!(errors.is_empty(), "{href}: {errors:?}");
+    let at = b.eval("location.pathname");
+    assert!(at.as_str().unwrap_or("").ends_with("raft.html"), "{at}");
+    if let Some((_, anchor)) = href.split_once('#') {
+        let found = b.eval(&format!("!!document.getElementById({})", json!(anchor)));
+        assert_eq!(found, json!(true), "no element #{anchor} on {href}");
+    }
+    let marks = b.wait_for(
+        "document.querySelectorAll('main mark').length",
+        Duration::from_secs(5),
+    );
+    assert!(
+        marks.as_u64().unwrap_or(0) > 0,
+        "the search words are not marked on {href}"
+    );
+
+    // `s` opens the search bar; a word's beginning finds it (expand), and a heading shows after the page title.
+    b.visit(&format!("{base}index.html"));
+    b.eval("document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 's', bubbles: true}))");
+    let open = b.wait_for(
+        "!document.getElementById('mdbook-search-wrapper').classList.contains('hidden')",
+        Duration::from_secs(5),
+    );
+    assert_eq!(open, json!(true), "`s` did not open the search bar");
+    b.eval("(() => { const s = document.getElementById('mdbook-searchbar'); s.value = 'quor'; s.dispatchEvent(new KeyboardEvent('keyup', {key: 'r'})); })()");
+    let hits = b.wait_for(
+        "[...document.querySelectorAll('#mdbook-searchresults li a')].map(a => a.textContent).join('\\n')",
+        Duration::from_secs(10),
+    );
+    let hits = hits.as_str().unwrap_or("").to_string();
+    assert!(hits.contains("Quorum"), "{hits}");
+    assert!(hits.contains(" » "), "no result names a heading: {hits}");
 }
 
 /// Screenshots for people: `SCREENSHOTS=/tmp/shots cargo test --test testsuite site::screenshots -- --ignored`

@@ -1,0 +1,432 @@
+//! Site search: an inverted index split into fragments that a query loads on demand, and the script that queries it.
+//!
+//! - [`document`] turns one rendered page into its search document (a section per heading, as mdBook's search has):
+//!   a pure function of the page, so a caller can remember it per page.
+//! - [`index`] folds the documents into files under `search/`: `meta.js` (counts, which fragments exist),
+//!   `t/<key>.js` (the postings of every term starting with the two characters `key` names, hex-encoded) and
+//!   `d/<n>.js` (the pages' titles, headings and text, for the result list and its teasers, a few hundred KB each).
+//!   A query loads `meta.js`, one term fragment per query word, and the document fragments of its best results.
+//! - [`assets`] are the scripts every page names: `searchindex.js` holds only the `[output.html.search]` settings,
+//!   so its name never changes with the content; `searcher.js` is mdBook's searcher with the fragment loader.
+//!
+//! Fragments are loaded as `<script>` elements (JSONP style), so search also works from `file://`.
+
+use super::render::{decode_attr, RenderedPage, SearchSettings};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The searcher (mdBook's `searcher.js`, MPL-2.0, with elasticlunr replaced by the fragment index).
+const SEARCHER_JS: &str = include_str!("searcher.js");
+
+/// Longest section text kept for teasers, in bytes.
+const TEXT_MAX: usize = 6_000;
+/// A document fragment is closed once it holds this many bytes.
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Words longer than this are not indexed (hashes, base64, long identifiers).
+const TERM_MAX: usize = 40;
+
+/// One page's search document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SearchDoc {
+    /// The page's HTML path (`agents/x.html`).
+    pub url: String,
+    pub title: String,
+    pub sections: Vec<Section>,
+}
+
+/// The text under one heading (or before the first).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Section {
+    /// The heading's id (empty: the top of the page).
+    pub anchor: String,
+    pub heading: String,
+    pub text: String,
+}
+
+/// The search document of a rendered page (its `<main>` content), split at every `h1`-`h3` that has an id.
+pub fn document(html_path: &str, title: &str, page: &RenderedPage) -> SearchDoc {
+    let mut sections = vec![Section {
+        anchor: String::new(),
+        heading: String::new(),
+        text: String::new(),
+    }];
+    let html = page.content.as_str();
+    let b = html.as_bytes();
+    let mut i = 0;
+    let mut in_heading: Option<String> = None;
+    while i < b.len() {
+        if b[i] != b'<' {
+            let end = html[i..].find('<').map_or(b.len(), |e| i + e);
+            let text = decode_attr(&html[i..end]);
+            if let Some(s) = sections.last_mut() {
+                let target = if in_heading.is_some() {
+                    &mut s.heading
+                } else {
+                    &mut s.text
+                };
+                push_text(target, &text);
+            }
+            i = end;
+            continue;
+        }
+        if html[i..].starts_with("<!--") {
+            i = html[i..].find("-->").map_or(b.len(), |e| i + e + 3);
+            continue;
+        }
+        let end = tag_end(html, i);
+        let tag = &html[i + 1..end.saturating_sub(1).max(i + 1)];
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        i = end;
+        match (name.as_str(), closing) {
+            ("h1" | "h2" | "h3", false) => {
+                if let Some(id) = attr(tag, "id") {
+                    sections.push(Section {
+                        anchor: decode_attr(id),
+                        heading: String::new(),
+                        text: String::new(),
+                    });
+                    in_heading = Some(name);
+                }
+            }
+            ("h1" | "h2" | "h3", true) if in_heading.as_deref() == Some(name.as_str()) => {
+                in_heading = None;
+            }
+            ("script" | "style", false) => {
+                let close = format!("</{name}");
+                i = html[i..]
+                    .to_ascii_lowercase()
+                    .find(&close)
+                    .map_or(b.len(), |e| i + e);
+            }
+            _ => {
+                // Block boundaries separate words.
+                if let Some(s) = sections.last_mut() {
+                    let target = if in_heading.is_some() {
+                        &mut s.heading
+                    } else {
+                        &mut s.text
+                    };
+                    if !target.ends_with(' ') && !target.is_empty() && is_block(&name) {
+                        target.push(' ');
+                    }
+                }
+            }
+        }
+    }
+    for s in &mut sections {
+        s.heading = s.heading.trim().to_string();
+        s.text = s.text.trim().to_string();
+    }
+    sections.retain(|s| !(s.anchor.is_empty() && s.text.is_empty()));
+    SearchDoc {
+        url: html_path.to_string(),
+        title: title.to_string(),
+        sections,
+    }
+}
+
+fn is_block(tag: &str) -> bool {
+    matches!(
+        tag,
+        "p" | "div"
+            | "br"
+            | "li"
+            | "td"
+            | "th"
+            | "tr"
+            | "dt"
+            | "dd"
+            | "pre"
+            | "blockquote"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "table"
+            | "ul"
+            | "ol"
+            | "section"
+            | "span"
+    )
+}
+
+/// Appends `text` with runs of whitespace made one space.
+fn push_text(out: &mut String, text: &str) {
+    for (k, part) in text.split_whitespace().enumerate() {
+        if (k > 0 || text.starts_with(char::is_whitespace))
+            && !out.is_empty()
+            && !out.ends_with(' ')
+        {
+            out.push(' ');
+        }
+        out.push_str(part);
+    }
+    if text.ends_with(char::is_whitespace) && !out.is_empty() && !out.ends_with(' ') {
+        out.push(' ');
+    }
+}
+
+/// The index of the `>` ending the tag that starts at `start`, plus one (quotes respected).
+fn tag_end(html: &str, start: usize) -> usize {
+    let b = html.as_bytes();
+    let mut q: Option<u8> = None;
+    for (k, &c) in b.iter().enumerate().skip(start + 1) {
+        match q {
+            Some(x) if c == x => q = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => q = Some(c),
+            None if c == b'>' => return k + 1,
+            None => {}
+        }
+    }
+    b.len()
+}
+
+/// The raw value of attribute `name` in a tag's text.
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = tag;
+    while let Some(k) = rest.find(name) {
+        let before = rest[..k].chars().last();
+        let after = &rest[k + name.len()..];
+        if before.is_some_and(char::is_whitespace) {
+            if let Some(v) = after.trim_start().strip_prefix('=') {
+                let v = v.trim_start();
+                let q = v.chars().next()?;
+                if q == '"' || q == '\'' {
+                    let v = &v[1..];
+                    return v.find(q).map(|e| &v[..e]);
+                }
+                return v.split(|c: char| c.is_whitespace() || c == '>').next();
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The words of a text as the index and the searcher split them: lowercase runs of letters, digits and `_`.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty() && w.chars().count() <= TERM_MAX)
+        .map(str::to_lowercase)
+}
+
+/// The fragment a term's postings live in: its first two characters, as hex of their UTF-8 bytes.
+pub fn fragment_key(term: &str) -> String {
+    let prefix: String = term.chars().take(2).collect();
+    let mut out = String::with_capacity(prefix.len() * 2);
+    for b in prefix.bytes() {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// The files of the index, by path under the site root (`search/...`), from every page's document in navigation
+/// order.
+pub fn index(docs: &[SearchDoc]) -> BTreeMap<String, Vec<u8>> {
+    // term -> postings (page, section, weight), in page order.
+    let mut terms: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    let mut sections = 0usize;
+    for (p, doc) in docs.iter().enumerate() {
+        for (s, sec) in doc.sections.iter().enumerate() {
+            sections += 1;
+            let mut tf: BTreeMap<String, u32> = BTreeMap::new();
+            for w in words(&sec.heading) {
+                *tf.entry(w).or_default() += 3;
+            }
+            if s == 0 || sec.anchor.is_empty() {
+                for w in words(&doc.title) {
+                    *tf.entry(w).or_default() += 3;
+                }
+            }
+            for w in words(&sec.text) {
+                *tf.entry(w).or_default() += 1;
+            }
+            for (w, n) in tf {
+                let list = terms.entry(w).or_default();
+                list.extend([p as u32, s as u32, n]);
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    let mut shards: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    for (term, postings) in terms {
+        shards
+            .entry(fragment_key(&term))
+            .or_default()
+            .insert(term, json!(postings));
+    }
+    let keys: Vec<&String> = shards.keys().collect();
+    let mut chunks: Vec<usize> = Vec::new();
+    let mut chunk: Vec<Value> = Vec::new();
+    let mut chunk_bytes = 0usize;
+    let mut first = 0usize;
+    let flush = |files: &mut BTreeMap<String, Vec<u8>>, chunk: &mut Vec<Value>, n: usize| {
+        let key = format!("d{n}");
+        files.insert(
+            format!("search/d/{n}.js"),
+            fragment_js(&key, &Value::Array(std::mem::take(chunk))),
+        );
+    };
+    for (p, doc) in docs.iter().enumerate() {
+        if chunk.is_empty() {
+            first = p;
+        }
+        let secs: Vec<Value> = doc
+            .sections
+            .iter()
+            .map(|s| json!([s.anchor, s.heading, clip(&s.text, TEXT_MAX)]))
+            .collect();
+        let v = json!([doc.url, doc.title, secs]);
+        chunk_bytes += doc
+            .sections
+            .iter()
+            .map(|s| s.text.len().min(TEXT_MAX))
+            .sum::<usize>()
+            + 64;
+        chunk.push(v);
+        if chunk_bytes >= CHUNK_BYTES {
+            flush(&mut files, &mut chunk, chunks.len());
+            chunks.push(first);
+            chunk_bytes = 0;
+        }
+    }
+    if !chunk.is_empty() {
+        flush(&mut files, &mut chunk, chunks.len());
+        chunks.push(first);
+    }
+    let meta = json!({
+        "pages": docs.len(),
+        "sections": sections,
+        "chunks": chunks,
+        "fragments": keys,
+    });
+    files.insert("search/meta.js".to_string(), fragment_js("meta", &meta));
+    for (key, map) in shards {
+        files.insert(
+            format!("search/t/{key}.js"),
+            fragment_js(&key, &Value::Object(map)),
+        );
+    }
+    files
+}
+
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `window.search.fragment("key", data);`: a fragment as a script that hands its data to the searcher. `<` is
+/// escaped so that no text can close a script element.
+fn fragment_js(key: &str, data: &Value) -> Vec<u8> {
+    let text = serde_json::to_string(data)
+        .unwrap_or_default()
+        .replace('<', "\\u003c");
+    format!("window.search.fragment({},{text});\n", json!(key)).into_bytes()
+}
+
+/// The search scripts every page names: `searchindex.js` (the settings only: its bytes, and so its name, change only
+/// with `[output.html.search]`), `searcher.js`, and an empty `elasticlunr.min.js` for themes whose `index.hbs` still
+/// names it.
+pub fn assets(settings: &SearchSettings) -> Vec<(&'static str, Vec<u8>)> {
+    let config = json!({
+        "results_options": {
+            "limit_results": settings.limit_results,
+            "teaser_word_count": settings.teaser_word_count,
+        },
+        "search_options": {
+            "bool": if settings.use_boolean_and { "AND" } else { "OR" },
+            "expand": settings.expand,
+        },
+        "index_version": 1,
+    });
+    let index = format!(
+        "Object.assign(window.search, {});\n",
+        serde_json::to_string(&config).unwrap_or_default()
+    );
+    vec![
+        ("searchindex.js", index.into_bytes()),
+        ("searcher.js", SEARCHER_JS.as_bytes().to_vec()),
+        (
+            "elasticlunr.min.js",
+            b"/* skillbook's search does not use elasticlunr; see searcher.js. */\n".to_vec(),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(content: &str) -> RenderedPage {
+        RenderedPage {
+            html: Vec::new(),
+            content: content.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_page_splits_at_headings_with_ids() {
+        let doc = document(
+            "a/b.html",
+            "Raft",
+            &page("<h1 id=\"raft\"><a class=\"header\" href=\"#raft\">Raft</a></h1>\n<p>Leader &amp; log.</p><script>x</script>\n<h2 id=\"safety\"><a href=\"#safety\">Safety</a></h2><ul><li>one</li><li>two</li></ul>"),
+        );
+        assert_eq!(doc.sections.len(), 2, "{doc:?}");
+        assert_eq!(doc.sections[0].anchor, "raft");
+        assert_eq!(doc.sections[0].heading, "Raft");
+        assert_eq!(doc.sections[0].text, "Leader & log.");
+        assert_eq!(doc.sections[1].heading, "Safety");
+        assert_eq!(doc.sections[1].text, "one two");
+    }
+
+    #[test]
+    fn every_term_is_in_the_fragment_its_prefix_names() {
+        let docs = vec![document(
+            "x.html",
+            "X",
+            &page("<h1 id=\"x\">Quorum</h1><p>Quorums über alles</p>"),
+        )];
+        let files = index(&docs);
+        let q =
+            String::from_utf8(files[&format!("search/t/{}.js", fragment_key("quorum"))].clone())
+                .unwrap();
+        assert!(
+            q.contains("\"quorum\":[0,0,") && q.contains("\"quorums\""),
+            "{q}"
+        );
+        let u = String::from_utf8(files[&format!("search/t/{}.js", fragment_key("über"))].clone())
+            .unwrap();
+        assert!(u.contains("\"über\""), "{u}");
+        let meta = String::from_utf8(files["search/meta.js"].clone()).unwrap();
+        assert!(
+            meta.starts_with("window.search.fragment(\"meta\","),
+            "{meta}"
+        );
+    }
+
+    #[test]
+    fn settings_file_does_not_depend_on_content() {
+        let s = SearchSettings {
+            enable: true,
+            limit_results: 30,
+            teaser_word_count: 30,
+            use_boolean_and: true,
+            expand: true,
+            copy_js: true,
+        };
+        assert_eq!(assets(&s), assets(&s));
+    }
+}
