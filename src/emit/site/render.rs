@@ -1045,7 +1045,12 @@ fn walk_tags(html: &str, mut f: impl FnMut(&str, &[(&str, &str)], &[(usize, usiz
 }
 
 /// A heading being collected: level, explicit id, classes, attributes.
-type OpenHeading = (u8, Option<String>, Vec<String>, Vec<(String, Option<String>)>);
+type OpenHeading = (
+    u8,
+    Option<String>,
+    Vec<String>,
+    Vec<(String, Option<String>)>,
+);
 
 /// Markdown to HTML as mdBook 0.5 renders a chapter: mdBook's parser options; headings get an id (from their text,
 /// unique on the page) and an `<a class="header">` link to themselves; links to `x.md` point at `x.html` (in raw
