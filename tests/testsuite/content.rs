@@ -313,3 +313,115 @@ fn pattern_pages_follow_the_content_guide() {
         );
     }
 }
+
+/// The prose of a markdown file: every line outside fenced code blocks.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A heading's anchor as mdBook writes it: alphanumerics, `-` and `_` lowercased, whitespace to `-`, the rest
+/// dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .chars()
+        .filter_map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                Some(c.to_ascii_lowercase())
+            } else if c.is_whitespace() {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// One page owns each explanation and the others link to its heading, so every `page.md#anchor` between
+/// the skill's pages must land on a heading that exists.
+#[test]
+fn links_between_pages_resolve_to_headings() {
+    let skill = project_dir().join("content/skills/distributed-systems");
+    let mut files = Vec::new();
+    markdown_files(&skill, &mut files);
+    let mut anchors = std::collections::BTreeMap::new();
+    for f in &files {
+        let text = fs::read_to_string(f).unwrap();
+        let set: std::collections::BTreeSet<String> = prose(&text)
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| anchor(l.trim_start_matches('#')))
+            .collect();
+        anchors.insert(f.file_name().unwrap().to_string_lossy().into_owned(), set);
+    }
+    let link = regex::Regex::new(r"\]\(([^)\s]+)\)").unwrap();
+    let mut broken = Vec::new();
+    let mut with_fragment = 0;
+    for f in &files {
+        let text = fs::read_to_string(f).unwrap();
+        for c in link.captures_iter(&prose(&text)) {
+            let target = &c[1];
+            if target.contains("://") {
+                continue;
+            }
+            let (path, frag) = target.split_once('#').unwrap_or((target, ""));
+            let name = Path::new(path).file_name().unwrap().to_string_lossy();
+            match anchors.get(name.as_ref()) {
+                None => broken.push(format!("{}: {target}: no such page", f.display())),
+                Some(set) if !frag.is_empty() && !set.contains(frag) => {
+                    broken.push(format!("{}: {target}: no such heading", f.display()))
+                }
+                Some(_) => with_fragment += usize::from(!frag.is_empty()),
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+    assert!(with_fragment >= 20, "{with_fragment} links to headings");
+}
+
+/// Partition tests are explained once, on the testing page: a page that gives `:peer` or `disconnect_node`
+/// advice links to it, and no page suggests cutting with `disconnect_node/1` without saying that it heals.
+#[test]
+fn partition_test_advice_links_the_testing_page() {
+    let dir = project_dir().join("content/skills/distributed-systems/patterns");
+    let testing = "testing-distributed-elixir.md";
+    assert!(dir.join(testing).is_file());
+    let mut missing = Vec::new();
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == testing {
+            continue;
+        }
+        let text = prose(&fs::read_to_string(&path).unwrap());
+        if (text.contains(":peer") || text.contains("disconnect_node")) && !text.contains(testing) {
+            missing.push(name.clone());
+        }
+        // Paragraphs and list items: wherever `disconnect_node` appears, the same passage says it heals.
+        let warns = [
+            "alone",
+            "undone",
+            "not enough",
+            "heals itself",
+            "does not hold",
+        ];
+        for passage in text.split("\n\n").flat_map(|p| p.split("\n- ")) {
+            let p = passage.to_lowercase();
+            if p.contains("disconnect_node") && !warns.iter().any(|w| p.contains(w)) {
+                missing.push(format!("{name}: {passage}"));
+            }
+        }
+    }
+    missing.sort();
+    assert!(missing.is_empty(), "{missing:#?}");
+}
