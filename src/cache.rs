@@ -17,8 +17,6 @@
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::emit::bundle::{BundleError, Bundler};
-use crate::emit::plugin::document;
-use crate::expand::{plan_agent, plugin_agent_link, render_agent, render_skill, Form};
 use crate::load::{Reader, SourceFile};
 use crate::parse::{Memo, Model, Plugin};
 use crate::write::OutputTree;
@@ -446,6 +444,7 @@ impl Cache {
         crate::emit::plugin::emit(&bare, prefix, out);
         crate::emit::plugin::copies(model, prefix, out);
         let keys = self.agent_keys(model);
+        let compiler = crate::emit::plugin::Compiler::new(model);
         for (pi, plugin) in model.plugins.iter().enumerate() {
             let base = if plugin.dir.is_empty() {
                 prefix.to_string()
@@ -454,17 +453,10 @@ impl Cache {
             };
             for (ai, agent) in plugin.agents.iter().enumerate() {
                 let id = agent.doc.file.rel.clone();
-                let key = hash_of(&(keys[pi][ai], prefix));
+                let key = hash_of(&(keys[pi][ai], prefix, compiler.agent_links_key(pi, agent)));
                 self.units_seen.insert((0, id.clone()));
                 if self.agents.get(&id).is_none_or(|u| u.key != key) {
-                    let body = match plan_agent(model, pi, agent) {
-                        Some(plan) => {
-                            render_agent(model, agent, &plan, &|_| Form::Full, &plugin_agent_link)
-                        }
-                        None => agent.doc.body().to_string(),
-                    };
-                    let path = format!("{base}agents/{}.md", agent.doc.file.stem());
-                    let bytes = document(&agent.doc, &body);
+                    let (path, bytes) = compiler.agent(pi, agent, prefix);
                     let hash = hash_bytes(&bytes);
                     self.expanded.push(id.clone());
                     self.agents.insert(
@@ -490,21 +482,15 @@ impl Cache {
                         d.has_frontmatter,
                     )
                 });
-                let key = hash_of(&(self.skill_fingerprint(model, (pi, si)), doc_hash, &base));
+                let key = hash_of(&(
+                    self.skill_fingerprint(model, (pi, si)),
+                    doc_hash,
+                    &base,
+                    compiler.skill_links_key(skill),
+                ));
                 self.units_seen.insert((2, id.clone()));
                 if self.skills.get(&id).is_none_or(|u| u.key != key) {
-                    let dir = format!("{base}skills/{}/", skill.dir_name);
-                    let mut files = Vec::new();
-                    if let (Some(doc), Some(body)) = (&skill.doc, render_skill(skill)) {
-                        files.push((format!("{dir}SKILL.md"), document(doc, &body)));
-                    }
-                    for p in &skill.patterns {
-                        let body = p.doc.body().trim();
-                        files.push((
-                            format!("{dir}references/{}.md", p.slug),
-                            format!("# {}\n\n{}\n", p.title, body).into_bytes(),
-                        ));
-                    }
+                    let files = compiler.skill(pi, skill, prefix);
                     let files = files
                         .into_iter()
                         .map(|(p, b)| {

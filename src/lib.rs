@@ -13,6 +13,7 @@ pub mod emit;
 pub mod expand;
 pub mod frontmatter;
 pub mod highlight;
+pub mod links;
 pub mod lint;
 pub mod load;
 pub mod parse;

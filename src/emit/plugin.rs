@@ -4,11 +4,12 @@
 
 use crate::expand::{plan_agent, plugin_agent_link, render_agent, render_skill, Form};
 use crate::frontmatter::{to_strict_yaml, Value};
-use crate::parse::{Command, Document, Model, Plugin, Skill};
+use crate::parse::{Agent, Command, Document, Model, Plugin, Skill};
 use crate::write::OutputTree;
 
 /// Adds the compiled plugin under `prefix` (normally `plugin/`).
 pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) {
+    let compiler = Compiler::new(model);
     if let Some(m) = &model.marketplace {
         out.insert(
             format!("{prefix}{}", m.rel),
@@ -16,44 +17,200 @@ pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) {
         );
     }
     for (pi, plugin) in model.plugins.iter().enumerate() {
+        let rel_base = base(plugin, "");
         let base = base(plugin, prefix);
         out.insert(
             format!("{base}.claude-plugin/plugin.json"),
             json_bytes(&serde_json::Value::Object(manifest(plugin))),
         );
         for agent in &plugin.agents {
-            let body = match plan_agent(model, pi, agent) {
-                Some(plan) => {
-                    render_agent(model, agent, &plan, &|_| Form::Full, &plugin_agent_link)
-                }
-                None => agent.doc.body().to_string(),
-            };
-            out.insert(
-                format!("{base}{}", agent_dest(&agent.doc)),
-                document(&agent.doc, &body),
-            );
+            let (path, bytes) = compiler.agent(pi, agent, prefix);
+            out.insert(path, bytes);
         }
         for command in &plugin.commands {
+            let dest = command_dest(plugin, command);
+            let body = compiler.dests.rebase(
+                command.doc.body(),
+                &command.doc.file.rel,
+                &format!("{rel_base}{dest}"),
+            );
             out.insert(
-                format!("{base}{}", command_dest(plugin, command)),
-                document(&command.doc, command.doc.body()),
+                format!("{base}{dest}"),
+                command_document(&command.doc, &body),
             );
         }
         for skill in &plugin.skills {
-            let dir = format!("{base}{}", skill_dest(skill));
-            if let (Some(doc), Some(body)) = (&skill.doc, render_skill(skill)) {
-                out.insert(format!("{dir}SKILL.md"), document(doc, &body));
-            }
-            for p in &skill.patterns {
-                let body = p.doc.body().trim();
-                out.insert(
-                    format!("{dir}references/{}.md", p.slug),
-                    format!("# {}\n\n{}\n", p.title, body).into_bytes(),
-                );
+            for (path, bytes) in compiler.skill(pi, skill, prefix) {
+                out.insert(path, bytes);
             }
         }
     }
     copies(model, prefix, out);
+}
+
+/// What compiling an agent or a skill needs to know about the whole plugin: where every file goes, so that links
+/// in texts that move are rebased, and the patterns as agents include them.
+pub struct Compiler<'m> {
+    model: &'m Model,
+    dests: Dests,
+    /// The model with pattern links rebased for `agents/`, when any needs it.
+    for_agents: Option<Model>,
+}
+
+impl<'m> Compiler<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        let dests = Dests::new(model);
+        let for_agents = agent_model(model, &dests);
+        Compiler {
+            model,
+            dests,
+            for_agents,
+        }
+    }
+
+    /// A hash of where the targets of the relative links of `docs` go in the compiled plugin (and whether they
+    /// exist): what, besides their own text, decides how their links are rebased.
+    pub fn links_key<'d>(&self, docs: impl IntoIterator<Item = &'d Document>) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for doc in docs {
+            let dir = crate::links::parent(&doc.file.rel);
+            for link in crate::links::relative_links(doc.body()) {
+                let target = crate::links::join(dir, &link.path);
+                let dest = target.as_deref().and_then(|t| self.dests.dest_of(t));
+                (target, dest).hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    /// [`Compiler::links_key`] of what a compiled agent includes: the agent and the patterns of its skills.
+    pub fn agent_links_key(&self, pi: usize, agent: &Agent) -> u64 {
+        let skills = self.model.agent_skills(pi, agent);
+        self.links_key(
+            std::iter::once(&agent.doc).chain(
+                skills
+                    .iter()
+                    .flat_map(|&k| self.model.skill(k).patterns.iter().map(|p| &p.doc)),
+            ),
+        )
+    }
+
+    /// [`Compiler::links_key`] of a skill's SKILL.md and patterns.
+    pub fn skill_links_key(&self, skill: &Skill) -> u64 {
+        self.links_key(
+            skill
+                .doc
+                .iter()
+                .chain(skill.patterns.iter().map(|p| &p.doc)),
+        )
+    }
+
+    /// The compiled agent: its path under `prefix` and its bytes.
+    pub fn agent(&self, pi: usize, agent: &Agent, prefix: &str) -> (String, Vec<u8>) {
+        let model = self.for_agents.as_ref().unwrap_or(self.model);
+        let body = match plan_agent(model, pi, agent) {
+            Some(plan) => render_agent(model, agent, &plan, &|_| Form::Full, &plugin_agent_link),
+            None => agent.doc.body().to_string(),
+        };
+        let plugin = &self.model.plugins[pi];
+        (
+            format!("{}{}", base(plugin, prefix), agent_dest(&agent.doc)),
+            document(&agent.doc, &body),
+        )
+    }
+
+    /// A skill's compiled files: its SKILL.md and a reference per pattern, under `prefix`.
+    pub fn skill(&self, pi: usize, skill: &Skill, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let plugin = &self.model.plugins[pi];
+        let dir = format!("{}{}", base(plugin, prefix), skill_dest(skill));
+        let out_dir = format!("{}{}", base(plugin, ""), skill_dest(skill));
+        let mut files = Vec::new();
+        if let (Some(doc), Some(body)) = (&skill.doc, render_skill(skill)) {
+            let body = self
+                .dests
+                .rebase(&body, &doc.file.rel, &format!("{out_dir}SKILL.md"));
+            files.push((format!("{dir}SKILL.md"), document(doc, &body)));
+        }
+        for p in &skill.patterns {
+            let body = self.dests.rebase(
+                p.doc.body(),
+                &p.doc.file.rel,
+                &format!("{out_dir}references/{}.md", p.slug),
+            );
+            files.push((
+                format!("{dir}references/{}.md", p.slug),
+                format!("# {}\n\n{}\n", p.title, body.trim()).into_bytes(),
+            ));
+        }
+        files
+    }
+}
+
+/// Where each source file is in the compiled plugin, for rebasing links of texts that move.
+struct Dests {
+    files: std::collections::HashMap<String, String>,
+    /// Source folders that hold files, with where they go.
+    dirs: std::collections::HashMap<String, String>,
+}
+
+impl Dests {
+    fn new(model: &Model) -> Self {
+        let mut files = std::collections::HashMap::new();
+        let mut dirs = std::collections::HashMap::new();
+        for (dest, source) in layout(model) {
+            let Some(source) = source else { continue };
+            let (mut s, mut d) = (crate::links::parent(&source), crate::links::parent(&dest));
+            while !s.is_empty() && !dirs.contains_key(s) {
+                dirs.insert(s.to_string(), d.to_string());
+                (s, d) = (crate::links::parent(s), crate::links::parent(d));
+            }
+            files.entry(source).or_insert(dest);
+        }
+        Dests { files, dirs }
+    }
+
+    fn dest_of(&self, target: &str) -> Option<String> {
+        self.files
+            .get(target)
+            .or_else(|| self.dirs.get(target))
+            .cloned()
+    }
+
+    /// `text`, written in the source file `src`, with its relative links rebased for the output file `out`.
+    fn rebase(&self, text: &str, src: &str, out: &str) -> String {
+        let (src_dir, out_dir) = (crate::links::parent(src), crate::links::parent(out));
+        crate::links::rebase(text, src_dir, out_dir, &|t| self.dest_of(t))
+    }
+}
+
+/// The model with each pattern's links rebased for the `agents/` folder of its plugin, where agents include it; `None`
+/// when no link needs it.
+fn agent_model(model: &Model, dests: &Dests) -> Option<Model> {
+    let mut changed = false;
+    let mut clone: Option<Model> = None;
+    for (pi, plugin) in model.plugins.iter().enumerate() {
+        let agents_dir = format!("{}agents/x.md", base(plugin, ""));
+        for (si, skill) in plugin.skills.iter().enumerate() {
+            for (ti, p) in skill.patterns.iter().enumerate() {
+                let body = p.doc.body();
+                let rebased = dests.rebase(body, &p.doc.file.rel, &agents_dir);
+                if rebased == body {
+                    continue;
+                }
+                changed = true;
+                let m = clone.get_or_insert_with(|| model.clone());
+                let doc = &mut m.plugins[pi].skills[si].patterns[ti].doc;
+                let head = doc.file.text[..doc.body_start].to_string();
+                doc.file.text = head + &rebased;
+            }
+        }
+    }
+    if changed {
+        clone
+    } else {
+        None
+    }
 }
 
 /// Adds the files the compiled plugin carries as they are ([`Model::copies`]): same bytes, same mode.
@@ -175,6 +332,27 @@ fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
     s.into_bytes()
+}
+
+/// A command. One without frontmatter gets a `description`: the first line of its text, which is what Claude Code
+/// shows for it at runtime, written out so that `claude plugin validate --strict` has no missing frontmatter to
+/// warn about.
+fn command_document(doc: &Document, body: &str) -> Vec<u8> {
+    if doc.has_frontmatter {
+        return document(doc, body);
+    }
+    let body = body.trim_start_matches(['\n', '\r']);
+    let first = body
+        .lines()
+        .map(|l| l.trim().trim_start_matches('#').trim())
+        .find(|l| !l.is_empty());
+    match first {
+        Some(line) => {
+            let fields = [("description".to_string(), Value::String(line.to_string()))];
+            format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
+        }
+        None => body.as_bytes().to_vec(),
+    }
 }
 
 /// A document with its frontmatter written as strict YAML and the given body.

@@ -19,6 +19,11 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// A fixture already copied to `path` inside `tmp`.
+    pub fn new(tmp: tempfile::TempDir, path: PathBuf) -> Self {
+        Fixture { _tmp: tmp, path }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -208,3 +208,59 @@ fn files_that_must_not_ship_are_left_out() {
     assert!(root.join("dist/plugin/book.toml").is_file());
     assert!(root.join("dist/plugin/theme/css/skillbook.css").is_file());
 }
+
+/// Every relative link and image of every markdown file under `dir` that leads to no file or folder there.
+pub fn broken_links(dir: &Path) -> Vec<String> {
+    let all = files(dir);
+    let mut out = Vec::new();
+    for f in all.iter().filter(|f| f.ends_with(".md")) {
+        let text = fs::read_to_string(dir.join(f)).unwrap();
+        for link in skillbook::links::relative_links(&text) {
+            if link.path.is_empty() {
+                continue;
+            }
+            let target = skillbook::links::join(skillbook::links::parent(f), &link.path);
+            let ok = target.as_ref().is_some_and(|t| {
+                all.contains(t) || all.iter().any(|x| x.starts_with(&format!("{t}/")))
+            });
+            if !ok {
+                out.push(format!("{f}: ({})", link.dest));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn compiling_never_introduces_a_broken_link() {
+    let mut roots: Vec<(String, crate::common::Fixture)> = [
+        "clean-plugin",
+        "seed",
+        "plugin-repo",
+        "marketplace",
+        "full-plugin",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), fixture(n)))
+    .collect();
+    roots.push(("content".into(), {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("content");
+        crate::common::copy_dir(&crate::common::project_dir().join("content"), &path);
+        crate::common::Fixture::new(tmp, path)
+    }));
+    for (name, dir) in &roots {
+        assert!(
+            broken_links(dir.path()).is_empty(),
+            "{name}: the source has broken links"
+        );
+        let out = tempfile::tempdir().unwrap();
+        let r = build(dir.path(), out.path());
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let broken = broken_links(&out.path().join("plugin"));
+        assert!(
+            broken.is_empty(),
+            "{name}: compiling broke links: {broken:#?}"
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! Links: the relative links and images of a markdown text, resolved against the plugin's files, and rebased when a
+//! text moves to another folder in the compiled plugin (a pattern becomes a reference, or part of an agent).
+
+use mdbook_markdown::pulldown_cmark::{Event, Options, Parser, Tag};
+use std::ops::Range;
+
+/// A relative link or image in a markdown text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Byte range of the destination as written in the text.
+    pub range: Range<usize>,
+    /// The destination as written (`../scripts/run.py#x`).
+    pub dest: String,
+    /// Its path part, percent-decoded, without `#fragment` or `?query` (`../scripts/run.py`); empty for `#x`.
+    pub path: String,
+}
+
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+}
+
+/// Whether a destination is a path inside the plugin: not a URL (`https:`, `mailto:`), not an anchor alone, not
+/// absolute, not a placeholder (`${CLAUDE_PLUGIN_ROOT}`, `{{x}}`).
+fn is_relative(dest: &str) -> bool {
+    let scheme = dest.split_once(':').is_some_and(|(s, _)| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    !(dest.is_empty()
+        || scheme
+        || dest.starts_with('#')
+        || dest.starts_with('/')
+        || dest.starts_with('\\')
+        || dest.starts_with('~')
+        || dest.contains("${")
+        || dest.contains("{{")
+        || dest.contains('<'))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every relative link and image of `text` (outside code), in text order.
+pub fn relative_links(text: &str) -> Vec<Link> {
+    let mut out = Vec::new();
+    for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
+        let dest = match event {
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => dest_url,
+            _ => continue,
+        };
+        if !is_relative(&dest) {
+            continue;
+        }
+        let raw = &text[range.clone()];
+        let needle = format!("]({dest}");
+        let Some(i) = raw.rfind(&needle) else {
+            continue;
+        };
+        let start = range.start + i + 2;
+        let path = dest.split(['#', '?']).next().unwrap_or("");
+        out.push(Link {
+            range: start..start + dest.len(),
+            dest: dest.to_string(),
+            path: percent_decode(path),
+        });
+    }
+    out
+}
+
+/// `path` joined to the folder `dir` (both relative to one root, `/`-separated), with `.` and `..` resolved; `None`
+/// when it climbs above the root.
+pub fn join(dir: &str, path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The folder of a `/`-separated path ("" at the root).
+pub fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+/// The relative path from the folder `from_dir` to `to` (both relative to one root).
+pub fn relative(from_dir: &str, to: &str) -> String {
+    let from: Vec<&str> = from_dir.split('/').filter(|p| !p.is_empty()).collect();
+    let to_parts: Vec<&str> = to.split('/').filter(|p| !p.is_empty()).collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out: Vec<&str> = vec![".."; from.len() - common];
+    out.extend(&to_parts[common..]);
+    if out.is_empty() {
+        ".".to_string()
+    } else {
+        out.join("/")
+    }
+}
+
+/// Rewrites the relative links of `text`, written in the folder `src_dir`, for a copy of the text that lives in the
+/// folder `out_dir`: `dest_of` maps a target (its path relative to the root, as resolved from `src_dir`) to where it
+/// is in the output, or `None` to leave the link alone. Fragments and queries are kept.
+pub fn rebase(
+    text: &str,
+    src_dir: &str,
+    out_dir: &str,
+    dest_of: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    for link in relative_links(text) {
+        if link.path.is_empty() {
+            continue;
+        }
+        let Some(target) = join(src_dir, &link.path) else {
+            continue;
+        };
+        let Some(new_target) = dest_of(&target) else {
+            continue;
+        };
+        if join(out_dir, &link.path).as_deref() == Some(new_target.as_str()) {
+            continue; // it still leads there from the new folder: leave it as written
+        }
+        let suffix = &link.dest[link.dest.find(['#', '?']).unwrap_or(link.dest.len())..];
+        let mut new = relative(out_dir, &new_target);
+        if link.path.ends_with('/') && !new.ends_with('/') {
+            new.push('/');
+        }
+        let new = format!("{new}{suffix}");
+        if new != link.dest {
+            edits.push((link.range, new));
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for (r, new) in edits {
+        out.push_str(&text[pos..r.start]);
+        out.push_str(&new);
+        pos = r.end;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_relative_links_and_images_outside_code() {
+        let text = "[a](x.md) ![i](img/a%20b.png) [u](https://x.org) [m](mailto:a@b) [h](#top)\n\
+                    [f](../s/y.md#sec) [p](${CLAUDE_PLUGIN_ROOT}/x) `[c](no.md)`\n\n```\n[d](no.md)\n```\n";
+        let got: Vec<(String, String)> = relative_links(text)
+            .into_iter()
+            .map(|l| (l.dest, l.path))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("x.md".into(), "x.md".into()),
+                ("img/a%20b.png".into(), "img/a b.png".into()),
+                ("../s/y.md#sec".into(), "../s/y.md".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn join_relative_and_rebase() {
+        assert_eq!(
+            join("skills/s/patterns", "../scripts/a.py").as_deref(),
+            Some("skills/s/scripts/a.py")
+        );
+        assert_eq!(join("", "../x"), None);
+        assert_eq!(
+            relative("agents", "skills/s/scripts/a.py"),
+            "../skills/s/scripts/a.py"
+        );
+        assert_eq!(
+            relative("skills/s/references", "skills/s/references/x.md"),
+            "x.md"
+        );
+        let text = "[a](../scripts/a.py) [b](img.png#x) [c](gone.md) [d](https://x.org) [e](./../../../agents/x.md)";
+        let out = rebase(text, "skills/s/patterns", "agents", &|t| match t {
+            "skills/s/scripts/a.py" => Some(t.to_string()),
+            "skills/s/patterns/img.png" => Some(t.to_string()),
+            "agents/x.md" => Some(t.to_string()),
+            _ => None,
+        });
+        assert_eq!(
+            out,
+            "[a](../skills/s/scripts/a.py) [b](../skills/s/patterns/img.png#x) [c](gone.md) [d](https://x.org) [e](x.md)"
+        );
+    }
+}
