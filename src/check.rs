@@ -99,6 +99,8 @@ pub fn tracked(model: &Model, pi: usize, agent: &Agent, rule: Coverage) -> bool 
 /// Checks the model; `diags` holds what earlier stages found and receives this stage's findings.
 pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> Report {
     let mut coverage = Vec::new();
+    // `unknown-cover` errors with a did-you-mean (their index in `diags`), and where the items they meant are.
+    let mut typos: Vec<Typo> = Vec::new();
     let mut users_of: HashMap<(usize, usize), Vec<&Agent>> = HashMap::new();
     for (pj, p) in model.plugins.iter().enumerate() {
         for a in &p.agents {
@@ -150,7 +152,7 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
                 if pattern.summary.is_none() {
                     diags.push(
                         src.diag(0, Severity::Warning, "missing-summary", format!("pattern `{}` has no `summary`", pattern.slug))
-                            .help("add `summary:`: bundles use it when the full page does not fit the budget"),
+                            .help("add `summary: ...` to the frontmatter, a few sentences that stand alone; bundles use it when the full page does not fit the budget"),
                     );
                 }
                 if users.is_empty() {
@@ -178,7 +180,25 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
                         ),
                     );
                     d = match did_you_mean(&cover.name, &candidates) {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        Some(s) => {
+                            // The item meant is uncovered because of this typo: that error is folded into this one.
+                            let meant = normalize(&s);
+                            let items: Vec<Place> = users
+                                .iter()
+                                .flat_map(|a| {
+                                    let src = a.doc.source();
+                                    a.items()
+                                        .filter(|(_, i)| i.norm == meant)
+                                        .map(|(_, i)| {
+                                            let (l, c) = src.line_col(i.offset);
+                                            (a.doc.file.rel.clone(), l, c)
+                                        })
+                                        .collect::<Vec<Place>>()
+                                })
+                                .collect();
+                            typos.push((diags.len(), items));
+                            d.help(format!("did you mean `{s}`?"))
+                        }
                         None => d.help("name an item exactly as the agent's `## Your Expertise` section writes it"),
                     };
                     diags.push(d);
@@ -187,6 +207,7 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
         }
     }
     crate::lint::lint(model, &mut diags);
+    fold_typos(&mut diags, &typos);
     crate::diagnostic::sort(&mut diags);
     let (errors, warnings) = crate::diagnostic::counts(&diags);
     let items: usize = coverage
@@ -226,6 +247,50 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
         diagnostics: diags,
         coverage,
     }
+}
+
+/// A place in a file: path relative to the content root, line, column.
+type Place = (String, usize, usize);
+
+/// An `unknown-cover` error with a did-you-mean (its index in the diagnostics), and where the items it meant are.
+type Typo = (usize, Vec<Place>);
+
+/// Causes before consequences: an `uncovered-item` error for an item that a misspelt `covers:` entry meant is
+/// dropped, and the `unknown-cover` error says that the item stays uncovered until the entry is fixed.
+fn fold_typos(diags: &mut Vec<Diagnostic>, typos: &[Typo]) {
+    let mut folded = HashSet::new();
+    for (at, items) in typos {
+        let hits: Vec<&Place> = items
+            .iter()
+            .filter(|(path, line, column)| {
+                diags.iter().any(|d| {
+                    d.code == "uncovered-item"
+                        && &d.path == path
+                        && d.line == *line
+                        && d.column == *column
+                })
+            })
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let places: Vec<String> = hits
+            .iter()
+            .map(|(p, l, c)| format!("{p}:{l}:{c}"))
+            .collect();
+        if let Some(d) = diags.get_mut(*at) {
+            if let Some(help) = &mut d.help {
+                help.push_str(&format!(
+                    " Until this entry names it, that item ({}) is covered by no pattern.",
+                    places.join(", ")
+                ));
+            }
+        }
+        folded.extend(hits.into_iter().cloned());
+    }
+    diags.retain(|d| {
+        d.code != "uncovered-item" || !folded.contains(&(d.path.clone(), d.line, d.column))
+    });
 }
 
 fn field_offset(doc: &Document, key: &str) -> usize {
@@ -334,7 +399,7 @@ fn lint_agent(agent: &Agent, diags: &mut Vec<Diagnostic>) {
                 "unexpanded-stub",
                 "this stub cannot be expanded: the agent refers to no skill",
             )
-            .help("add `skills: [name]` to the frontmatter, or ``See `name` skill`` to the text"),
+            .help("add `skills: [name]` to the frontmatter, or a sentence See `name` skill to the text"),
         );
     }
 }
@@ -424,6 +489,17 @@ fn agent_coverage(
             };
             diags.push(d);
         }
+    }
+    for &offset in &agent.unread_bullets {
+        diags.push(
+            src.diag(
+                offset,
+                Severity::Warning,
+                "unread-expertise",
+                "this bullet under `## Your Expertise` is not read: it has no `Category:` before its items",
+            )
+            .help("write it as `- **Category**: item, item` (or `- Category: item, item`), or move prose out of the list"),
+        );
     }
     let skills = model.agent_skills(pi, agent);
     let mut items = Vec::new();

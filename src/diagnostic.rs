@@ -82,8 +82,11 @@ impl Diagnostic {
         self.is_error() && error_kind(self.code) == ErrorKind::Breakage
     }
 
-    fn sort_key(&self) -> (&str, usize, usize, Severity, &str, &str) {
+    fn sort_key(&self) -> (bool, &str, usize, usize, Severity, &str, &str) {
         (
+            // Causes before consequences: any other problem (a broken file, a misspelt reference) can leave an
+            // item uncovered, so uncovered items come last.
+            self.code == "uncovered-item",
             &self.path,
             self.line,
             self.column,
@@ -190,7 +193,8 @@ impl WithHelp for Diagnostic {
     }
 }
 
-/// Sorts diagnostics by file, position, severity and code, and drops exact duplicates.
+/// Sorts diagnostics by file, position, severity and code, `uncovered-item` errors after all the others, and drops
+/// exact duplicates.
 pub fn sort(diags: &mut Vec<Diagnostic>) {
     diags.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     diags.dedup();

@@ -144,6 +144,8 @@ pub struct Agent {
     pub tools: Vec<String>,
     pub skill_refs: Vec<SkillRef>,
     pub expertise: Vec<Category>,
+    /// Byte offsets of the bullets under `## Your Expertise` that could not be read as `Category: items`.
+    pub unread_bullets: Vec<usize>,
     pub responsibilities: Vec<Responsibility>,
     pub examples: Vec<Example>,
 }
@@ -676,7 +678,7 @@ fn parse_agent(
         skill_refs.push(SkillRef { name: s, offset });
     }
     skill_refs.extend(text_skill_refs(&doc));
-    let expertise = expertise(&doc);
+    let (expertise, unread_bullets) = expertise(&doc);
     let responsibilities = responsibilities(&doc);
     let description = description.unwrap_or_default();
     let examples = examples(&description);
@@ -688,6 +690,7 @@ fn parse_agent(
         tools,
         skill_refs,
         expertise,
+        unread_bullets,
         responsibilities,
         examples,
         doc,
@@ -723,39 +726,113 @@ fn lines_in(text: &str, range: Range<usize>) -> impl Iterator<Item = (usize, &st
     })
 }
 
-fn expertise(doc: &Document) -> Vec<Category> {
-    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| {
-        Regex::new(r"^\s*[-*+]\s+\*\*(?P<cat>[^*]+?)\s*:?\*\*\s*:?\s*(?P<rest>.*)$")
+/// The categories of the `## Your Expertise` section, and the offsets of the bullets there that could not be read.
+///
+/// A bullet is `Category` and its items, separated by `:`, ` - `, ` — ` or ` – `, the category bold or not
+/// (`- **Category**: a, b`, `- **Category:** a, b`, `- **Category** - a, b`, `- Category: a, b`). A bullet that is a
+/// category alone (`- **Category**` or `- Category:`) takes the bullets nested under it as its items.
+fn expertise(doc: &Document) -> (Vec<Category>, Vec<usize>) {
+    static BULLET: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    static BOLD: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let bullet = BULLET.get_or_init(|| {
+        Regex::new(r"^(?P<indent>[ \t]*)[-*+][ \t]+(?P<body>.*?)\s*$").expect("valid regex")
+    });
+    let bold = BOLD.get_or_init(|| {
+        Regex::new(
+            r"^\*\*(?P<cat>[^*]+?)\s*(?::\*\*\s*(?:[:\-—–]\s+)?|\*\*(?:\s*[\-—–]\s+|\s*:|\s*$))(?P<rest>.*)$",
+        )
             .expect("valid regex")
     });
     let Some(range) = doc.find_section(&["yourexpertise", "expertise"]) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let mut out = Vec::new();
+    let mut out: Vec<Category> = Vec::new();
+    let mut unread = Vec::new();
+    // The indent of the last category bullet, while nested bullets may still add items to it.
+    let mut open: Option<usize> = None;
     for (start, line) in lines_in(&doc.file.text, range) {
         if doc.in_code(start) {
             continue;
         }
-        let Some(c) = re.captures(line) else { continue };
-        let (Some(cat), Some(rest)) = (c.name("cat"), c.name("rest")) else {
+        let Some(c) = bullet.captures(line) else {
             continue;
         };
+        let (Some(indent), Some(body)) = (c.name("indent"), c.name("body")) else {
+            continue;
+        };
+        let depth = indent.as_str().replace('\t', "    ").len();
+        if let (Some(level), Some(cat)) = (open, out.last_mut()) {
+            if depth > level {
+                // A nested bullet is an item, or a list of them; a bold one is the bold text.
+                let base = start + body.start();
+                match bold.captures(body.as_str()).and_then(|b| b.name("cat")) {
+                    Some(b) => cat.items.push(item(b.as_str().trim(), base + b.start())),
+                    None => push_items(&mut cat.items, body.as_str(), base),
+                }
+                continue;
+            }
+        }
+        open = None;
+        let (cat, cat_at, rest, rest_at) = if let Some(b) = bold.captures(body.as_str()) {
+            let (Some(cat), Some(rest)) = (b.name("cat"), b.name("rest")) else {
+                continue;
+            };
+            (cat.as_str(), cat.start(), rest.as_str(), rest.start())
+        } else if let Some((cat_end, rest_at)) = separator(body.as_str()) {
+            let cat = body.as_str()[..cat_end].trim_end();
+            (cat, 0, &body.as_str()[rest_at..], rest_at)
+        } else {
+            unread.push(start + body.start());
+            continue;
+        };
+        let cat = cat.trim().trim_matches('*').trim();
+        let cat_at = body.as_str()[cat_at..]
+            .find(cat)
+            .map_or(cat_at, |i| cat_at + i);
+        if cat.is_empty() {
+            unread.push(start + body.start());
+            continue;
+        }
         let mut items = Vec::new();
-        for (item_start, item) in split_items(rest.as_str()) {
-            items.push(ExpertiseItem {
-                name: item.to_string(),
-                offset: start + rest.start() + item_start,
-                norm: normalize(item),
-            });
+        push_items(&mut items, rest, start + body.start() + rest_at);
+        if items.is_empty() {
+            open = Some(depth);
         }
         out.push(Category {
-            name: cat.as_str().trim().to_string(),
-            offset: start + cat.start(),
+            name: cat.to_string(),
+            offset: start + body.start() + cat_at,
             items,
         });
     }
-    out
+    (out, unread)
+}
+
+/// Where a plain bullet's category ends and its items start: at the first `: `, ` - `, ` — ` or ` – ` (or a `:` that
+/// ends the bullet).
+fn separator(body: &str) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    for sep in [": ", " - ", " — ", " – "] {
+        if let Some(i) = body.find(sep) {
+            if best.is_none_or(|(b, _)| i < b) {
+                best = Some((i, i + sep.len()));
+            }
+        }
+    }
+    best.or_else(|| body.strip_suffix(':').map(|c| (c.len(), body.len())))
+}
+
+fn item(name: &str, offset: usize) -> ExpertiseItem {
+    ExpertiseItem {
+        name: name.to_string(),
+        offset,
+        norm: normalize(name),
+    }
+}
+
+fn push_items(items: &mut Vec<ExpertiseItem>, text: &str, base: usize) {
+    for (at, name) in split_items(text) {
+        items.push(item(name, base + at));
+    }
 }
 
 /// Splits `a, b (x, y), c.` at top-level commas; each item trimmed, with its byte offset in `s`.
@@ -894,11 +971,7 @@ fn parse_pattern(
                 n.parse::<u8>().unwrap_or(50)
             }
             v => {
-                let shown = v.scalar_text().unwrap_or_else(|| v.kind().to_string());
-                diags.push(
-                    field_diag(&doc, f, Severity::Error, "invalid-priority", format!("`priority` must be a whole number from 0 to 100, found `{shown}`"))
-                        .help("under a tight budget the lowest priorities are dropped first; 50 is the default"),
-                );
+                diags.push(invalid_priority(&doc, f, v));
                 50
             }
         },
@@ -914,6 +987,72 @@ fn parse_pattern(
     })
 }
 
+/// Byte offset of a field's value: past the key, the `:` and the spaces after it (the key itself when there is no
+/// value on its line).
+pub fn value_offset(doc: &Document, field: &Field) -> usize {
+    let after = field.key_offset + field.key.len();
+    let Some(region) = doc.file.text.get(after..field.region.end) else {
+        return field.key_offset;
+    };
+    let bytes = region.as_bytes();
+    let mut i = 0;
+    // The closing quote of a quoted key, then the colon and the spaces after it.
+    while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'"' | b'\'') {
+        i += 1;
+    }
+    if bytes.get(i) != Some(&b':') {
+        return field.key_offset;
+    }
+    i += 1;
+    while i < bytes.len() && matches!(bytes[i], b' ' | b'\t') {
+        i += 1;
+    }
+    match bytes.get(i) {
+        None | Some(b'\n' | b'\r' | b'#') => field.key_offset,
+        Some(_) => after + i,
+    }
+}
+
+/// The error for a `priority` that is not an unquoted whole number from 0 to 100, at the value.
+fn invalid_priority(doc: &Document, field: &Field, v: &Value) -> Diagnostic {
+    let (found, help) = match v {
+        Value::String(s) if s.trim().parse::<i64>().is_ok_and(|n| (0..=100).contains(&n)) => (
+            format!("the quoted string \"{s}\""),
+            format!("remove the quotes: `priority: {}`", s.trim()),
+        ),
+        Value::String(s) => (
+            format!("`{s}`"),
+            "write a number: the lowest priorities are left out of a bundle first; 50 is the default".to_string(),
+        ),
+        Value::Number(n) if n.contains(['.', 'e', 'E']) => (
+            format!("`{n}`"),
+            format!(
+                "write a whole number, such as `priority: {}`",
+                n.parse::<f64>().map_or(50.0, |x| x.round().clamp(0.0, 100.0))
+            ),
+        ),
+        Value::Number(n) if n.starts_with('-') => {
+            (format!("`{n}`"), "0 is the lowest priority: `priority: 0`".to_string())
+        }
+        Value::Number(n) => (
+            format!("`{n}`"),
+            "100 is the highest priority: `priority: 100`".to_string(),
+        ),
+        v => (
+            v.scalar_text().map_or_else(|| v.kind().to_string(), |t| format!("`{t}`")),
+            "write a number from 0 to 100; 50 is the default".to_string(),
+        ),
+    };
+    doc.source()
+        .diag(
+            value_offset(doc, field),
+            Severity::Error,
+            "invalid-priority",
+            format!("`priority` must be an unquoted whole number from 0 to 100, found {found}"),
+        )
+        .help(help)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -925,6 +1064,106 @@ mod tests {
             text: text.into(),
         };
         parse_document(file, &ParseOptions::default(), true, &mut diags).expect("parses")
+    }
+
+    /// Each bullet form authors write, as (category, items); `None` for a bullet that cannot be read.
+    #[test]
+    fn expertise_bullet_forms() {
+        type Read = Option<(&'static str, Vec<&'static str>)>;
+        let cases: Vec<(&str, Read)> = vec![
+            (
+                "- **Caching**: LRU, LFU",
+                Some(("Caching", vec!["LRU", "LFU"])),
+            ),
+            (
+                "- **Caching:** LRU, LFU",
+                Some(("Caching", vec!["LRU", "LFU"])),
+            ),
+            (
+                "* **Caching** - LRU, LFU",
+                Some(("Caching", vec!["LRU", "LFU"])),
+            ),
+            (
+                "- **Sizing** - memory budgets",
+                Some(("Sizing", vec!["memory budgets"])),
+            ),
+            ("- **Caching** — LRU", Some(("Caching", vec!["LRU"]))),
+            ("- **Caching** – LRU", Some(("Caching", vec!["LRU"]))),
+            (
+                "- Monitoring: hit ratio, eviction metrics",
+                Some(("Monitoring", vec!["hit ratio", "eviction metrics"])),
+            ),
+            (
+                "- Monitoring - hit ratio",
+                Some(("Monitoring", vec!["hit ratio"])),
+            ),
+            (
+                "- Monitoring — hit ratio",
+                Some(("Monitoring", vec!["hit ratio"])),
+            ),
+            (
+                "- *Monitoring*: hit ratio",
+                Some(("Monitoring", vec!["hit ratio"])),
+            ),
+            (
+                "- Split-brain handling: fencing",
+                Some(("Split-brain handling", vec!["fencing"])),
+            ),
+            ("- Deep knowledge of caches", None),
+            ("- **Raft** consensus", None),
+        ];
+        for (line, expect) in cases {
+            let d = doc(&format!(
+                "---\nname: a\n---\n\n## Your Expertise\n\n{line}\n"
+            ));
+            let (cats, unread) = expertise(&d);
+            let got = cats.first().map(|c| {
+                (
+                    c.name.as_str(),
+                    c.items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+                )
+            });
+            let want = expect.as_ref().map(|(c, i)| (*c, i.clone()));
+            assert_eq!(got, want, "{line}");
+            assert_eq!(unread.len(), usize::from(expect.is_none()), "{line}");
+            // Every item's offset points at its text.
+            for c in &cats {
+                assert!(d.file.text[c.offset..].starts_with(&c.name), "{line}");
+                for i in &c.items {
+                    assert!(d.file.text[i.offset..].starts_with(&i.name), "{line}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn expertise_nested_bullets_are_items() {
+        let d = doc("---\nname: a\n---\n\n## Your Expertise\n\n- **Consensus**\n  - Raft\n  - **Paxos**\n- Storage:\n    - LSM trees, B-trees\n- **Ops**: alerts\n  - a note\n\nProse.\n");
+        let (cats, unread) = expertise(&d);
+        let got: Vec<(&str, Vec<&str>)> = cats
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.items.iter().map(|i| i.name.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Consensus", vec!["Raft", "Paxos"]),
+                ("Storage", vec!["LSM trees", "B-trees"]),
+                ("Ops", vec!["alerts"]),
+            ]
+        );
+        // A nested bullet under a category that already has items is not read.
+        assert_eq!(unread.len(), 1);
+        for c in &cats {
+            for i in &c.items {
+                assert!(d.file.text[i.offset..].starts_with(&i.name), "{}", i.name);
+            }
+        }
     }
 
     #[test]

@@ -165,3 +165,39 @@ fn help_texts() {
     );
     assert_golden("ux/help.txt", &t);
 }
+
+#[test]
+fn expertise_bullets_in_other_forms_are_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("cache-plugin");
+    fs::create_dir_all(root.join("agents")).unwrap();
+    fs::create_dir_all(root.join("skills/caching/patterns")).unwrap();
+    fs::write(
+        root.join("agents/cache-expert.md"),
+        "---\nname: cache-expert\ndescription: Use for caches.\nskills: [caching]\n---\n\n# Cache expert\n\n\
+         ## Your Expertise\n\n- **Eviction**: LRU, LFU\n- Monitoring: hit ratio, eviction metrics\n\
+         - **Sizing** - memory budgets\n- **Invalidation** — write-through, TTLs\n- Warming:\n  - preloading\n\
+         - Deep experience with production caches\n\n\
+         [Content will be expanded in follow-up - this stub enables plugin loading]\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("skills/caching/SKILL.md"),
+        "---\nname: caching\ndescription: Caching. Use when sizing a cache.\n---\n\n# Caching\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("skills/caching/patterns/eviction.md"),
+        "---\ntitle: Eviction\ncovers: [LRU, LFU, hit ratio, eviction metrics, preloading, TTLs]\npriority: 60\n\
+         summary: Evict the least useful entry.\n---\n\n## Eviction\n\nText.\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("skills/caching/patterns/budgets.md"),
+        "---\ntitle: Budgets\ncovers: [memory budget, write-thru]\npriority: 50\nsummary: Size it.\n---\n\n\
+         ## Budgets\n\nText.\n",
+    )
+    .unwrap();
+    let t = transcript(tmp.path(), &[&["check", "cache-plugin"]]);
+    assert_golden("ux/expertise-forms.txt", &t);
+}
