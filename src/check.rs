@@ -490,7 +490,8 @@ fn agent_coverage(
             diags.push(d);
         }
     }
-    for &offset in &agent.unread_bullets {
+    // Only where coverage applies: elsewhere the bullets are prose, not claims.
+    for &offset in agent.unread_bullets.iter().filter(|_| is_tracked) {
         diags.push(
             src.diag(
                 offset,
