@@ -366,12 +366,12 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
 }
 
 /// `1 file`, `2 files`.
-fn plural(n: usize, word: &str) -> String {
+pub fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The warning `build` prints for a bundle it could not make, with the fix where `build` takes its budgets from.
-fn skipped_bundle(agent: &str, e: &BundleError, config: &Config) -> String {
+pub fn skipped_bundle(agent: &str, e: &BundleError, config: &Config) -> String {
     let mut s = format!("skillbook: warning: no bundle for `{agent}`: {e}\n");
     if let BundleError::TooSmall { minimum, .. } = e {
         let book = match &config.book_dir {

@@ -275,7 +275,7 @@ pub struct Built {
     pub warnings: usize,
     /// Diagnostics that the previous build did not have (all of them on the first build).
     pub new_diagnostics: Vec<Diagnostic>,
-    /// Bundles that could not be made (agent, why).
+    /// Bundles that could not be made: the warning (with its help) printed for each.
     pub skipped: Vec<String>,
     pub stats: Stats,
     pub timings: Timings,
@@ -533,7 +533,7 @@ impl Builder {
             new_diagnostics: new,
             skipped: skipped
                 .iter()
-                .map(|(a, e)| format!("no bundle for `{a}`: {e}"))
+                .map(|(a, e)| driver::skipped_bundle(a, e, &compiled.config))
                 .collect(),
             stats: self.cache.stats(),
             timings,
@@ -557,16 +557,16 @@ impl Builder {
                         ));
                     }
                     for s in &b.skipped {
-                        err.push_str(&format!("skillbook: warning: {s}\n"));
+                        err.push_str(s);
                     }
                 }
                 let ms = b.elapsed.as_millis();
                 if first {
                     err.push_str(&format!(
-                        "built {} files into {} ({} warnings) in {ms} ms ({})\n",
-                        b.files,
+                        "built {} into {} ({}) in {ms} ms ({})\n",
+                        driver::plural(b.files, "file"),
                         self.out.display(),
-                        b.warnings,
+                        driver::plural(b.warnings + b.skipped.len(), "warning"),
                         b.timings
                     ));
                 } else {
