@@ -67,8 +67,6 @@ pub struct Site {
     /// The generated `SUMMARY.md`.
     pub summary: String,
     pub pages: Vec<Page>,
-    /// Patterns are sections of their group pages (a large site; see `index::COMPACT_PAGES`).
-    pub compact: bool,
 }
 
 /// Reads the book's configuration: `book_dir/book.toml` when there is one, else mdBook's defaults.
@@ -144,9 +142,6 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
             let _ = writeln!(nav, "- [{}]({})", md_escape(&group.name), group.path);
             jobs.push(Job::Group(si, g));
             for k in &group.patterns {
-                if ix.compact {
-                    break;
-                }
                 if let Some(info) = ix.patterns.get(k) {
                     let (_, p) = ix.pattern(*k);
                     let _ = writeln!(nav, "    - [{}]({})", md_escape(&p.title), info.path);
@@ -199,7 +194,6 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
         description,
         summary: nav,
         pages,
-        compact: ix.compact,
     }
 }
 
@@ -293,9 +287,7 @@ pub fn llms_txt(site: &Site) -> String {
             "Agents"
         } else if p.path.starts_with("skills/") {
             "Skills"
-        } else if p.path.starts_with("patterns/")
-            && (site.compact || !p.path.contains("/by-category/"))
-        {
+        } else if p.path.starts_with("patterns/") && !p.path.contains("/by-category/") {
             "Patterns"
         } else {
             "Optional"

@@ -1004,3 +1004,120 @@ skills: [s1, missing-skill]
         .collect();
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
+
+/// The `<main>` element of a page (as mdBook's own tests compare pages: the frame around it is the theme's).
+fn main_of(html: &str) -> &str {
+    let start = html.find("<main>").expect("a <main> element");
+    let end = html.rfind("</main>").expect("a </main>");
+    &html[start..end + "</main>".len()]
+}
+
+#[test]
+fn shipped_pages_match_golden_main() {
+    let (_out, site) = build_default_site();
+    let pages = [
+        "index.html",
+        "agents/distributed-systems-expert.html",
+        "skills/distributed-systems.html",
+        "patterns/distributed-systems/raft.html",
+        "patterns/distributed-systems/by-category/consensus-algorithms.html",
+        "coverage.html",
+        "404.html",
+    ];
+    for p in pages {
+        let html = fs::read_to_string(site.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert_golden(&format!("site/main/{p}"), &format!("{}\n", main_of(&html)));
+    }
+    // Every page has its content in <main> and names the shared scripts by their stable names.
+    for p in files(&site)
+        .iter()
+        .filter(|f| f.ends_with(".html") && *f != "toc.html")
+    {
+        let html = fs::read_to_string(site.join(p)).unwrap();
+        assert!(html.contains("<main>"), "{p} has no <main>");
+    }
+}
+
+/// Copies the project's book (book.toml, content/, theme/) into `dir`.
+fn copy_project(dir: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dest = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &dest);
+            } else {
+                fs::copy(e.path(), dest).unwrap();
+            }
+        }
+    }
+    let root = project_dir();
+    fs::copy(root.join("book.toml"), dir.join("book.toml")).unwrap();
+    copy(&root.join("content"), &dir.join("content"));
+    copy(&root.join("theme"), &dir.join("theme"));
+}
+
+#[test]
+fn editing_one_pattern_changes_only_its_own_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("book");
+    fs::create_dir_all(&root).unwrap();
+    copy_project(&root);
+    let build = |out: &str| {
+        let r = run(&root, &["build", "-q", "--out", out]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let site = root.join(out).join("site");
+        files(&site)
+            .into_iter()
+            .map(|f| {
+                let bytes = fs::read(site.join(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect::<BTreeMap<String, Vec<u8>>>()
+    };
+    let before = build("out1");
+    let raft = root.join("content/skills/distributed-systems/patterns/raft.md");
+    let text = fs::read_to_string(&raft).unwrap();
+    fs::write(
+        &raft,
+        format!(
+            "{}\n\nAn added paragraph about zanzibarquux.\n",
+            text.trim_end()
+        ),
+    )
+    .unwrap();
+    let after = build("out2");
+    assert_eq!(
+        before
+            .keys()
+            .filter(|k| !k.starts_with("search/"))
+            .collect::<Vec<_>>(),
+        after
+            .keys()
+            .filter(|k| !k.starts_with("search/"))
+            .collect::<Vec<_>>(),
+        "the set of files changed"
+    );
+    let changed: Vec<&String> = before
+        .keys()
+        .filter(|k| !k.starts_with("search/") && before.get(*k) != after.get(*k))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            // The agent's bundles hold the pattern's full text, so their token counts change.
+            "bundles/distributed-systems-expert.html",
+            "bundles/distributed-systems-expert.md",
+            "llms-full.txt",
+            "patterns/distributed-systems/raft.html",
+            "patterns/distributed-systems/raft.md",
+            "print.html",
+        ],
+        "only the edited page, the pages showing its full text and the files holding every page may change"
+    );
+    // The new word is in the index, in the fragment its first two letters name.
+    let key = site::search::fragment_key("zanzibarquux");
+    let frag = String::from_utf8(after[&format!("search/t/{key}.js")].clone()).unwrap();
+    assert!(frag.contains("\"zanzibarquux\""), "{frag}");
+}

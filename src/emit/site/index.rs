@@ -74,27 +74,17 @@ pub enum Target {
 
 /// A pattern and where its page is.
 pub struct PatternInfo {
-    /// Its own page; in a compact site, the page of its group.
+    /// Its own page.
     pub path: String,
-    /// In a compact site, the id of its section on the group page.
-    pub anchor: Option<String>,
     pub group: String,
     pub group_path: String,
     /// (agent index, item or responsibility) that the pattern covers.
     pub backlinks: Vec<(usize, Target)>,
 }
 
-/// Above this many pages (agents, skills and patterns), patterns are sections of their group's page instead of
-/// pages of their own. mdBook's HTML renderer copies the whole navigation for every page it renders, so its time
-/// grows with the square of the number of pages; a generated corpus of 1,000 agents and 5,000 patterns would
-/// otherwise take minutes.
-pub const COMPACT_PAGES: usize = 1500;
-
 /// Everything the pages need to link to each other.
 pub struct Index<'m> {
     pub model: &'m Model,
-    /// Patterns live on their group pages (see [`COMPACT_PAGES`]).
-    pub compact: bool,
     pub agents: Vec<AgentInfo<'m>>,
     pub skills: Vec<SkillInfo<'m>>,
     pub skill_of: BTreeMap<(usize, usize), usize>,
@@ -238,14 +228,6 @@ impl<'m> Index<'m> {
             }
         }
 
-        let skill_count: usize = model.plugins.iter().map(|p| p.skills.len()).sum();
-        let pattern_count: usize = model
-            .plugins
-            .iter()
-            .flat_map(|p| &p.skills)
-            .map(|s| s.patterns.len())
-            .sum();
-        let compact = agents.len() + skill_count + pattern_count > COMPACT_PAGES;
         let mut skills = Vec::new();
         let mut skill_of = BTreeMap::new();
         let mut by_dir = BTreeMap::new();
@@ -269,35 +251,22 @@ impl<'m> Index<'m> {
                     .map(|(i, _)| i)
                     .collect();
                 // Every pattern's page first, so that category pages never take a pattern's name.
-                let mut pattern_paths = Vec::new();
-                if !compact {
-                    for p in &skill.patterns {
-                        pattern_paths
-                            .push(paths.take(&format!("{pattern_dir}{}.md", slugify(&p.slug))));
-                    }
-                }
+                let pattern_paths: Vec<String> = skill
+                    .patterns
+                    .iter()
+                    .map(|p| paths.take(&format!("{pattern_dir}{}.md", slugify(&p.slug))))
+                    .collect();
                 let mut groups = group_patterns(key, skill, &users, &agents);
                 for g in &mut groups {
                     g.path =
                         paths.take(&format!("{pattern_dir}by-category/{}.md", slugify(&g.name)));
                 }
                 for g in &groups {
-                    let mut anchors = Unique::default();
                     for k in &g.patterns {
-                        let (path, anchor) = if compact {
-                            let slug = slugify(&skill.patterns[k.pattern].slug);
-                            (
-                                g.path.clone(),
-                                Some(anchors.take(&format!("pattern-{slug}"))),
-                            )
-                        } else {
-                            (pattern_paths[k.pattern].clone(), None)
-                        };
                         patterns.insert(
                             *k,
                             PatternInfo {
-                                path,
-                                anchor,
+                                path: pattern_paths[k.pattern].clone(),
                                 group: g.name.clone(),
                                 group_path: g.path.clone(),
                                 backlinks: Vec::new(),
@@ -335,7 +304,6 @@ impl<'m> Index<'m> {
         }
         Index {
             model,
-            compact,
             agents,
             skills,
             skill_of,
@@ -359,15 +327,13 @@ impl<'m> Index<'m> {
         self.skill_of.get(&key).map(|&i| &self.skills[i])
     }
 
-    /// The link from the page at `from` to a pattern (its page, or its section of the group page), optionally to
-    /// one of its headings (`fragment`; a compact site links the pattern's section instead).
+    /// The link from the page at `from` to a pattern's page, optionally to one of its headings (`fragment`).
     pub fn href(&self, from: &str, k: PatternKey, fragment: Option<&str>) -> Option<String> {
         let info = self.patterns.get(&k)?;
         let page = super::util::rel(from, &info.path);
-        Some(match (&info.anchor, fragment) {
-            (Some(a), _) => format!("{page}#{a}"),
-            (None, Some(f)) if !f.is_empty() => format!("{page}#{f}"),
-            (None, _) => page,
+        Some(match fragment {
+            Some(f) if !f.is_empty() => format!("{page}#{f}"),
+            _ => page,
         })
     }
 

@@ -2,9 +2,7 @@
 //! `llms-full.txt`) and the chapter mdBook renders (the same text with cards, tables and highlighted code as HTML).
 
 use super::index::{AgentInfo, Index, SkillInfo, Target};
-use super::util::{
-    bar, escape, first_sentence, inline_html, md_escape, one_line, percent, rel, slugify,
-};
+use super::util::{bar, escape, first_sentence, inline_html, md_escape, one_line, percent, rel};
 use crate::expand::{self, Form, PatternKey};
 use crate::highlight::highlight_fences;
 use crate::parse::{self, Example, Pattern, Skill};
@@ -26,9 +24,6 @@ pub struct Page {
     /// One line about the page, for `llms.txt`.
     pub note: String,
 }
-
-/// Above this many agents (or skills) the home page lists them in a table instead of cards.
-pub const CARDS_MAX: usize = 24;
 
 /// Claude Code's subagent colours as the swatch shows them.
 pub const SWATCHES: &[&str] = &[
@@ -359,12 +354,7 @@ pub fn home(ix: &Index, title: &str, description: &str) -> Page {
     if !ix.agents.is_empty() {
         md.push_str("## Agents\n\n");
         ch.push_str("## Agents\n\n");
-        let many = ix.agents.len() > CARDS_MAX;
-        let mut cards = String::from(if many {
-            "<table class=\"sb-summary-table\">\n<thead><tr><th>Agent</th><th>Model</th><th>Coverage</th><th>About</th></tr></thead>\n<tbody>\n"
-        } else {
-            "<div class=\"sb-cards\">\n"
-        });
+        let mut cards = String::from("<div class=\"sb-cards\">\n");
         for a in &ix.agents {
             let desc = first_sentence(&clean_description(&a.agent.description), 220);
             let _ = writeln!(
@@ -380,18 +370,6 @@ pub fn home(ix: &Index, title: &str, description: &str) -> Page {
                 .as_deref()
                 .map(|m| format!("<span class=\"sb-badge sb-model\">{}</span>", escape(m)))
                 .unwrap_or_default();
-            if many {
-                let _ = writeln!(
-                    cards,
-                    "<tr><td>{} <a href=\"{}\">{}</a></td><td>{model}</td><td>{}</td><td>{}</td></tr>",
-                    swatch(a.agent.color.as_deref()),
-                    escape(&rel(path, &a.path)),
-                    escape(&a.display),
-                    agent_coverage_bar(a),
-                    escape(&desc),
-                );
-                continue;
-            }
             let _ = writeln!(
                 cards,
                 "<a class=\"sb-card sb-card-link\" href=\"{}\"><span class=\"sb-card-head\">{}<span class=\"sb-card-title\">{}</span></span><span class=\"sb-card-body\">{}</span><span class=\"sb-card-foot\">{model} {}</span></a>",
@@ -402,7 +380,7 @@ pub fn home(ix: &Index, title: &str, description: &str) -> Page {
                 agent_coverage_bar(a),
             );
         }
-        cards.push_str(if many { "</tbody>\n</table>" } else { "</div>" });
+        cards.push_str("</div>");
         md.push('\n');
         ch.push_str(&no_blank_lines(&cards));
         ch.push_str("\n\n");
@@ -411,12 +389,7 @@ pub fn home(ix: &Index, title: &str, description: &str) -> Page {
     if !ix.skills.is_empty() {
         md.push_str("## Skills\n\n");
         ch.push_str("## Skills\n\n");
-        let many = ix.skills.len() > CARDS_MAX;
-        let mut cards = String::from(if many {
-            "<table class=\"sb-summary-table\">\n<thead><tr><th>Skill</th><th>Patterns</th><th>Used by</th><th>About</th></tr></thead>\n<tbody>\n"
-        } else {
-            "<div class=\"sb-cards\">\n"
-        });
+        let mut cards = String::from("<div class=\"sb-cards\">\n");
         for s in &ix.skills {
             let desc = first_sentence(s.skill.description.as_deref().unwrap_or(""), 220);
             let _ = writeln!(
@@ -432,17 +405,6 @@ pub fn home(ix: &Index, title: &str, description: &str) -> Page {
                 1 => "1 agent".to_string(),
                 n => format!("{n} agents"),
             };
-            if many {
-                let _ = writeln!(
-                    cards,
-                    "<tr><td><a href=\"{}\">{}</a></td><td class=\"sb-num\">{}</td><td>{users}</td><td>{}</td></tr>",
-                    escape(&rel(path, &s.path)),
-                    escape(&s.display),
-                    s.skill.patterns.len(),
-                    escape(&desc),
-                );
-                continue;
-            }
             let _ = writeln!(
                 cards,
                 "<a class=\"sb-card sb-card-link\" href=\"{}\"><span class=\"sb-card-head\"><span class=\"sb-card-title\">{}</span><span class=\"sb-badge\">{} patterns</span></span><span class=\"sb-card-body\">{}</span><span class=\"sb-card-foot\">used by {users}</span></a>",
@@ -452,7 +414,7 @@ pub fn home(ix: &Index, title: &str, description: &str) -> Page {
                 escape(&desc),
             );
         }
-        cards.push_str(if many { "</tbody>\n</table>" } else { "</div>" });
+        cards.push_str("</div>");
         md.push('\n');
         ch.push_str(&no_blank_lines(&cards));
         ch.push_str("\n\n");
@@ -770,9 +732,6 @@ fn agent_body(ix: &Index, a: &AgentInfo) -> (String, usize) {
             continue;
         }
         let _ = write!(generated, "{} {}\n\n", hashes(plan.level), group.heading);
-        if ix.compact {
-            generated.push_str("Patterns:\n\n");
-        }
         for k in &group.patterns {
             let (skill, p) = ix.pattern(*k);
             count += 1;
@@ -780,10 +739,6 @@ fn agent_body(ix: &Index, a: &AgentInfo) -> (String, usize) {
                 Some((href, _)) => format!("[{}]({href})", md_escape(&p.title)),
                 None => md_escape(&p.title),
             };
-            if ix.compact {
-                let _ = writeln!(generated, "- {title}");
-                continue;
-            }
             let text = if p.summary.is_some() {
                 let s = expand::render_pattern(skill, p, plan.level + 1, Form::Summary, &no_link);
                 s.split_once("\n\n")
@@ -797,9 +752,6 @@ fn agent_body(ix: &Index, a: &AgentInfo) -> (String, usize) {
                 "{} {title}\n\n{text}\n\n",
                 hashes(plan.level + 1)
             );
-        }
-        if ix.compact {
-            generated.push('\n');
         }
     }
     let text = &agent.doc.file.text;
@@ -1086,19 +1038,6 @@ pub fn group(ix: &Index, s: &SkillInfo, g: usize) -> Page {
     ch.push_str(&no_blank_lines(&cards));
     ch.push('\n');
     md.push('\n');
-    if ix.compact {
-        // Patterns have no pages of their own in a compact site: each is a section here.
-        for k in &group.patterns {
-            let (Some(info), Some((m, c))) = (ix.patterns.get(k), pattern_section(ix, *k, path, 1))
-            else {
-                continue;
-            };
-            let title = md_escape(&ix.pattern(*k).1.title);
-            let anchor = info.anchor.clone().unwrap_or_default();
-            let _ = write!(md, "\n## {title} {{#{anchor}}}\n\n{m}");
-            let _ = write!(ch, "\n## {title} {{#{anchor}}}\n\n{c}");
-        }
-    }
     Page {
         path: group.path.clone(),
         title: group.name.clone(),
@@ -1133,8 +1072,8 @@ pub fn pattern(ix: &Index, k: PatternKey) -> Option<Page> {
     })
 }
 
-/// A pattern's facts, summary, backlinks and text, as written on the page at `path` (its own, or its group's in a
-/// compact site), with its headings moved `shift` levels down. Returns (markdown, chapter).
+/// A pattern's facts, summary, backlinks and text, as written on its page at `path`, with its headings moved `shift`
+/// levels down. Returns (markdown, chapter).
 fn pattern_section(ix: &Index, k: PatternKey, path: &str, shift: u8) -> Option<(String, String)> {
     let info = ix.patterns.get(&k)?;
     let s = ix.skill_info((k.plugin, k.skill))?;
@@ -1296,7 +1235,6 @@ pub fn coverage(ix: &Index) -> Page {
         "<div class=\"sb-coverage-total\">{}</div>\n\n{intro}\n\n",
         coverage_bar(covered, items)
     );
-    let compact = matrix_cells(ix) > MATRIX_CELLS;
     if ix.agents.is_empty() {
         md.push_str("There are no agents.\n");
         ch.push_str("There are no agents.\n");
@@ -1330,12 +1268,10 @@ pub fn coverage(ix: &Index) -> Page {
                 a.items.len(),
                 a.covered()
             );
-            let target = if compact && (a.items.is_empty() && a.resps.is_empty()) {
+            let target = if a.items.is_empty() && a.resps.is_empty() {
                 rel(path, &a.path)
-            } else if compact {
-                format!("{}#expertise", rel(path, &a.path))
             } else {
-                format!("#{}", matrix_anchor(a))
+                format!("{}#expertise", rel(path, &a.path))
             };
             let _ = writeln!(
                 t,
@@ -1353,7 +1289,7 @@ pub fn coverage(ix: &Index) -> Page {
         ch.push_str(&no_blank_lines(&t));
         ch.push_str("\n\n");
     }
-    if compact {
+    {
         let uncovered: Vec<(&AgentInfo, &super::index::ItemInfo)> = ix
             .agents
             .iter()
@@ -1365,10 +1301,9 @@ pub fn coverage(ix: &Index) -> Page {
                     .map(move |i| (a, i))
             })
             .collect();
-        let note = format!(
-            "At this size ({} agents, {items} items) the matrices are left out; each agent's page lists its items against the patterns that cover them.",
-            ix.agents.len()
-        );
+        let note =
+            "Each agent's page lists its expertise items against the patterns that cover them."
+                .to_string();
         let _ = write!(md, "{note}\n\n## Uncovered items\n\n");
         let _ = write!(
             ch,
@@ -1391,163 +1326,12 @@ pub fn coverage(ix: &Index) -> Page {
             md.push_str(&line);
             ch.push_str(&line);
         }
-        return Page {
-            path: path.to_string(),
-            title: "Coverage".to_string(),
-            markdown: md,
-            chapter: ch,
-            note: "every agent's expertise items against the patterns that cover them".to_string(),
-        };
-    }
-    for a in &ix.agents {
-        let _ = write!(md, "## {}\n\n", md_escape(&a.display));
-        let _ = write!(
-            ch,
-            "<h2 id=\"{}\" class=\"sb-matrix-title\"><a class=\"header\" href=\"#{0}\">{}</a></h2>\n\n",
-            escape(&matrix_anchor(a)),
-            escape(&a.display)
-        );
-        if a.items.is_empty() {
-            md.push_str("This agent declares no expertise items.\n\n");
-            ch.push_str("This agent declares no expertise items.\n\n");
-            continue;
-        }
-        if !a.tracked {
-            let note = format!("{} expertise items, {}.\n\n", a.items.len(), NOT_TRACKED);
-            md.push_str(&note);
-            ch.push_str(&note);
-            continue;
-        }
-        // Columns: the patterns that cover at least one item, in the order of the items they cover first.
-        let mut cols: Vec<PatternKey> = Vec::new();
-        for it in &a.items {
-            for k in &it.patterns {
-                if !cols.contains(k) {
-                    cols.push(*k);
-                }
-            }
-        }
-        let _ = writeln!(
-            md,
-            "| Category | Item | {} |",
-            cols.iter()
-                .map(|k| cell(&md_escape(&ix.pattern(*k).1.title)))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        let _ = writeln!(md, "|---|---|{}", "---|".repeat(cols.len()));
-        let mut t = format!(
-            "<div class=\"sb-matrix-wrap\">\n<table class=\"sb-matrix\">\n<thead><tr><th class=\"sb-m-corner\">{} <span class=\"sb-muted\">{}/{}</span></th>",
-            escape("Expertise item"),
-            a.covered(),
-            a.items.len()
-        );
-        for k in &cols {
-            let (href, title) = ix
-                .pattern_link(path, *k)
-                .unwrap_or_else(|| ("#".to_string(), ""));
-            let _ = write!(
-                t,
-                "<th class=\"sb-m-col\" scope=\"col\"><a href=\"{}\" title=\"{}\"><span>{}</span></a></th>",
-                escape(&href),
-                escape(title),
-                escape(title)
-            );
-        }
-        t.push_str("</tr></thead>\n<tbody>\n");
-        let mut last_cat: Option<&str> = None;
-        for it in &a.items {
-            if last_cat != Some(it.category.as_str()) {
-                let _ = writeln!(
-                    t,
-                    "<tr class=\"sb-m-cat\"><th colspan=\"{}\" scope=\"rowgroup\">{}</th></tr>",
-                    cols.len() + 1,
-                    escape(&it.category)
-                );
-                last_cat = Some(it.category.as_str());
-            }
-            let marks_md: Vec<&str> = cols
-                .iter()
-                .map(|k| if it.patterns.contains(k) { "●" } else { "" })
-                .collect();
-            let _ = writeln!(
-                md,
-                "| {} | {}{} | {} |",
-                cell(&md_escape(&it.category)),
-                cell(&md_escape(&it.name)),
-                if it.patterns.is_empty() {
-                    " **(not covered)**"
-                } else {
-                    ""
-                },
-                marks_md.join(" | ")
-            );
-            let href = format!("{}#{}", rel(path, &a.path), it.anchor);
-            let _ = write!(
-                t,
-                "<tr class=\"{}\"><th scope=\"row\"><a href=\"{}\">{}</a>{}</th>",
-                if it.patterns.is_empty() {
-                    "sb-m-row sb-uncovered"
-                } else {
-                    "sb-m-row"
-                },
-                escape(&href),
-                escape(&it.name),
-                if it.patterns.is_empty() {
-                    " <span class=\"sb-flag\">not covered</span>"
-                } else {
-                    ""
-                }
-            );
-            for k in &cols {
-                if it.patterns.contains(k) {
-                    let (href, title) = ix
-                        .pattern_link(path, *k)
-                        .unwrap_or_else(|| ("#".to_string(), ""));
-                    let _ = write!(
-                        t,
-                        "<td class=\"sb-hit\"><a href=\"{}\" title=\"{} covers {}\" aria-label=\"covered by {1}\">●</a></td>",
-                        escape(&href),
-                        escape(title),
-                        escape(&it.name)
-                    );
-                } else {
-                    t.push_str("<td></td>");
-                }
-            }
-            t.push_str("</tr>\n");
-        }
-        t.push_str("</tbody>\n</table>\n</div>");
-        md.push('\n');
-        ch.push_str(&no_blank_lines(&t));
-        ch.push_str("\n\n");
     }
     Page {
         path: path.to_string(),
         title: "Coverage".to_string(),
         markdown: md,
         chapter: ch,
-        note: "every agent's expertise items against the patterns that cover them".to_string(),
+        note: "every agent's expertise items and the patterns that cover them".to_string(),
     }
-}
-
-/// Above this many cells in all, the coverage page leaves the per-agent matrices out (a generated corpus of a
-/// thousand agents would make it tens of megabytes); the agent pages carry the same information.
-pub const MATRIX_CELLS: usize = 20_000;
-
-fn matrix_cells(ix: &Index) -> usize {
-    ix.agents
-        .iter()
-        .map(|a| {
-            let mut cols: Vec<PatternKey> =
-                a.items.iter().flat_map(|i| i.patterns.clone()).collect();
-            cols.sort();
-            cols.dedup();
-            a.items.len() * cols.len().max(1)
-        })
-        .sum()
-}
-
-fn matrix_anchor(a: &AgentInfo) -> String {
-    format!("matrix-{}", slugify(&a.display))
 }
