@@ -1359,8 +1359,15 @@ mod tests {
         );
         let tree = read_tree(&out);
         let coverage = String::from_utf8_lossy(&tree["site/coverage.html"]).into_owned();
-        assert!(coverage.contains("sb-m-row sb-uncovered"), "no red row");
-        assert!(coverage.contains("Delta"));
+        assert!(
+            coverage.contains("<tr class=\"sb-uncovered\">"),
+            "no red row"
+        );
+        let uncovered = coverage.split("Uncovered items").nth(1).unwrap_or_default();
+        assert!(
+            uncovered.contains("Delta"),
+            "Delta is not listed as uncovered"
+        );
         let report = String::from_utf8_lossy(&tree["report.json"]).into_owned();
         assert!(report.contains("\"uncovered-item\""), "{report}");
         assert_eq!(tree, full_build(root));

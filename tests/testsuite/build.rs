@@ -169,9 +169,11 @@ fn gap_only_build_writes_its_site_with_the_gaps() {
     }
     let coverage = fs::read_to_string(out.join("site/coverage.html")).unwrap();
     assert!(
-        coverage.contains("<tr class=\"sb-m-row sb-uncovered\">"),
+        coverage.contains("<tr class=\"sb-uncovered\">"),
         "no red row"
     );
+    let uncovered = coverage.split("Uncovered items").nth(1).unwrap_or_default();
+    assert!(uncovered.contains("queue-expert"), "the gap is not listed");
     assert!(coverage.contains("class=\"sb-gaps\""), "no banner");
     let agent = fs::read_to_string(out.join("site/agents/queue-expert.html")).unwrap();
     assert!(
