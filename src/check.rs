@@ -426,7 +426,7 @@ fn lint_skill(skill: &crate::parse::Skill, diags: &mut Vec<Diagnostic>) {
             )
             .help(format!(
                 "the Agent Skills spec allows lowercase letters, digits and hyphens: `{}`",
-                skill.name.to_lowercase()
+                crate::scaffold::suggest_name(&skill.name)
             )),
         );
     } else if !is_kebab(&skill.name) || skill.name.len() > 64 {
@@ -472,7 +472,28 @@ fn agent_coverage(
     let plugin = &model.plugins[pi];
     let src = agent.doc.source();
     for r in &agent.skill_refs {
-        if model.resolve_skill(pi, &r.name).is_none() {
+        if let Some(key) = model.resolve_skill(pi, &r.name) {
+            let skill = model.skill(key);
+            if !skill.has_skill_md {
+                diags.push(
+                    src.diag(
+                        r.offset,
+                        Severity::Error,
+                        "unloadable-skill",
+                        format!(
+                            "skill `{}` has no SKILL.md, so Claude Code will not load it; the compiled plugin would ship a reference to nothing",
+                            r.name
+                        ),
+                    )
+                    .help(format!(
+                        "add {}/SKILL.md with `name: {}` and a `description`",
+                        skill.dir, skill.dir_name
+                    )),
+                );
+            }
+            continue;
+        }
+        {
             let names: Vec<String> = plugin.skills.iter().map(|s| s.name.clone()).collect();
             let mut d = src.diag(
                 r.offset,

@@ -21,6 +21,8 @@ pub enum Format {
     #[default]
     Human,
     Json,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
 }
 
 /// Options shared by the commands.
@@ -277,6 +279,7 @@ pub fn check(opts: &Options, format: Format) -> Exit {
     progress.finish_and_clear();
     let text = match format {
         Format::Json => emit::report::json(&compiled.report, &compiled.root_display()),
+        Format::Sarif => emit::sarif::sarif(&compiled.report, &compiled.root_display()),
         Format::Human => emit::report::human(
             &compiled.report,
             &compiled.root_display(),

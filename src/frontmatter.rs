@@ -137,8 +137,29 @@ fn next_line(text: &str, line_end: usize) -> usize {
     (line_end + 1).min(text.len())
 }
 
-/// Parses the frontmatter of `src` found at `yaml`, pushing diagnostics for what is wrong with it.
+/// How invalid YAML is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Yaml {
+    /// Claude Code's own formats (agents, SKILL.md, commands) have a published legacy of invalid YAML: it is read
+    /// with the lenient line parser, with a warning.
+    Lenient,
+    /// skillbook's own format (pattern files): invalid YAML is an error at the YAML error's position.
+    Strict,
+}
+
+/// Parses the frontmatter of `src` found at `yaml`, pushing diagnostics for what is wrong with it; invalid YAML
+/// falls back to the lenient line parser.
 pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Frontmatter {
+    parse_as(src, yaml, Yaml::Lenient, diags)
+}
+
+/// [`parse`], treating invalid YAML as `mode` says.
+pub fn parse_as(
+    src: &Source,
+    yaml: Range<usize>,
+    mode: Yaml,
+    diags: &mut Vec<Diagnostic>,
+) -> Frontmatter {
     let text = &src.text[yaml.clone()];
     if text.len() > MAX_FRONTMATTER_BYTES {
         diags.push(
@@ -236,6 +257,42 @@ pub fn parse(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> F
                     ..Frontmatter::default()
                 };
             }
+            if mode == Yaml::Strict && !msg.contains("duplicate entry") {
+                // A list or quote left open is noticed lines later; point at where it was opened.
+                let d = match unclosed(src, yaml.clone(), line) {
+                    Some((l, c, what, help)) => src
+                        .diag_at(
+                            l,
+                            c,
+                            Severity::Error,
+                            "pattern-yaml",
+                            format!(
+                                "pattern frontmatter is not valid YAML: this {what} is never closed (the parser gave up at line {line}: {})",
+                                strip_location(&msg)
+                            ),
+                        )
+                        .help(help),
+                    None => src
+                        .diag_at(
+                            line,
+                            col,
+                            Severity::Error,
+                            "pattern-yaml",
+                            format!(
+                                "pattern frontmatter is not valid YAML: {}",
+                                strip_location(&msg)
+                            ),
+                        )
+                        .help(strict_help(&msg, src.line_text(line))),
+                };
+                diags.push(d);
+                return Frontmatter {
+                    yaml,
+                    rejected: true,
+                    ..Frontmatter::default()
+                };
+            }
+            // A duplicate key is reported as `duplicate-key` by the lenient parser, in either mode.
             let fm = lenient(src, yaml.clone(), diags);
             if !msg.contains("duplicate entry") {
                 diags.push(
@@ -264,6 +321,65 @@ fn fallback_help(msg: &str, line: &str) -> &'static str {
         "indent with spaces, not tabs: YAML forbids tabs in indentation"
     } else {
         "quote the value (`description: \"...\"`) so strict YAML parsers, including Claude Code's, read it as written"
+    }
+}
+
+/// The first frontmatter line, up to the YAML error's line, whose value opens a flow list, a flow mapping or a
+/// quote that the same line does not close: (line, column of the opener, what it is, what to do).
+fn unclosed(
+    src: &Source,
+    yaml: Range<usize>,
+    error_line: usize,
+) -> Option<(usize, usize, &'static str, String)> {
+    let (first, _) = src.line_col(yaml.start);
+    for l in first..=error_line {
+        let text = src.line_text(l);
+        let Some((key, value)) = text.split_once(':') else {
+            continue;
+        };
+        let v = value.trim_start();
+        if key.trim_start().starts_with('#') || v.is_empty() {
+            continue;
+        }
+        let col = key.chars().count() + 2 + (value.chars().count() - v.chars().count());
+        let v = v.trim_end();
+        let (what, help) = match v.chars().next() {
+            Some('[') if !v.ends_with(']') => (
+                "list",
+                "close the list with `]` on the same line (`covers: [Raft, Paxos]`); if the value is text that starts with `[`, quote it",
+            ),
+            Some('{') if !v.ends_with('}') => (
+                "mapping",
+                "close the mapping with `}` on the same line; if the value is text that starts with `{`, quote it",
+            ),
+            Some(q @ ('"' | '\'')) if v.len() == 1 || !v.ends_with(q) => (
+                "quote",
+                "close the quote at the end of the value; inside double quotes write `\\\"` for a quote, inside single quotes `''`",
+            ),
+            _ => continue,
+        };
+        return Some((l, col, what, help.to_string()));
+    }
+    None
+}
+
+/// What to do about invalid YAML in a pattern file, which must be strict.
+fn strict_help(msg: &str, line: &str) -> String {
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let value = line.split_once(':').map(|(_, v)| v.trim()).unwrap_or("");
+    if msg.contains("tab") || indent.contains('\t') {
+        "indent with spaces, not tabs: YAML forbids tabs in indentation".to_string()
+    } else if value.starts_with('[') && !value.ends_with(']') {
+        "close the list with `]` on the same line (`covers: [Raft, Paxos]`), or write one `- item` per line".to_string()
+    } else if value.starts_with('{') && !value.ends_with('}') {
+        "close the mapping with `}`, or quote the value if it is text".to_string()
+    } else if msg.contains("mapping values are not allowed") {
+        "the value contains `: `; quote it (`title: \"Raft: leader election\"`) or use a block scalar (`summary: >-`)"
+            .to_string()
+    } else if value.starts_with('"') || value.starts_with('\'') {
+        "close the quote, and escape quotes inside it (`\\\"` in double quotes, `''` in single quotes)".to_string()
+    } else {
+        "pattern files are skillbook's own format and must be strict YAML: quote values that contain `: `, ` #` or start with `[`, `{`, `*`, `&`, `!`, `%` or `@`".to_string()
     }
 }
 

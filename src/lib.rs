@@ -17,6 +17,7 @@ pub mod links;
 pub mod lint;
 pub mod load;
 pub mod parse;
+pub mod scaffold;
 pub mod serve;
 pub mod tokenize;
 pub mod watch;

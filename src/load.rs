@@ -57,6 +57,8 @@ pub struct SkillFiles {
     /// The folder, relative to the content root.
     pub dir: String,
     pub skill_md: Option<SourceFile>,
+    /// Whether the folder has a SKILL.md (it may still fail to read).
+    pub skill_md_present: bool,
     pub patterns: Vec<SourceFile>,
 }
 
@@ -507,11 +509,29 @@ impl Loader<'_> {
             .and_then(|v| v.as_str())
             .unwrap_or("")
             .to_string();
-        let entries = json
-            .get("plugins")
-            .and_then(|p| p.as_array())
-            .cloned()
-            .unwrap_or_default();
+        let entries = match json.get("plugins") {
+            Some(serde_json::Value::Array(a)) => a.clone(),
+            other => {
+                let (offset, found) = match other {
+                    Some(v) => (
+                        file.text.find("\"plugins\"").map(|i| i + 1).unwrap_or(0),
+                        format!("`plugins` is {}", json_kind(v)),
+                    ),
+                    None => (0, "there is no `plugins` key".to_string()),
+                };
+                self.diags.push(
+                    file.source()
+                        .diag(
+                            offset,
+                            Severity::Error,
+                            "marketplace-shape",
+                            format!("this is not a Claude Code marketplace: {found}, and Claude Code reads the plugins from a `plugins` list"),
+                        )
+                        .help("write `\"plugins\": [{\"name\": \"my-plugin\", \"source\": \"./plugins/my-plugin\"}]`, one entry per plugin, next to `name` and `owner`"),
+                );
+                return (Vec::new(), None);
+            }
+        };
         if entries.is_empty() {
             self.diags.push(file.source().diag_at(
                 1,
@@ -627,15 +647,38 @@ impl Loader<'_> {
         let mut agent_paths = Vec::new();
         let mut skill_dirs = Vec::new();
         let mut command_paths = Vec::new();
-        for (kind, base) in [
-            (Kind::Agents, dir.join("agents")),
-            (Kind::Skills, dir.join("skills")),
-            (Kind::Commands, dir.join("commands")),
-        ]
-        .into_iter()
-        .filter(|(_, p)| p.is_dir())
-        .chain(extra)
-        {
+        let mut defaults = Vec::new();
+        for (kind, folder) in [
+            (Kind::Agents, "agents"),
+            (Kind::Skills, "skills"),
+            (Kind::Commands, "commands"),
+        ] {
+            let p = dir.join(folder);
+            if p.is_dir() {
+                defaults.push((kind, p));
+            } else if fs::symlink_metadata(&p).is_ok() {
+                // `agents` (or `skills`, `commands`) exists but is not a folder: Claude Code finds nothing in it.
+                let rel = self.rel(&p);
+                let what = match kind {
+                    Kind::Agents => "agents as `agents/<name>.md` files",
+                    Kind::Skills => "skills as `skills/<name>/SKILL.md` folders",
+                    Kind::Commands => "commands as `commands/<name>.md` files",
+                };
+                self.file_diag(
+                    &rel,
+                    "not-a-folder",
+                    Severity::Error,
+                    format!("`{folder}` is a file, not a folder; nothing in it is loaded"),
+                    &format!("Claude Code loads {what}: make `{folder}` a folder, or name another path in .claude-plugin/plugin.json"),
+                );
+            }
+        }
+        let named: Vec<PathBuf> = extra
+            .iter()
+            .filter(|(k, _)| *k == Kind::Skills)
+            .map(|(_, p)| p.clone())
+            .collect();
+        for (kind, base) in defaults.into_iter().chain(extra) {
             match kind {
                 Kind::Agents if base.is_file() => agent_paths.push(base),
                 Kind::Agents => agent_paths.extend(self.markdown_files(&base, false, 0)),
@@ -644,9 +687,25 @@ impl Loader<'_> {
                 Kind::Skills if base.join("SKILL.md").is_file() => skill_dirs.push(base),
                 Kind::Skills => {
                     for p in self.entries(&base) {
-                        if p.is_dir() {
-                            skill_dirs.push(p);
+                        if !p.is_dir() {
+                            continue;
                         }
+                        // A category folder (`skills/development/<skill>/SKILL.md`) is not a skill. Claude Code
+                        // loads the skills in it only when plugin.json names the folder.
+                        if !p.join("SKILL.md").exists() && has_skill_below(&p) {
+                            if !named.iter().any(|n| same_dir(n, &p)) {
+                                let rel = self.rel(&p);
+                                self.file_diag(
+                                    &rel,
+                                    "nested-skills",
+                                    Severity::Warning,
+                                    format!("`{rel}` holds skills one folder deeper, where Claude Code does not look for them; they were not loaded"),
+                                    &format!("name the folder in .claude-plugin/plugin.json: `\"skills\": [\"./{rel}\"]`, or move each skill up to skills/<name>/"),
+                                );
+                            }
+                            continue;
+                        }
+                        skill_dirs.push(p);
                     }
                 }
             }
@@ -679,7 +738,8 @@ impl Loader<'_> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let skill_md_path = dir.join("SKILL.md");
-        let skill_md = if skill_md_path.is_file() {
+        let skill_md_present = skill_md_path.is_file();
+        let skill_md = if skill_md_present {
             self.read(&skill_md_path)
         } else {
             self.file_diag(
@@ -704,6 +764,7 @@ impl Loader<'_> {
             dir_name,
             dir: rel,
             skill_md,
+            skill_md_present,
             patterns,
         }
     }
@@ -849,6 +910,34 @@ fn mode_of(meta: &fs::Metadata) -> u32 {
         0o444
     } else {
         0o644
+    }
+}
+
+/// True when a folder has a subfolder with a SKILL.md.
+fn has_skill_below(dir: &Path) -> bool {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .any(|e| e.path().join("SKILL.md").is_file())
+        })
+        .unwrap_or(false)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 

@@ -39,6 +39,8 @@ enum Color {
 enum FormatArg {
     Human,
     Json,
+    /// SARIF 2.1.0, for code-scanning tools (GitHub code scanning and others).
+    Sarif,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -58,6 +60,11 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = FormatArg::Human)]
         format: FormatArg,
+    },
+    /// Write a new agent, skill or pattern file from the content guide's outline; never overwrites a file.
+    New {
+        #[command(subcommand)]
+        what: NewCommand,
     },
     /// Print one agent's prompt bundle for a token budget (or its manifest with --format json).
     Bundle {
@@ -133,6 +140,39 @@ fn out_dir(out: Option<PathBuf>, root: &Option<PathBuf>) -> PathBuf {
     })
 }
 
+#[derive(Subcommand)]
+enum NewCommand {
+    /// agents/NAME.md: frontmatter, a heading, and commented outlines of its expertise and responsibilities.
+    Agent {
+        /// The agent's name: lowercase letters, digits and hyphens.
+        name: String,
+        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        root: Option<PathBuf>,
+        /// The skill the agent refers to (`skills: [SKILL]`); the agent then gets a stub expanded from its patterns.
+        #[arg(long)]
+        skill: Option<String>,
+    },
+    /// skills/NAME/SKILL.md: name, description and a stub where the pattern index goes.
+    Skill {
+        /// The skill's name (and folder): lowercase letters, digits and hyphens.
+        name: String,
+        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        root: Option<PathBuf>,
+    },
+    /// skills/SKILL/patterns/<title>.md with the content guide's six parts.
+    Pattern {
+        /// The skill the pattern belongs to.
+        skill: String,
+        /// The pattern's title.
+        title: String,
+        /// A plugin, a marketplace, or a directory whose book.toml names the content (default: ./book.toml's).
+        root: Option<PathBuf>,
+        /// The expertise items (or responsibilities) it covers, as the skill's agents write them.
+        #[arg(long, num_args = 1.., required = true)]
+        covers: Vec<String>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = match cli.color {
@@ -151,8 +191,30 @@ fn main() -> ExitCode {
             let format = match format {
                 FormatArg::Human => Format::Human,
                 FormatArg::Json => Format::Json,
+                FormatArg::Sarif => Format::Sarif,
             };
             driver::check(&opts, format)
+        }
+        Command::New { what } => {
+            use skillbook::scaffold::New;
+            let (root, what) = match what {
+                NewCommand::Agent { name, root, skill } => (root, New::Agent { name, skill }),
+                NewCommand::Skill { name, root } => (root, New::Skill { name }),
+                NewCommand::Pattern {
+                    skill,
+                    title,
+                    root,
+                    covers,
+                } => (
+                    root,
+                    New::Pattern {
+                        skill,
+                        title,
+                        covers,
+                    },
+                ),
+            };
+            skillbook::scaffold::run(root.as_deref(), &what)
         }
         Command::Bundle {
             agent,

@@ -193,7 +193,10 @@ impl Pattern {
 /// An Agent Skill and its patterns.
 #[derive(Debug, Clone)]
 pub struct Skill {
+    /// None when SKILL.md is missing or could not be read or parsed.
     pub doc: Option<Document>,
+    /// Whether the folder has a SKILL.md at all; without one Claude Code does not load the skill.
+    pub has_skill_md: bool,
     pub name: String,
     pub dir_name: String,
     pub dir: String,
@@ -381,6 +384,7 @@ fn parse_plugin<M: Memo>(
                 .filter_map(|f| memo.memo("pattern", f, diags, |f, d| parse_pattern(f, opts, d)))
                 .collect();
             Skill {
+                has_skill_md: s.skill_md_present,
                 doc,
                 name,
                 dir_name: s.dir_name,
@@ -408,10 +412,21 @@ pub fn parse_document(
     required: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Document> {
+    parse_document_as(file, opts, required, frontmatter::Yaml::Lenient, diags)
+}
+
+/// [`parse_document`], treating invalid YAML in the frontmatter as `yaml` says.
+pub fn parse_document_as(
+    file: SourceFile,
+    opts: &ParseOptions,
+    required: bool,
+    yaml_mode: frontmatter::Yaml,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Document> {
     let src = file.source();
     let (frontmatter, has_frontmatter, body_start) = match frontmatter::split(&file.text) {
         Split::Found { yaml, body_start } => {
-            let fm = frontmatter::parse(&src, yaml, diags);
+            let fm = frontmatter::parse_as(&src, yaml, yaml_mode, diags);
             if fm.rejected {
                 return None;
             }
@@ -947,7 +962,8 @@ fn parse_pattern(
     opts: &ParseOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Pattern> {
-    let doc = parse_document(file, opts, true, diags)?;
+    // Pattern files are skillbook's own format: strict YAML, no lenient fallback.
+    let doc = parse_document_as(file, opts, true, frontmatter::Yaml::Strict, diags)?;
     let slug = doc.file.stem().to_string();
     let title = string_field(&doc, "title", diags)
         .or_else(|| doc.headings.first().map(|h| h.text.clone()))

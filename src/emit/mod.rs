@@ -3,4 +3,5 @@
 pub mod bundle;
 pub mod plugin;
 pub mod report;
+pub mod sarif;
 pub mod site;

@@ -272,6 +272,7 @@ fn model(specs: &[Spec]) -> Model {
                     rel: "skills/s/SKILL.md".into(),
                     text: "---\nname: s\ndescription: d\n---\n".into(),
                 }),
+                skill_md_present: true,
                 patterns,
             }],
             commands: vec![],

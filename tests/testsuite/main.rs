@@ -10,6 +10,8 @@ mod check;
 mod common;
 mod content;
 mod plugin;
+mod repos;
+mod sarif;
 mod site;
 mod ux;
 mod watch;
