@@ -67,6 +67,8 @@ pub struct SkillFiles {
 pub struct Manifest {
     pub rel: String,
     pub json: serde_json::Map<String, serde_json::Value>,
+    /// The manifest's text, for diagnostics' lines and columns.
+    pub text: String,
 }
 
 /// One plugin's files.
@@ -590,6 +592,7 @@ impl Loader<'_> {
         let manifest = Manifest {
             rel: file.rel,
             json,
+            text: file.text,
         };
         (out, Some(manifest))
     }
@@ -641,6 +644,7 @@ impl Loader<'_> {
                 plugin.manifest = Some(Manifest {
                     rel: file.rel,
                     json,
+                    text: file.text,
                 });
             }
         }

@@ -7,6 +7,7 @@ mod broken;
 mod build;
 mod bundle;
 mod check;
+mod claude;
 mod common;
 mod content;
 mod plugin;
