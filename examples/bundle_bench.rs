@@ -24,7 +24,7 @@ fn main() {
         let t = Instant::now();
         let bundler = Bundler::new(&model, &templates, Tokenizer::O200k, Layout::Markdown);
         let mut out = skillbook::write::OutputTree::new();
-        let failed = emit(&bundler, &budgets, &mut out);
+        let (_, failed) = emit(&bundler, &budgets, &mut out);
         times.push(t.elapsed().as_secs_f64());
         let md = out.keys().filter(|k| k.ends_with(".md")).count();
         summary = (md, out.values().map(Vec::len).sum::<usize>(), failed.len());

@@ -1113,6 +1113,25 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// Writes a corpus of `agents` agents, `skills` skills and `patterns` patterns into `out` (the test suite's entry).
+#[allow(dead_code)]
+pub fn generate(
+    out: &Path,
+    agents: usize,
+    skills: usize,
+    patterns: usize,
+    seed: u64,
+) -> Result<(), String> {
+    run(&Args {
+        out: out.to_path_buf(),
+        agents,
+        skills,
+        patterns,
+        seed,
+        force: true,
+    })
+}
+
 fn run(args: &Args) -> Result<(), String> {
     let out = &args.out;
     if out.exists() {

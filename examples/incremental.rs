@@ -1,67 +1,40 @@
-//! The watch loop's incremental engine on its own, without the site and without writing: fills the caches from a
-//! content root, then edits one file again and again and times reloading (only that file is read and parsed),
-//! checking, and expanding and bundling (only the agents whose inputs changed). Shows what a save costs apart from
-//! mdBook's whole-site render. Benchmark only: `bench/watch.sh` runs it.
+//! The engine on its own, in one process and without the watcher's debounce: a first build of a content root into a
+//! temporary output, then saves of one file again and again, each followed by the same build the watch loop runs.
+//! Prints where each build's time went and what it redid. Benchmark only: `bench/watch.sh` runs it.
 //!
 //! ```text
 //! cargo run --release --example incremental -- ROOT FILE [--runs 5]
 //! ```
 
-use indicatif::ProgressBar;
-use skillbook::cache::Cache;
-use skillbook::config;
-use skillbook::driver::{self, Compiled};
-use skillbook::emit::bundle::{Bundler, Layout, Templates};
-use skillbook::write::OutputTree;
-use std::path::{Path, PathBuf};
+use skillbook::engine::{Engine, Outcome, Plan};
+use skillbook::{config, watch};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Loads through the cache, then expands and bundles through it; returns (compile, emit) times and the output size.
-fn round(
-    root: &Path,
-    cache: &mut Cache,
-    changed: Option<&Path>,
-) -> Result<(Duration, Duration, usize), String> {
-    let config = config::resolve(Some(root))?;
-    if let Some(rel) = changed {
-        cache.invalidate([rel]);
+fn report(what: &str, outcome: &Outcome) -> Result<Duration, String> {
+    match outcome {
+        Outcome::Built(b) => {
+            println!(
+                "{what}: {:.0} ms ({}); {}; wrote {} of {} files",
+                ms(b.elapsed),
+                b.timings,
+                watch::describe_stats(&b.stats),
+                b.written,
+                b.files
+            );
+            Ok(b.elapsed)
+        }
+        Outcome::Unchanged(t) => {
+            println!("{what}: nothing to rebuild ({:.0} ms)", ms(*t));
+            Ok(*t)
+        }
+        Outcome::Failed(f) => Err(format!("{what}: the build failed:\n{}", f.text)),
     }
-    cache.clear_stats();
-    let t = Instant::now();
-    let compiled: Compiled = driver::compile_with(config, &ProgressBar::hidden(), Some(cache))
-        .map_err(|e| e.to_string())?;
-    let compile = t.elapsed();
-    if compiled.report.summary.errors > 0 {
-        return Err(format!(
-            "{} errors in the content",
-            compiled.report.summary.errors
-        ));
-    }
-    let t = Instant::now();
-    let mut tree = OutputTree::new();
-    cache.begin_emit(&compiled.config);
-    cache.plugin(&compiled.model, "plugin/", &mut tree);
-    let templates = Templates::new(&compiled.config.templates)?;
-    let bundler = Bundler::new(
-        &compiled.model,
-        &templates,
-        compiled.config.tokenizer,
-        Layout::Markdown,
-    );
-    let budgets: Vec<usize> = compiled
-        .config
-        .budgets
-        .iter()
-        .map(|&b| b as usize)
-        .collect();
-    cache.bundles(&bundler, &compiled.model, &budgets, &mut tree);
-    cache.end_emit();
-    Ok((compile, t.elapsed(), tree.len()))
 }
 
 fn run() -> Result<(), String> {
@@ -86,19 +59,14 @@ fn run() -> Result<(), String> {
         .to_path_buf();
     let original =
         std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut cache = Cache::new();
-    let (c, e, n) = round(&root, &mut cache, None)?;
-    println!(
-        "cold: load+check {:.0} ms, expand+bundle {:.0} ms, {n} files",
-        ms(c),
-        ms(e)
-    );
-    let (c, e, _) = round(&root, &mut cache, Some(&rel))?;
-    println!(
-        "saved unchanged: load+check {:.0} ms, expand+bundle {:.0} ms",
-        ms(c),
-        ms(e)
-    );
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(Some(root.clone()), tmp.path().join("out"));
+    report("cold", &engine.build(&Plan::everything()))?;
+    let plan = Plan {
+        content: [rel].into(),
+        ..Plan::default()
+    };
+    report("saved unchanged", &engine.build(&plan))?;
     let mut totals = Vec::new();
     let result = (|| {
         for i in 0..runs {
@@ -107,18 +75,7 @@ fn run() -> Result<(), String> {
                 format!("{original}\nEdited by the benchmark, save {i}.\n"),
             )
             .map_err(|e| e.to_string())?;
-            let (c, e, _) = round(&root, &mut cache, Some(&rel))?;
-            let s = cache.stats();
-            println!(
-                "save {i}: load+check {:.0} ms, expand+bundle {:.0} ms; read {}, parsed {}, expanded {} agents, bundled {} agents",
-                ms(c),
-                ms(e),
-                s.read.len(),
-                s.parsed.len(),
-                s.expanded.len(),
-                s.bundled.len()
-            );
-            totals.push(c + e);
+            totals.push(report(&format!("save {i}"), &engine.build(&plan))?);
         }
         Ok::<(), String>(())
     })();
@@ -127,7 +84,7 @@ fn run() -> Result<(), String> {
     totals.sort();
     if !totals.is_empty() {
         println!(
-            "median load+check+expand+bundle per save: {:.0} ms",
+            "median build per save: {:.0} ms",
             ms(totals[totals.len() / 2])
         );
     }

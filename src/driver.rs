@@ -1,15 +1,15 @@
 //! Driver: runs the pipeline (load, parse, expand, check, emit, write) for the commands, and decides exit codes.
 
-use crate::cache::Cache;
 use crate::check::{self, Report};
 use crate::config::{self, Config};
 use crate::diagnostic::Style;
 use crate::emit::bundle::{BundleError, Bundler, Layout, ManifestBundle, Templates, TokenizerInfo};
 use crate::emit::{self, report::display_path};
-use crate::parse::{self, Model, ParseOptions};
+use crate::engine::{self, Engine, Outcome, Plan};
+use crate::parse::Model;
 use crate::tokenize::Tokenizer;
-use crate::write::{self, OutputTree};
-use crate::{load, Exit};
+use crate::write::OutputTree;
+use crate::Exit;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -78,154 +78,13 @@ impl Compiled {
 
 /// Loads, parses and checks the content a configuration names. Only an unreadable root is an `Err`.
 pub fn compile(config: Config, progress: &ProgressBar) -> io::Result<Compiled> {
-    compile_with(config, progress, None)
+    engine::compile(config, progress)
 }
 
-/// [`compile`], reading and parsing through the watch loop's cache (only changed files are read and parsed again).
-pub fn compile_with(
-    config: Config,
-    progress: &ProgressBar,
-    cache: Option<&mut Cache>,
-) -> io::Result<Compiled> {
-    let mut diags = Vec::new();
-    progress.set_message(format!("loading {}", config.content_root.display()));
-    let opts = ParseOptions {
-        stub: config.stub.clone(),
-    };
-    let model = match cache {
-        Some(cache) => {
-            cache.begin_load(&config);
-            let (reader, memo) = cache.layers();
-            let ws = load::load_with(&config.content_root, &mut diags, reader);
-            let ws = match ws {
-                Ok(ws) => ws,
-                Err(e) => {
-                    cache.end_load();
-                    return Err(e);
-                }
-            };
-            let model = parse::parse_with(ws, &opts, &mut diags, memo);
-            cache.end_load();
-            model
-        }
-        None => {
-            let ws = load::load(&config.content_root, &mut diags)?;
-            progress.set_message(format!("parsing {} files", ws.files));
-            parse::parse(ws, &opts, &mut diags)
-        }
-    };
-    progress.set_message("checking");
-    let report = check::check_with(&model, diags, config.coverage);
-    Ok(Compiled {
-        config,
-        model,
-        report,
-    })
-}
-
-/// Everything `build` writes, in memory, and the bundles that could not be made (agent, why).
+/// Everything `build` writes, in memory, and the bundles that could not be made (agent, why): the engine's outputs
+/// with every memo empty.
 pub fn outputs(compiled: &Compiled) -> Result<(OutputTree, Vec<(String, BundleError)>), String> {
-    outputs_with(compiled, None)
-}
-
-/// [`outputs`], expanding and bundling through the watch loop's cache (only agents and skills whose inputs changed
-/// are made again); the output is the same.
-pub fn outputs_with(
-    compiled: &Compiled,
-    mut cache: Option<&mut Cache>,
-) -> Result<(OutputTree, Vec<(String, BundleError)>), String> {
-    let mut tree = OutputTree::new();
-    match cache.as_deref_mut() {
-        Some(c) => {
-            c.begin_emit(&compiled.config);
-            c.plugin(&compiled.model, "plugin/", &mut tree);
-        }
-        None => emit::plugin::emit(&compiled.model, "plugin/", &mut tree),
-    }
-    let templates = Templates::new(&compiled.config.templates)?;
-    let bundler = Bundler::new(
-        &compiled.model,
-        &templates,
-        compiled.config.tokenizer,
-        Layout::Markdown,
-    );
-    let budgets: Vec<usize> = compiled
-        .config
-        .budgets
-        .iter()
-        .map(|&b| b as usize)
-        .collect();
-    let skipped = match cache {
-        Some(c) => {
-            let skipped = c.bundles(&bundler, &compiled.model, &budgets, &mut tree);
-            c.end_emit();
-            skipped
-        }
-        None => emit::bundle::emit(&bundler, &budgets, &mut tree),
-    };
-    emit::site::emit(
-        &emit::site::SiteInput {
-            model: &compiled.model,
-            report: &compiled.report,
-            book_dir: compiled.config.book_dir.as_deref(),
-            bundles: Some(&bundle_summary(&tree, compiled.config.tokenizer)),
-        },
-        "site/",
-        &mut tree,
-    )
-    .map_err(|e| format!("cannot build the site: {e}"))?;
-    tree.insert(
-        "report.json".to_string(),
-        emit::report::json(&compiled.report, &compiled.root_display()).into_bytes(),
-    );
-    Ok((tree, skipped))
-}
-
-/// The bundles pages' view of the bundle manifests just emitted into `tree`, in the order of the agents.
-fn bundle_summary(tree: &OutputTree, tokenizer: Tokenizer) -> emit::site::bundles::BundleSummary {
-    use emit::site::bundles::{AgentBundles, BudgetBundle, BundlePattern, BundleSummary};
-    let form = |v: &serde_json::Value| match v.as_str() {
-        Some("full") => crate::expand::Form::Full,
-        Some("summary") => crate::expand::Form::Summary,
-        _ => crate::expand::Form::Omit,
-    };
-    let size = |v: &serde_json::Value| v.as_u64().map(|n| n as usize);
-    let agents = tree
-        .iter()
-        .filter(|(k, _)| k.starts_with("bundles/") && k.ends_with("/manifest.json"))
-        .filter_map(|(_, bytes)| serde_json::from_slice::<serde_json::Value>(bytes).ok())
-        .map(|m| AgentBundles {
-            agent: m["agent"].as_str().unwrap_or_default().to_string(),
-            budgets: m["bundles"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|b| BudgetBundle {
-                    budget: size(&b["budget"]).unwrap_or(0),
-                    tokens: size(&b["tokens"]),
-                    base_tokens: size(&b["base_tokens"]),
-                    error: b["error"].as_str().map(str::to_string),
-                    patterns: b["patterns"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|p| BundlePattern {
-                            title: p["title"].as_str().unwrap_or_default().to_string(),
-                            priority: p["priority"].as_u64().unwrap_or(0).min(100) as u8,
-                            form: form(&p["form"]),
-                            full_tokens: size(&p["full_tokens"]).unwrap_or(0),
-                            summary_tokens: size(&p["summary_tokens"]),
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
-        .collect();
-    BundleSummary {
-        tokenizer: tokenizer.name().to_string(),
-        exact: tokenizer.exact(),
-        agents,
-    }
+    engine::outputs_of(compiled)
 }
 
 /// Writes to stdout; a closed pipe (`skillbook check | head`) is not an error.
@@ -292,79 +151,68 @@ pub fn check(opts: &Options, format: Format) -> Exit {
     exit_for(&compiled.report)
 }
 
-/// `skillbook build`: checks, and when there are no errors writes every output to `out` atomically.
+/// `skillbook build`: checks, and unless the content has breakage (errors that make an output wrong) writes every
+/// output to `out` atomically; gaps (an uncovered item, an unknown skill) are written, shown on the site, and exit 1.
+/// It is one build of a fresh [`Engine`], the same build the watch loop runs on every save.
 pub fn build(opts: &Options, out: &Path) -> Exit {
-    let (compiled, progress) = match compile_for(opts) {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
-    let style = opts.style(io::stderr().is_terminal());
-    let report = &compiled.report;
-    let exit = exit_for(report);
-    if exit == Exit::Failure || crate::diagnostic::has_breakage(&report.diagnostics) {
-        progress.finish_and_clear();
-        eprint!(
-            "{}",
-            emit::report::human(report, &compiled.root_display(), style)
-        );
-        eprintln!(
-            "skillbook: build failed; {} was left as it was",
-            out.display()
-        );
-        return exit;
-    }
-    // Only gaps (or nothing) are left: every output is correct as far as it goes, so it is written, and the gaps
-    // are shown on the site and in report.json; the exit code still says there are errors.
-    progress.set_message("emitting");
-    let (tree, skipped) = match outputs(&compiled) {
-        Ok(t) => t,
-        Err(e) => {
-            progress.finish_and_clear();
-            return usage_error(e);
-        }
-    };
-    progress.set_message(format!("writing {}", out.display()));
-    let written = write::commit(out, &tree);
+    let progress = opts.progress();
+    let mut engine = Engine::new(opts.root.clone(), out.to_path_buf())
+        .for_command(opts.command)
+        .with_progress(progress.clone());
+    let outcome = engine.build(&Plan::everything());
     progress.finish_and_clear();
-    for d in &report.diagnostics {
-        if d.is_error() || !opts.quiet {
-            eprint!(
-                "{}",
-                crate::diagnostic::render_human(
-                    d,
-                    &display_path(&compiled.root_display(), &d.path),
-                    style
-                )
-            );
-        }
-    }
-    if !opts.quiet {
-        for (agent, e) in &skipped {
-            eprint!("{}", skipped_bundle(agent, e, &compiled.config));
-        }
-    }
-    match written {
-        Ok(()) => {
+    let style = opts.style(io::stderr().is_terminal());
+    let root = engine.root_display();
+    match (outcome, engine.compiled()) {
+        (Outcome::Built(b), Some(compiled)) => {
+            let report = &compiled.report;
+            for d in &report.diagnostics {
+                if d.is_error() || !opts.quiet {
+                    eprint!(
+                        "{}",
+                        crate::diagnostic::render_human(d, &display_path(&root, &d.path), style)
+                    );
+                }
+            }
+            if !opts.quiet {
+                for (agent, e) in &b.skipped_bundles {
+                    eprint!("{}", skipped_bundle(agent, e, &compiled.config));
+                }
+            }
+            let warnings = plural(b.warnings + b.skipped_bundles.len(), "warning");
             let errors = report.summary.errors;
             if errors > 0 {
+                // Only gaps are left: every output is correct as far as it goes, so it was written, and the gaps
+                // are shown on the site and in report.json; the exit code still says there are errors.
                 eprintln!(
-                    "built {} into {} with {} ({}): the site and report.json show them",
-                    plural(tree.len(), "file"),
+                    "built {} into {} with {} ({warnings}): the site and report.json show them",
+                    plural(b.files, "file"),
                     out.display(),
                     plural(errors, "gap"),
-                    plural(report.summary.warnings + skipped.len(), "warning")
                 );
             } else if !opts.quiet {
                 eprintln!(
-                    "built {} into {} ({})",
-                    plural(tree.len(), "file"),
+                    "built {} into {} ({warnings})",
+                    plural(b.files, "file"),
                     out.display(),
-                    plural(report.summary.warnings + skipped.len(), "warning")
                 );
             }
-            exit
+            exit_for(report)
         }
-        Err(e) => usage_error(format!("cannot write {}: {e}", out.display())),
+        (Outcome::Failed(f), compiled) => match (f.message, compiled) {
+            (Some(m), _) => usage_error(m),
+            (None, Some(c)) => {
+                eprint!("{}", emit::report::human(&c.report, &root, style));
+                eprintln!(
+                    "skillbook: build failed; {} was left as it was",
+                    out.display()
+                );
+                exit_for(&c.report)
+            }
+            (None, None) => usage_error("the build failed"),
+        },
+        // A first build always compiles and builds.
+        _ => Exit::Success,
     }
 }
 

@@ -4,12 +4,12 @@
 //! The pipeline runs one way: [`load`] reads files, [`parse`] reads their structure, [`expand`] replaces stubs,
 //! [`check`] finds problems, [`emit`] makes outputs in memory and [`write`] puts them on disk. [`driver`] runs it.
 
-pub mod cache;
 pub mod check;
 pub mod config;
 pub mod diagnostic;
 pub mod driver;
 pub mod emit;
+pub mod engine;
 pub mod expand;
 pub mod frontmatter;
 pub mod highlight;

@@ -789,14 +789,7 @@ mod tests {
         server.hub().publish(&Outcome::Unchanged(Duration::ZERO));
         let built = Outcome::Built(Box::new(watch::Built {
             files: 1,
-            written: 0,
-            changed: false,
-            warnings: 0,
-            new_diagnostics: Vec::new(),
-            skipped: Vec::new(),
-            stats: Default::default(),
-            timings: Default::default(),
-            elapsed: Duration::ZERO,
+            ..Default::default()
         }));
         // Unchanged output, but errors were showing: reload to clear them.
         server.hub().publish(&built);

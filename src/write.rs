@@ -1,11 +1,14 @@
 //! Write: the only stage that writes files. An in-memory output tree is written to a sibling temporary directory
 //! and swapped in whole, so a failed or killed build leaves the previous output untouched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Output files by path relative to the output directory (`/`-separated), in a stable order, with the permission
 /// bits of the files that must keep their own (files copied from the source plugin, such as executable scripts).
@@ -67,22 +70,87 @@ impl FromIterator<(String, Vec<u8>)> for OutputTree {
     }
 }
 
+/// One output file: its bytes, shared with the engine's memo, and their hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub bytes: Arc<[u8]>,
+    /// The hash of the bytes and the mode.
+    pub hash: u64,
+    /// Permission bits the file must have (a copied script's `0o755`); `None`: the default.
+    pub mode: Option<u32>,
+}
+
+impl Blob {
+    pub fn new(bytes: Vec<u8>) -> Blob {
+        Blob::with_mode(bytes, None)
+    }
+
+    pub fn with_mode(bytes: Vec<u8>, mode: Option<u32>) -> Blob {
+        Blob {
+            hash: hash_of(&(hash_bytes(&bytes), mode)),
+            bytes: bytes.into(),
+            mode,
+        }
+    }
+}
+
+/// The files of an output tree as blobs, with their modes.
+pub fn blobs(tree: OutputTree) -> Outputs {
+    let OutputTree { files, modes } = tree;
+    files
+        .into_iter()
+        .map(|(p, b)| {
+            let mode = modes.get(&p).copied();
+            (p, Blob::with_mode(b, mode))
+        })
+        .collect()
+}
+
+/// A 64-bit hash of anything hashable: SipHash with fixed keys, the same in every run of one build of skillbook.
+pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// The hash of an output file's bytes.
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    hash_of(bytes)
+}
+
+/// Every output file of a build, by path.
+pub type Outputs = BTreeMap<String, Blob>;
+
+/// What a commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Files whose bytes were written (new, or changed since the previous commit), in path order.
+    pub written: Vec<String>,
+    /// Files hard-linked from the previous output, their bytes unchanged.
+    pub linked: usize,
+}
+
 /// The file that marks a directory as skillbook's output, so that no other directory is ever replaced.
 pub const MARKER: &str = ".skillbook-output";
 
 /// Writes `tree` to `out`, replacing what was there only once the new tree is complete.
 pub fn commit(out: &Path, tree: &OutputTree) -> io::Result<()> {
-    commit_reusing(out, tree, &|_| false).map(|_| ())
+    commit_outputs(out, &blobs(tree.clone()), None, false).map(|_| ())
 }
 
-/// [`commit`], except that a file for which `unchanged(path)` holds (the previous commit wrote the same bytes to the
-/// same path) is hard-linked from the current output instead of written again, or written when linking fails.
-/// Returns how many files were linked. The watch loop uses it so that a save rewrites only what it changed.
-pub fn commit_reusing(
+/// Writes `files` to `out` atomically: the new output is made complete in a sibling temporary directory, then swapped
+/// in with one rename, so a failed or killed build leaves the previous output as it was.
+///
+/// `previous` has the hashes of the files the last commit to `out` wrote, by path (the caller knows them, and that
+/// `out` still holds that commit). A file with the same path and hash is hard-linked from `out` instead of written
+/// again (written when linking fails). With `background`, the previous output is deleted on another thread after the
+/// swap (the watch loop: the reload need not wait for it); otherwise before returning.
+pub fn commit_outputs(
     out: &Path,
-    tree: &OutputTree,
-    unchanged: &dyn Fn(&str) -> bool,
-) -> io::Result<usize> {
+    files: &Outputs,
+    previous: Option<&HashMap<String, u64>>,
+    background: bool,
+) -> io::Result<Committed> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -118,32 +186,91 @@ pub fn commit_reusing(
             ));
         }
     }
+    remove_stale_trash(&parent, &name);
     let tmp = parent.join(format!(".{name}.skillbook-tmp-{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp)?;
     }
-    let result = write_tree(&tmp, tree, out, unchanged)
-        .and_then(|linked| swap(&tmp, out, &old).map(|()| linked));
+    let unchanged = |rel: &str, hash: u64| previous.is_some_and(|p| p.get(rel) == Some(&hash));
+    let result = write_tree(&tmp, files, out, &unchanged).and_then(|done| {
+        let trash = parent.join(format!(
+            ".{name}.skillbook-trash-{}-{}",
+            std::process::id(),
+            TRASH.fetch_add(1, Ordering::Relaxed)
+        ));
+        swap(&tmp, out, &old, &trash)?;
+        if trash.exists() {
+            if background {
+                let handle = std::thread::spawn(move || {
+                    let _ = fs::remove_dir_all(trash);
+                });
+                if let Ok(mut list) = CLEANUP.lock() {
+                    list.retain(|h| !h.is_finished());
+                    list.push(handle);
+                }
+            } else {
+                fs::remove_dir_all(&trash)?;
+            }
+        }
+        Ok(done)
+    });
     if result.is_err() && tmp.exists() {
         let _ = fs::remove_dir_all(&tmp);
     }
     result
 }
 
+/// Numbers the previous outputs waiting to be deleted, so that a quick rebuild never meets the last one's.
+static TRASH: AtomicUsize = AtomicUsize::new(0);
+
+/// The threads deleting previous outputs.
+static CLEANUP: Mutex<Vec<std::thread::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Waits until every previous output given to a background thread is deleted (before the process exits).
+pub fn finish_cleanup() {
+    let list = CLEANUP
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default();
+    for h in list {
+        let _ = h.join();
+    }
+}
+
+/// Deletes previous outputs of `out` that a process stopped before it could (not this process's own, which its
+/// threads are deleting).
+fn remove_stale_trash(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.skillbook-trash-");
+    let mine = format!("{prefix}{}-", std::process::id());
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) && !n.starts_with(&mine) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn write_tree(
     dir: &Path,
-    tree: &OutputTree,
+    files: &Outputs,
     previous: &Path,
-    unchanged: &dyn Fn(&str) -> bool,
-) -> io::Result<usize> {
-    let mut linked = 0;
+    unchanged: &dyn Fn(&str, u64) -> bool,
+) -> io::Result<Committed> {
+    let mut done = Committed::default();
     fs::create_dir_all(dir)?;
     fs::write(
         dir.join(MARKER),
         b"This directory is written by skillbook and replaced whole on every build.\n",
     )?;
-    for (rel, bytes) in tree.iter() {
-        if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for (rel, blob) in files {
+        if rel
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.is_empty())
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("bad output path {rel}"),
@@ -151,26 +278,29 @@ fn write_tree(
         }
         let path = dir.join(rel);
         if let Some(p) = path.parent() {
-            fs::create_dir_all(p)?;
+            if !made.contains(p) {
+                fs::create_dir_all(p)?;
+                made.insert(p.to_path_buf());
+            }
         }
-        let mode = tree.mode(rel);
-        if unchanged(rel) && fs::hard_link(previous.join(rel), &path).is_ok() {
+        if unchanged(rel, blob.hash) && fs::hard_link(previous.join(rel), &path).is_ok() {
             // The bytes are the same; the permission bits must be too, or the file is written again.
-            if permissions(&path).is_ok_and(|p| match mode {
+            if permissions(&path).is_ok_and(|p| match blob.mode {
                 Some(m) => p == m,
                 None => p & 0o111 == 0,
             }) {
-                linked += 1;
+                done.linked += 1;
                 continue;
             }
             fs::remove_file(&path)?;
         }
-        fs::write(&path, bytes)?;
-        if let Some(m) = mode {
+        fs::write(&path, &blob.bytes)?;
+        if let Some(m) = blob.mode {
             set_permissions(&path, m)?;
         }
+        done.written.push(rel.clone());
     }
-    Ok(linked)
+    Ok(done)
 }
 
 #[cfg(unix)]
@@ -195,20 +325,21 @@ fn set_permissions(_: &Path, _: u32) -> io::Result<()> {
     Ok(())
 }
 
-fn swap(tmp: &Path, out: &Path, old: &Path) -> io::Result<()> {
+/// Puts `tmp` in the place of `out`; the previous output, if any, ends up at `trash` for the caller to delete.
+fn swap(tmp: &Path, out: &Path, old: &Path, trash: &Path) -> io::Result<()> {
     if !out.exists() {
         return fs::rename(tmp, out);
     }
     if exchange(tmp, out).is_ok() {
         // `tmp` now holds the previous output.
-        return fs::remove_dir_all(tmp);
+        return fs::rename(tmp, trash);
     }
     if old.exists() {
         fs::remove_dir_all(old)?;
     }
     fs::rename(out, old)?;
     fs::rename(tmp, out)?;
-    fs::remove_dir_all(old)
+    fs::rename(old, trash)
 }
 
 /// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`).
@@ -306,8 +437,12 @@ mod tests {
         // Same bytes, new mode: a reused (hard-linked) file must not keep the old mode.
         let mut t2 = tree(&[("plain.md", "x"), ("run.sh", "#!/bin/sh\n")]);
         t2.insert_with_mode("secret.txt".into(), b"s".to_vec(), 0o640);
-        let linked = commit_reusing(&out, &t2, &|_| true).unwrap();
-        assert_eq!(linked, 1, "only plain.md keeps its inode");
+        // Even told that every file is unchanged, the write checks the modes of what it links.
+        let files = blobs(t2);
+        let same: HashMap<String, u64> = files.iter().map(|(k, b)| (k.clone(), b.hash)).collect();
+        let done = commit_outputs(&out, &files, Some(&same), false).unwrap();
+        assert_eq!(done.linked, 1, "only plain.md keeps its inode");
+        assert_eq!(done.written, ["run.sh", "secret.txt"]);
         assert_eq!((mode("run.sh") & 0o111, mode("secret.txt")), (0, 0o640));
     }
 

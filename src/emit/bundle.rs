@@ -576,33 +576,41 @@ impl ManifestBundle {
 }
 
 /// Adds `bundles/<agent>/<budget>.md` and `bundles/<agent>/manifest.json` for every agent and budget; returns the
-/// agents and budgets whose own text did not fit.
+/// manifests (for the site) and the agents and budgets whose own text did not fit.
 pub fn emit(
     bundler: &Bundler,
     budgets: &[usize],
     out: &mut crate::write::OutputTree,
-) -> Vec<(String, BundleError)> {
+) -> (Vec<Manifest>, Vec<Skipped>) {
+    let mut manifests = Vec::new();
     let mut failures = Vec::new();
     for (pi, plugin) in bundler.model.plugins.iter().enumerate() {
         for agent in &plugin.agents {
-            let (files, failed) = agent_files(bundler, pi, agent, budgets);
-            out.extend(files);
-            failures.extend(failed);
+            let made = agent_files(bundler, pi, agent, budgets);
+            out.extend(made.files);
+            manifests.push(made.manifest);
+            failures.extend(made.failures);
         }
     }
-    failures
+    (manifests, failures)
 }
 
 /// A bundle that could not be made: the agent (as shown) and why.
 pub type Skipped = (String, BundleError);
 
-/// One agent's bundle files and manifest, as (path in the output, bytes), and the budgets its own text did not fit.
-pub fn agent_files(
-    bundler: &Bundler,
-    pi: usize,
-    agent: &Agent,
-    budgets: &[usize],
-) -> (Vec<(String, Vec<u8>)>, Vec<Skipped>) {
+/// What the bundle stage makes of one agent.
+#[derive(Debug, Clone)]
+pub struct AgentBundles {
+    /// Its bundle files and manifest, as (path in the output, bytes).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The manifest, typed: what the site's bundles pages show.
+    pub manifest: Manifest,
+    /// The budgets its own text did not fit.
+    pub failures: Vec<Skipped>,
+}
+
+/// One agent's bundle files and manifest.
+pub fn agent_files(bundler: &Bundler, pi: usize, agent: &Agent, budgets: &[usize]) -> AgentBundles {
     let plugin = &bundler.model.plugins[pi];
     let dir = if plugin.namespaced {
         format!("bundles/{}/{}", plugin.name, agent.doc.file.stem())
@@ -637,7 +645,11 @@ pub fn agent_files(
     let mut json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     json.push('\n');
     files.push((format!("{dir}/manifest.json"), json.into_bytes()));
-    (files, failures)
+    AgentBundles {
+        files,
+        manifest,
+        failures,
+    }
 }
 
 #[cfg(test)]

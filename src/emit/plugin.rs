@@ -1,48 +1,30 @@
 //! Emit the compiled plugin: every file of the source plugin, byte for byte with its mode, except those skillbook
 //! transforms: agents with their stubs expanded, skills with their patterns as references, commands and manifests,
 //! with frontmatter rewritten as strict YAML that decodes to the same values.
+//!
+//! The plugin is made of units that the engine remembers separately: the manifests and commands
+//! ([`Compiler::meta`]), each agent ([`Compiler::agent`]), each skill ([`Compiler::skill`]) and the copied files
+//! ([`copies`]). [`emit`] is all of them.
 
 use crate::expand::{plan_agent, plugin_agent_link, render_agent, render_skill, Form};
 use crate::frontmatter::{to_strict_yaml, Value};
 use crate::parse::{Agent, Command, Document, Model, Plugin, Skill};
 use crate::write::OutputTree;
 
-/// Adds the compiled plugin under `prefix` (normally `plugin/`).
+/// Output files as (path in the output, bytes).
+pub type Files = Vec<(String, Vec<u8>)>;
+
+/// Adds the compiled plugin under `prefix` (normally `plugin/`): every unit of it.
 pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) {
     let compiler = Compiler::new(model);
-    if let Some(m) = &model.marketplace {
-        out.insert(
-            format!("{prefix}{}", m.rel),
-            json_bytes(&serde_json::Value::Object(m.json.clone())),
-        );
-    }
+    out.extend(compiler.meta(prefix));
     for (pi, plugin) in model.plugins.iter().enumerate() {
-        let rel_base = base(plugin, "");
-        let base = base(plugin, prefix);
-        out.insert(
-            format!("{base}.claude-plugin/plugin.json"),
-            json_bytes(&serde_json::Value::Object(manifest(plugin))),
-        );
         for agent in &plugin.agents {
             let (path, bytes) = compiler.agent(pi, agent, prefix);
             out.insert(path, bytes);
         }
-        for command in &plugin.commands {
-            let dest = command_dest(plugin, command);
-            let body = compiler.dests.rebase(
-                command.doc.body(),
-                &command.doc.file.rel,
-                &format!("{rel_base}{dest}"),
-            );
-            out.insert(
-                format!("{base}{dest}"),
-                command_document(&command.doc, &body),
-            );
-        }
         for skill in &plugin.skills {
-            for (path, bytes) in compiler.skill(pi, skill, prefix) {
-                out.insert(path, bytes);
-            }
+            out.extend(compiler.skill(pi, skill, prefix));
         }
     }
     copies(model, prefix, out);
@@ -103,6 +85,49 @@ impl<'m> Compiler<'m> {
                 .doc
                 .iter()
                 .chain(skill.patterns.iter().map(|p| &p.doc)),
+        )
+    }
+
+    /// The marketplace manifest, each plugin's manifest and its commands: everything but agents, skills and copies.
+    pub fn meta(&self, prefix: &str) -> Files {
+        let model = self.model;
+        let mut out = Files::new();
+        if let Some(m) = &model.marketplace {
+            out.push((
+                format!("{prefix}{}", m.rel),
+                json_bytes(&serde_json::Value::Object(m.json.clone())),
+            ));
+        }
+        for plugin in &model.plugins {
+            let rel_base = base(plugin, "");
+            let base = base(plugin, prefix);
+            out.push((
+                format!("{base}.claude-plugin/plugin.json"),
+                json_bytes(&serde_json::Value::Object(manifest(plugin))),
+            ));
+            for command in &plugin.commands {
+                let dest = command_dest(plugin, command);
+                let body = self.dests.rebase(
+                    command.doc.body(),
+                    &command.doc.file.rel,
+                    &format!("{rel_base}{dest}"),
+                );
+                out.push((
+                    format!("{base}{dest}"),
+                    command_document(&command.doc, &body),
+                ));
+            }
+        }
+        out
+    }
+
+    /// [`Compiler::links_key`] of every command.
+    pub fn command_links_key(&self) -> u64 {
+        self.links_key(
+            self.model
+                .plugins
+                .iter()
+                .flat_map(|p| p.commands.iter().map(|c| &c.doc)),
         )
     }
 

@@ -18,7 +18,6 @@ pub mod render;
 pub mod search;
 mod util;
 
-pub use bundles::{AgentBundles, BudgetBundle, BundlePattern, BundleSummary};
 pub use pages::{clean_description, Page};
 
 use crate::check::Report;
@@ -55,8 +54,8 @@ pub struct SiteInput<'a> {
     /// The folder of the `book.toml` that configures the site (its `[book]` and `[output.html]` tables) and whose
     /// `theme/` folder overrides the built-in theme. `None`: mdBook's defaults and the built-in theme.
     pub book_dir: Option<&'a Path>,
-    /// The bundles, once the bundle stage provides them; `None` leaves the Bundles pages out.
-    pub bundles: Option<&'a BundleSummary>,
+    /// The bundle stage's manifests, one per agent; `None` leaves the Bundles pages out.
+    pub bundles: Option<&'a [crate::emit::bundle::Manifest]>,
 }
 
 /// The generated site before rendering: its pages in navigation order and the navigation itself.
@@ -108,8 +107,7 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
             let _ = writeln!(nav, "- [{}]({})", md_escape(&a.display), a.path);
             jobs.push(Job::Agent(ai));
             let mine = input.bundles.and_then(|b| {
-                b.agents
-                    .iter()
+                b.iter()
                     .position(|x| x.agent == a.display)
                     .filter(|&i| i < bundle_pages.len())
             });
@@ -155,8 +153,7 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
     let orphans: Vec<usize> = input
         .bundles
         .map(|b| {
-            b.agents
-                .iter()
+            b.iter()
                 .enumerate()
                 .filter(|(i, x)| {
                     *i < bundle_pages.len() && !ix.agents.iter().any(|a| a.display == x.agent)

@@ -10,6 +10,7 @@ mod check;
 mod claude;
 mod common;
 mod content;
+mod engine;
 mod plugin;
 mod repos;
 mod sarif;

@@ -1,73 +1,30 @@
 //! The Bundles pages (one per agent): for each token budget, which patterns went in full, as a summary, or were
 //! left out, with token counts as bars.
 //!
-//! HOOK: the site shows these pages only when it is given a [`BundleSummary`]. `driver::outputs` passes `None` until
-//! the bundles work (`emit::bundle`) is wired in; then it converts each agent's bundle manifest into an
-//! [`AgentBundles`] (the fields map one to one) and passes `Some(&summary)` in [`super::SiteInput::bundles`]. With
-//! `None` the pages are absent, not faked.
+//! The pages are made from the bundle stage's own typed result, the agents' [`Manifest`]s (the same values that
+//! are written as `manifest.json`), passed in [`super::SiteInput::bundles`]. Without them the pages are absent, not
+//! faked.
 
 use super::index::Index;
 use super::pages::Page;
 use super::util::{bar, escape, md_escape, rel, slugify, Unique};
+use crate::emit::bundle::Manifest;
 use crate::expand::Form;
 use std::fmt::Write as _;
 
-/// What the bundle stage made, as the site shows it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BundleSummary {
-    /// The tokenizer the counts come from (`o200k`, ...).
-    pub tokenizer: String,
-    /// False for an estimate (the `claude` mode); the page says so.
-    pub exact: bool,
-    pub agents: Vec<AgentBundles>,
-}
-
-/// One agent's bundles.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AgentBundles {
-    /// The agent's name as the site shows it (`plugin:agent` inside a marketplace).
-    pub agent: String,
-    pub budgets: Vec<BudgetBundle>,
-}
-
-/// One budget of one agent.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BudgetBundle {
-    pub budget: usize,
-    /// Tokens of the bundle; `None` when it could not be made.
-    pub tokens: Option<usize>,
-    /// Tokens of the agent's own text alone.
-    pub base_tokens: Option<usize>,
-    /// Why there is no bundle for this budget.
-    pub error: Option<String>,
-    pub patterns: Vec<BundlePattern>,
-}
-
-/// One pattern in a bundle.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BundlePattern {
-    pub title: String,
-    pub priority: u8,
-    pub form: Form,
-    pub full_tokens: usize,
-    pub summary_tokens: Option<usize>,
-}
-
-/// The bundles pages, one per agent that has bundles, or none without a summary.
-pub fn pages(ix: &Index, summary: Option<&BundleSummary>) -> Vec<Page> {
-    let Some(summary) = summary else {
+/// The bundles pages, one per agent's manifest, in their order.
+pub fn pages(ix: &Index, manifests: Option<&[Manifest]>) -> Vec<Page> {
+    let Some(manifests) = manifests else {
         return Vec::new();
     };
     let mut paths = Unique::default();
-    summary
-        .agents
+    manifests
         .iter()
-        .map(|ab| {
+        .map(|m| {
             agent_page(
                 ix,
-                summary,
-                ab,
-                &paths.take(&format!("bundles/{}.md", slugify(&ab.agent))),
+                m,
+                &paths.take(&format!("bundles/{}.md", slugify(&m.agent))),
             )
         })
         .collect()
@@ -81,7 +38,7 @@ fn form_name(f: Form) -> &'static str {
     }
 }
 
-fn agent_page(ix: &Index, s: &BundleSummary, ab: &AgentBundles, path: &str) -> Page {
+fn agent_page(ix: &Index, ab: &Manifest, path: &str) -> Page {
     let title = format!("Bundles: {}", ab.agent);
     let mut md = format!("# {}\n\n", md_escape(&title));
     let mut ch = md.clone();
@@ -96,12 +53,12 @@ fn agent_page(ix: &Index, s: &BundleSummary, ab: &AgentBundles, path: &str) -> P
             Some(l) => format!("[{}]({l})", md_escape(&ab.agent)),
             None => md_escape(&ab.agent),
         },
-        md_escape(&s.tokenizer),
-        if s.exact { "" } else { " (an estimate)" }
+        md_escape(ab.tokenizer.name),
+        if ab.tokenizer.exact { "" } else { " (an estimate)" }
     );
     let _ = write!(md, "{intro}\n\n");
     let _ = write!(ch, "{intro}\n\n");
-    for b in &ab.budgets {
+    for b in &ab.bundles {
         let _ = write!(md, "## {} tokens\n\n", b.budget);
         let _ = write!(ch, "## {} tokens\n\n", b.budget);
         if let Some(e) = &b.error {
