@@ -19,7 +19,7 @@ pub struct SkillbookTable {
     pub stub_pattern: Option<String>,
     /// Token budgets of bundles.
     pub budgets: Option<Vec<u32>>,
-    /// The tokenizer `build` counts bundles with: o200k (default), cl100k or claude.
+    /// The tokenizer `build` counts bundles with: claude (default), claude-4.6, o200k or cl100k.
     pub tokenizer: Option<String>,
     /// Which agents' expertise items must be covered: `opt-in` (default) or `all`.
     pub coverage: Option<String>,
@@ -279,8 +279,9 @@ fn from_table(
     }
     let tokenizer = match t.tokenizer.as_deref() {
         None => Tokenizer::default(),
-        Some(name) => Tokenizer::from_str(name, true)
-            .map_err(|_| format!("tokenizer `{name}` is not one of o200k, cl100k, claude"))?,
+        Some(name) => Tokenizer::from_str(name, true).map_err(|_| {
+            format!("tokenizer `{name}` is not one of claude, claude-4.6, o200k, cl100k")
+        })?,
     };
     let coverage = match t.coverage.as_deref() {
         None | Some("opt-in") => crate::check::Coverage::OptIn,

@@ -264,6 +264,8 @@ pub struct BundleOptions {
     pub tokenizer: Option<Tokenizer>,
     pub format: BundleFormat,
     pub output: Option<PathBuf>,
+    /// `--for TEXT`: rank the patterns by relevance to this task before priority.
+    pub task: Option<String>,
 }
 
 /// `skillbook bundle`: one agent's bundle for one budget, to stdout or a file. Exit 1 when the agent's own text does
@@ -277,6 +279,13 @@ pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
                 root.display(),
                 root.display(),
                 b.agent
+            ));
+        }
+    }
+    if let Some(task) = &b.task {
+        if let Err(e) = emit::bundle::rank::check_task(task) {
+            return usage_error(format!(
+                "--for: {e}\n  = help: describe the task in a few words, e.g. --for \"a Horde registry lost names after a netsplit\""
             ));
         }
     }
@@ -337,7 +346,9 @@ pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
             .unwrap_or(8000) as usize
     });
     let bundler = Bundler::new(model, &templates, tokenizer, layout);
-    let result = bundler.bundle(pi, agent, budget);
+    let result = bundler
+        .bundles_for(pi, agent, &[budget], b.task.as_deref())
+        .remove(0);
     let text = match (&result, b.format) {
         (Err(BundleError::Template(e)), _) => return usage_error(e),
         // JSON is printed for a budget that does not fit too, with its `error`, as build's manifest records it.
@@ -396,6 +407,7 @@ fn bundle_error(agent: &str, e: &BundleError) {
             format!("\n  = help: raise --budget to at least {minimum}")
         }
         BundleError::Template(_) => String::new(),
+        BundleError::Task(_) => String::new(),
     };
     eprintln!("skillbook: error: bundle for `{agent}`: {e}{help}");
 }
@@ -410,9 +422,14 @@ pub fn bundle_account(bundle: &emit::bundle::Bundle, tokenizer: Tokenizer) -> St
     } else {
         " (an estimate)"
     };
-    let (full, summary, omit) = (count(Form::Full), count(Form::Summary), count(Form::Omit));
+    let (full, partial, summary, omit) = (
+        count(Form::Full),
+        count(Form::Partial),
+        count(Form::Summary),
+        count(Form::Omit),
+    );
     let mut s = format!(
-        "{} tokens{estimate} of {} ({}): {} in full, {summary} as {}, {omit} left out",
+        "{} tokens{estimate} of {} ({}): {} in full, {partial} in part, {summary} as {}, {omit} left out",
         bundle.tokens,
         bundle.budget,
         tokenizer.name(),
@@ -423,7 +440,7 @@ pub fn bundle_account(bundle: &emit::bundle::Bundle, tokenizer: Tokenizer) -> St
             "summaries"
         },
     );
-    if omit > 0 && full + summary == 0 {
+    if omit > 0 && full + partial + summary == 0 {
         s.push_str(" (the budget holds the agent's own text only)");
     }
     s

@@ -29,6 +29,8 @@ impl PatternKey {
 pub enum Form {
     Omit,
     Summary,
+    /// Its summary (if any) and some of its sections, each whole or cut after a block: only bundles make these.
+    Partial,
     Full,
 }
 
@@ -234,13 +236,251 @@ pub fn render_pattern(
             out.push_str(body.trim());
             out.push('\n');
         }
-        Form::Summary => {
+        Form::Summary | Form::Partial => {
             out.push_str(pattern.summary.as_deref().unwrap_or("").trim());
             out.push('\n');
         }
         Form::Omit => return String::new(),
     }
     out
+}
+
+/// What a pattern section is for, read from its heading; bundles take sections in the order of [`SectionKind::weight`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SectionKind {
+    /// Text before the first heading.
+    Lead,
+    /// `Checklist`: what to verify, the most actionable text per token.
+    Checklist,
+    /// `How it fails`, `Failure modes`, `Pitfalls`: what goes wrong in production.
+    Failures,
+    /// `The problem`: what the topic is and its symptoms.
+    Problem,
+    /// `When it applies…`: where the advice holds and where it does not.
+    Applies,
+    /// `How to do it…` and any other heading: the long practical body.
+    Practice,
+    /// `Sources`, `References`, `Further reading`: links an agent cannot follow offline.
+    Sources,
+}
+
+impl SectionKind {
+    /// Reads a section's kind from its heading text.
+    pub fn of(heading: Option<&str>) -> Self {
+        let Some(h) = heading else {
+            return SectionKind::Lead;
+        };
+        let h = h.to_lowercase();
+        let has = |w: &[&str]| w.iter().any(|w| h.contains(w));
+        if has(&["checklist", "check list"]) {
+            SectionKind::Checklist
+        } else if has(&["fail", "pitfall", "gotcha", "anti-pattern", "mistake"]) {
+            SectionKind::Failures
+        } else if has(&[
+            "source",
+            "reference",
+            "further reading",
+            "see also",
+            "bibliography",
+        ]) {
+            SectionKind::Sources
+        } else if has(&["problem", "overview", "what it is", "symptom"]) {
+            SectionKind::Problem
+        } else if has(&["when it applies", "when to use", "applies", "when not"]) {
+            SectionKind::Applies
+        } else {
+            SectionKind::Practice
+        }
+    }
+
+    /// How much a section of this kind is worth per token to an agent, 0..=100: checklists and failure modes are
+    /// dense and actionable; sources are links a model cannot follow in a prompt.
+    pub fn weight(self) -> u32 {
+        match self {
+            SectionKind::Checklist => 100,
+            SectionKind::Failures => 90,
+            SectionKind::Lead => 85,
+            SectionKind::Problem => 80,
+            SectionKind::Applies => 70,
+            SectionKind::Practice => 60,
+            SectionKind::Sources => 10,
+        }
+    }
+}
+
+/// A pattern's body cut for packing: sections at its top headings, each cut into chunks of whole blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The body with links rewritten and headings demoted, as sections and chunks index it.
+    pub text: String,
+    pub sections: Vec<CutSection>,
+}
+
+/// One section of a [`Cut`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutSection {
+    /// The heading's text (without `#`s), `None` for the text before the first heading.
+    pub title: Option<String>,
+    /// The heading line as it renders, `None` for the lead.
+    pub heading: Option<Range<usize>>,
+    pub kind: SectionKind,
+    /// Consecutive runs of whole top-level blocks (list items count as blocks); never empty.
+    pub chunks: Vec<Range<usize>>,
+}
+
+/// Chunks grow to about this many bytes (some 200 tokens of prose) before a new one starts; a single block may be
+/// larger. Small chunks let a bundle fill its budget to within one chunk.
+pub const CHUNK_BYTES: usize = 700;
+
+impl Cut {
+    /// The text of section `s` with its first `n` chunks (heading included), or `None` for `n == 0`.
+    pub fn section_text(&self, s: usize, n: usize) -> Option<String> {
+        let sec = &self.sections[s];
+        let n = n.min(sec.chunks.len());
+        if n == 0 {
+            return None;
+        }
+        let body = self.text[sec.chunks[0].start..sec.chunks[n - 1].end].trim_end();
+        Some(match &sec.heading {
+            Some(h) => format!("{}\n\n{}", self.text[h.clone()].trim_end(), body),
+            None => body.to_string(),
+        })
+    }
+
+    /// Chunks in every section.
+    pub fn chunk_counts(&self) -> Vec<usize> {
+        self.sections.iter().map(|s| s.chunks.len()).collect()
+    }
+}
+
+/// Cuts a pattern's body, rendered as a section at heading `level` (links rewritten by `link`), into sections at its
+/// top-level headings of the highest level it has, and each section into chunks of whole blocks.
+pub fn cut_pattern(skill: &Skill, pattern: &Pattern, level: u8, link: LinkFn) -> Cut {
+    let body = rewrite_links(pattern.doc.body(), &|dest| sibling_link(skill, dest, link));
+    let text = demote_headings(&body, level.saturating_sub(1))
+        .trim()
+        .to_string();
+    let sections = cut_text(&text);
+    Cut { text, sections }
+}
+
+/// A top-level block: its range and, for a heading, its level and text.
+struct Block {
+    range: Range<usize>,
+    heading: Option<(u8, String)>,
+}
+
+fn top_blocks(text: &str) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut depth = 0usize;
+    let mut in_list = false;
+    let mut heading: Option<usize> = None;
+    for (event, range) in Parser::new_ext(text, markdown_options()).into_offset_iter() {
+        match event {
+            Event::Start(tag) => {
+                if depth == 0 {
+                    match tag {
+                        Tag::List(_) => in_list = true,
+                        Tag::Heading { level, .. } => {
+                            heading = Some(blocks.len());
+                            blocks.push(Block {
+                                range,
+                                heading: Some((level as u8, String::new())),
+                            });
+                        }
+                        _ => blocks.push(Block {
+                            range,
+                            heading: None,
+                        }),
+                    }
+                } else if depth == 1 && in_list && matches!(tag, Tag::Item) {
+                    blocks.push(Block {
+                        range,
+                        heading: None,
+                    });
+                }
+                depth += 1;
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    in_list = false;
+                    heading = None;
+                }
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some(i) = heading {
+                    if let Some((_, s)) = &mut blocks[i].heading {
+                        s.push_str(&t);
+                    }
+                }
+            }
+            _ if depth == 0 => blocks.push(Block {
+                range,
+                heading: None,
+            }),
+            _ => {}
+        }
+    }
+    blocks
+}
+
+fn cut_text(text: &str) -> Vec<CutSection> {
+    let blocks = top_blocks(text);
+    let top = blocks
+        .iter()
+        .filter_map(|b| b.heading.as_ref().map(|(l, _)| *l))
+        .min();
+    /// A section's heading (its range and text) and its blocks.
+    type Raw<'a> = (Option<(Range<usize>, String)>, Vec<&'a Block>);
+    let mut sections: Vec<Raw> = Vec::new();
+    for b in &blocks {
+        match &b.heading {
+            Some((l, t)) if Some(*l) == top => {
+                sections.push((Some((b.range.clone(), t.trim().to_string())), Vec::new()))
+            }
+            _ => {
+                if sections.is_empty() {
+                    sections.push((None, Vec::new()));
+                }
+                sections.last_mut().expect("pushed").1.push(b);
+            }
+        }
+    }
+    sections
+        .into_iter()
+        .filter(|(_, blocks)| !blocks.is_empty())
+        .map(|(heading, blocks)| {
+            let mut chunks: Vec<Range<usize>> = Vec::new();
+            let mut open: Option<(Range<usize>, bool)> = None; // (range, ends with a heading)
+            for b in blocks {
+                let r = b.range.clone();
+                open = match open {
+                    Some((cur, ends_heading))
+                        if ends_heading || r.end - cur.start <= CHUNK_BYTES =>
+                    {
+                        Some((cur.start..r.end.max(cur.end), b.heading.is_some()))
+                    }
+                    Some((cur, _)) => {
+                        chunks.push(cur);
+                        Some((r, b.heading.is_some()))
+                    }
+                    None => Some((r, b.heading.is_some())),
+                };
+            }
+            if let Some((cur, _)) = open {
+                chunks.push(cur);
+            }
+            let title = heading.as_ref().map(|(_, t)| t.clone());
+            CutSection {
+                kind: SectionKind::of(title.as_deref()),
+                title,
+                heading: heading.map(|(r, _)| r),
+                chunks,
+            }
+        })
+        .collect()
 }
 
 /// A link from one pattern to a sibling pattern (`raft.md`, `./raft.md#x`), rewritten by `link`.

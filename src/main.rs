@@ -85,6 +85,10 @@ enum Command {
         /// Write to this file instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Rank the patterns by relevance to this task (BM25, any language) before priority: the most relevant go
+        /// in full first.
+        #[arg(long = "for", value_name = "TEXT")]
+        task: Option<String>,
     },
     /// Check, then write the documentation site, the compiled plugin, the prompt bundles and report.json to the
     /// output directory (build/ next to the content's book.toml, or in ROOT).
@@ -223,6 +227,7 @@ fn main() -> ExitCode {
             tokenizer,
             format,
             output,
+            task,
         } => {
             let opts = Options {
                 root,
@@ -241,6 +246,7 @@ fn main() -> ExitCode {
                 tokenizer,
                 format,
                 output,
+                task,
             };
             driver::bundle(&opts, &b)
         }

@@ -8,7 +8,8 @@
 //! counted exactly, fits. Raising the budget can only raise `k`, so it never removes or downgrades a pattern.
 
 use crate::expand::{
-    plan_agent, render_agent, render_agent_with, render_pattern, Form, PatternKey, Plan,
+    cut_pattern, plan_agent, render_agent, render_agent_with, Cut, Form, PatternKey, Plan,
+    SectionKind,
 };
 use crate::parse::{Agent, Model, Pattern, Skill};
 use crate::tokenize::Tokenizer;
@@ -17,6 +18,8 @@ use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+
+pub mod rank;
 
 /// The built-in bundle templates; `theme/bundle/<format>.hbs` next to book.toml overrides them.
 pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
@@ -113,21 +116,40 @@ fn escape_xml(s: &str) -> String {
     out
 }
 
-/// One pattern in a bundle's manifest.
+/// One section of a pattern in a bundle's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SectionEntry {
+    /// The heading's text; `null` for the text before the first heading.
+    pub title: Option<String>,
+    pub kind: SectionKind,
+    /// The whole section's own count.
+    pub tokens: usize,
+    /// `full`, `partial` (its first blocks) or `omit`.
+    pub form: Form,
+}
+
+/// One pattern in a bundle's manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PatternEntry {
     pub skill: String,
     pub pattern: String,
     pub title: String,
     pub priority: u8,
+    /// BM25 relevance to the task of `--for` (0 when nothing matches); absent without a task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<f64>,
+    /// The pattern's own count in full: its title, summary and every section.
     pub full_tokens: usize,
     /// `None` when the pattern has no summary.
     pub summary_tokens: Option<usize>,
     pub form: Form,
+    /// The pattern's own count as it went in (0 when left out).
+    pub tokens: usize,
+    pub sections: Vec<SectionEntry>,
 }
 
 /// One bundle: its text and what went into it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Bundle {
     pub budget: usize,
     /// Tokens of the final text.
@@ -146,6 +168,8 @@ pub enum BundleError {
     TooSmall { minimum: usize, budget: usize },
     /// A template failed to render.
     Template(String),
+    /// The task text of `--for` has nothing to rank by.
+    Task(String),
 }
 
 impl std::fmt::Display for BundleError {
@@ -156,27 +180,78 @@ impl std::fmt::Display for BundleError {
                 "the agent's own text needs {minimum} tokens, more than the budget of {budget}"
             ),
             BundleError::Template(e) => f.write_str(e),
+            BundleError::Task(e) => write!(f, "--for: {e}"),
         }
     }
 }
 
-/// Makes bundles, caching the token counts of pattern sections across agents and budgets.
+/// A pattern prepared for packing: its body cut into sections and chunks, and the token counts of every piece.
+struct Prepared {
+    cut: Cut,
+    /// The title line's count.
+    title_tokens: usize,
+    /// The summary paragraph's count (0 without a summary).
+    summary_tokens: usize,
+    /// Per section: the heading line's count and each chunk's count, plus one for the blank line after each.
+    sections: Vec<(usize, Vec<usize>)>,
+    /// Per section: the whole section's own count.
+    totals: Vec<usize>,
+}
+
+/// Makes bundles, caching the cut pattern pages and their token counts across agents and budgets.
 pub struct Bundler<'m> {
     model: &'m Model,
     templates: &'m Templates,
     tokenizer: Tokenizer,
     layout: Layout,
-    sections: RefCell<HashMap<SectionKey, (Rc<str>, usize)>>,
+    prepared: RefCell<HashMap<(PatternKey, u8), Rc<Prepared>>>,
+    /// Exact counts of rendered patterns: (pattern, level, what went in) -> tokens.
+    counts: RefCell<HashMap<(PatternKey, u8, Pick), usize>>,
 }
 
-/// A pattern section: which pattern, at which heading level, in which form.
-type SectionKey = (PatternKey, u8, Form);
+/// What of one pattern goes in: its summary, and how many chunks of each section.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+struct Pick {
+    summary: bool,
+    chunks: Vec<usize>,
+}
 
-/// An element of the packing order: one pattern in one form.
-#[derive(Debug, Clone, Copy)]
+impl Pick {
+    fn form(&self, all: &[usize], has_summary: bool) -> Form {
+        let taken: usize = self.chunks.iter().sum();
+        if taken == 0 {
+            return if self.summary && has_summary {
+                Form::Summary
+            } else {
+                Form::Omit
+            };
+        }
+        if self.chunks.as_slice() == all && (self.summary || !has_summary) {
+            Form::Full
+        } else {
+            Form::Partial
+        }
+    }
+}
+
+/// An element of the packing order: a pattern's summary, or one chunk of one of its sections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Element {
     key: PatternKey,
-    form: Form,
+    /// `None` for the summary; else (section, chunk).
+    chunk: Option<(usize, usize)>,
+}
+
+/// What an agent's bundles are packed from, shared by its budgets.
+struct Packing<'a> {
+    plan: Option<&'a Plan>,
+    level: u8,
+    order: Vec<Element>,
+    /// Whether a task ranks the patterns.
+    task: bool,
+    relevance: HashMap<PatternKey, f64>,
+    /// Rendered texts by cutoff, with their exact count if it was within the budget it was counted for.
+    exact: HashMap<usize, (String, Option<usize>)>,
 }
 
 impl<'m> Bundler<'m> {
@@ -191,7 +266,8 @@ impl<'m> Bundler<'m> {
             templates,
             tokenizer,
             layout,
-            sections: RefCell::new(HashMap::new()),
+            prepared: RefCell::new(HashMap::new()),
+            counts: RefCell::new(HashMap::new()),
         }
     }
 
@@ -203,22 +279,69 @@ impl<'m> Bundler<'m> {
         self.layout
     }
 
-    /// A pattern's section as the markdown layout renders it, and its token count; rendered once per bundler.
-    fn section(&self, key: PatternKey, level: u8, form: Form) -> (Rc<str>, usize) {
-        if let Some(hit) = self.sections.borrow().get(&(key, level, form)) {
+    /// A pattern cut for a section at heading `level`, with its counts; made once per bundler.
+    fn prepared(&self, key: PatternKey, level: u8) -> Rc<Prepared> {
+        if let Some(hit) = self.prepared.borrow().get(&(key, level)) {
             return hit.clone();
         }
         let (skill, pattern) = key.get(self.model);
-        let text: Rc<str> = render_pattern(skill, pattern, level, form, &anchor_link).into();
-        let n = self.tokenizer.count(&text);
-        self.sections
+        let cut = cut_pattern(skill, pattern, level, &anchor_link);
+        let t = self.tokenizer;
+        let sections = (0..cut.sections.len())
+            .map(|s| {
+                let sec = &cut.sections[s];
+                let heading = sec
+                    .heading
+                    .as_ref()
+                    .map(|h| t.count(&cut.text[h.clone()]) + 1)
+                    .unwrap_or(0);
+                let chunks = sec
+                    .chunks
+                    .iter()
+                    .map(|c| t.count(&cut.text[c.clone()]) + 1)
+                    .collect();
+                (heading, chunks)
+            })
+            .collect();
+        let totals = (0..cut.sections.len())
+            .map(|s| t.count(&cut.section_text(s, usize::MAX).unwrap_or_default()))
+            .collect();
+        let prepared = Rc::new(Prepared {
+            totals,
+            title_tokens: t.count(&format!("{} {}\n\n", hashes(level), pattern.title)),
+            summary_tokens: pattern
+                .summary
+                .as_deref()
+                .map(|s| t.count(s.trim()) + 1)
+                .unwrap_or(0),
+            sections,
+            cut,
+        });
+        self.prepared
             .borrow_mut()
-            .insert((key, level, form), (text.clone(), n));
-        (text, n)
+            .insert((key, level), prepared.clone());
+        prepared
     }
 
-    fn section_tokens(&self, key: PatternKey, level: u8, form: Form) -> usize {
-        self.section(key, level, form).1
+    /// One pattern as a section at heading `level`, with what `pick` takes of it.
+    fn render_pick(&self, key: PatternKey, level: u8, pick: &Pick) -> String {
+        let (_, pattern) = key.get(self.model);
+        let prepared = self.prepared(key, level);
+        let mut out = format!("{} {}\n\n", hashes(level), pattern.title);
+        out.push_str(&pick_body(&prepared.cut, pattern, pick));
+        out.push('\n');
+        out
+    }
+
+    /// The exact count of a pattern's section as `pick` takes it.
+    fn pick_tokens(&self, key: PatternKey, level: u8, pick: &Pick) -> usize {
+        let id = (key, level, pick.clone());
+        if let Some(&n) = self.counts.borrow().get(&id) {
+            return n;
+        }
+        let n = self.tokenizer.count(&self.render_pick(key, level, pick));
+        self.counts.borrow_mut().insert(id, n);
+        n
     }
 
     /// Bundles for every budget, sharing the work between them.
@@ -228,12 +351,41 @@ impl<'m> Bundler<'m> {
         agent: &Agent,
         budgets: &[usize],
     ) -> Vec<Result<Bundle, BundleError>> {
+        self.bundles_for(plugin, agent, budgets, None)
+    }
+
+    /// Bundles for every budget; with a task, the patterns most relevant to it go in first (see [`rank`]).
+    pub fn bundles_for(
+        &self,
+        plugin: usize,
+        agent: &Agent,
+        budgets: &[usize],
+        task: Option<&str>,
+    ) -> Vec<Result<Bundle, BundleError>> {
+        if let Some(Err(e)) = task.map(rank::check_task) {
+            return budgets
+                .iter()
+                .map(|_| Err(BundleError::Task(e.clone())))
+                .collect();
+        }
         let plan = plan_agent(self.model, plugin, agent);
-        let order = self.order(plan.as_ref());
-        let mut exact: HashMap<usize, (String, Option<usize>)> = HashMap::new();
+        let level = plan.as_ref().map(|p| p.level + 1).unwrap_or(3);
+        let relevance = match (task, plan.as_ref()) {
+            (Some(task), Some(plan)) => rank::relevance(self.model, plan, task),
+            _ => HashMap::new(),
+        };
+        let mut packing = Packing {
+            plan: plan.as_ref(),
+            level,
+            order: Vec::new(),
+            task: task.is_some(),
+            relevance,
+            exact: HashMap::new(),
+        };
+        packing.order = self.order(&packing);
         budgets
             .iter()
-            .map(|&b| self.pack(agent, plan.as_ref(), &order, b, &mut exact))
+            .map(|&b| self.pack(agent, &mut packing, b))
             .collect()
     }
 
@@ -247,56 +399,91 @@ impl<'m> Bundler<'m> {
         self.bundles(plugin, agent, &[budget]).remove(0)
     }
 
-    /// Every (pattern, form) element, highest priority first; ties in the plan's order.
-    fn order(&self, plan: Option<&Plan>) -> Vec<Element> {
-        let Some(plan) = plan else { return Vec::new() };
-        let mut elements: Vec<(u16, usize, Element)> = Vec::new();
+    /// The packing order. First every summary (highest priority first, or most relevant first for a task): the agent
+    /// learns a little about every topic before it learns everything about one. Then the chunks of the sections.
+    /// Without a task, sections go by value: the pattern's priority times the section kind's weight (a checklist of
+    /// a priority-80 pattern, 8000, before the practice section of a priority-90 one, 5400); with a task, the
+    /// relevant patterns go whole, most relevant first, their sections by kind weight, and the rest follow by value.
+    /// Chunks of a section stay together and in order; every tie is broken by the plan's order, so the order is
+    /// total and deterministic.
+    fn order(&self, packing: &Packing) -> Vec<Element> {
+        let Some(plan) = packing.plan else {
+            return Vec::new();
+        };
+        let task = packing.task;
+        let rel = |k: &PatternKey| packing.relevance.get(k).copied().unwrap_or(0.0);
+        // (tier, major, minor, position, section, chunk); smaller sorts first.
+        type Key = (u8, u64, u64, usize, usize, usize);
+        let mut keyed: Vec<(Key, Element)> = Vec::new();
         for (pos, key) in plan.patterns().enumerate() {
             let (_, p) = key.get(self.model);
+            let prio = p.priority as u64;
+            // Relevance as an integer that sorts: higher first.
+            let r = (rel(&key) * 1e6).round().max(0.0) as u64;
             if p.summary.is_some() {
-                elements.push((
-                    101 + p.priority as u16,
-                    pos,
-                    Element {
-                        key,
-                        form: Form::Summary,
-                    },
-                ));
+                let k = if task {
+                    (0, u64::MAX - r, 100 - prio, pos, 0, 0)
+                } else {
+                    (0, 100 - prio, 0, pos, 0, 0)
+                };
+                keyed.push((k, Element { key, chunk: None }));
             }
-            elements.push((
-                p.priority as u16,
-                pos,
-                Element {
-                    key,
-                    form: Form::Full,
-                },
-            ));
+            let prepared = self.prepared(key, packing.level);
+            for (s, sec) in prepared.cut.sections.iter().enumerate() {
+                let w = sec.kind.weight() as u64;
+                for c in 0..sec.chunks.len() {
+                    let k = if task && r > 0 {
+                        (1, u64::MAX - r, 100 - w, pos, s, c)
+                    } else {
+                        (2, 100 * 100 - prio * w, 100 - w, pos, s, c)
+                    };
+                    keyed.push((
+                        k,
+                        Element {
+                            key,
+                            chunk: Some((s, c)),
+                        },
+                    ));
+                }
+            }
         }
-        elements.sort_by_key(|(vp, pos, _)| (std::cmp::Reverse(*vp), *pos));
-        elements.into_iter().map(|(_, _, e)| e).collect()
+        keyed.sort_by_key(|(k, _)| *k);
+        keyed.into_iter().map(|(_, e)| e).collect()
     }
 
-    fn forms(order: &[Element], k: usize) -> HashMap<PatternKey, Form> {
-        let mut forms = HashMap::new();
-        for e in &order[..k] {
-            let f = forms.entry(e.key).or_insert(Form::Omit);
-            *f = (*f).max(e.form);
+    /// What the first `k` elements take of each pattern.
+    fn picks(&self, packing: &Packing, k: usize) -> HashMap<PatternKey, Pick> {
+        let mut picks: HashMap<PatternKey, Pick> = HashMap::new();
+        for e in &packing.order[..k] {
+            let pick = picks.entry(e.key).or_insert_with(|| Pick {
+                summary: false,
+                chunks: vec![0; self.prepared(e.key, packing.level).cut.sections.len()],
+            });
+            match e.chunk {
+                None => pick.summary = true,
+                Some((s, _)) => pick.chunks[s] += 1,
+            }
         }
-        forms
+        picks
     }
 
     fn render(
         &self,
         agent: &Agent,
-        plan: Option<&Plan>,
-        forms: &HashMap<PatternKey, Form>,
+        packing: &Packing,
+        picks: &HashMap<PatternKey, Pick>,
         budget: usize,
     ) -> Result<String, BundleError> {
-        let form = |k: PatternKey| forms.get(&k).copied().unwrap_or(Form::Omit);
+        let plan = packing.plan;
+        let level = packing.level;
+        let form = |k: PatternKey| match picks.get(&k) {
+            None => Form::Omit,
+            Some(p) if p.chunks.iter().all(|&n| n == 0) && !p.summary => Form::Omit,
+            Some(_) => Form::Partial,
+        };
         let body = match plan {
             Some(plan) => {
-                let section =
-                    |k: PatternKey, f: Form| self.section(k, plan.level + 1, f).0.to_string();
+                let section = |k: PatternKey, _: Form| self.render_pick(k, level, &picks[&k]);
                 render_agent_with(self.model, agent, plan, &form, &section)
             }
             None => agent.doc.body().to_string(),
@@ -308,20 +495,19 @@ impl<'m> Bundler<'m> {
         let mut patterns = Vec::new();
         if let Some(plan) = plan {
             for key in plan.patterns() {
-                let f = form(key);
-                let (skill, p) = key.get(self.model);
-                let text = match f {
-                    Form::Omit => continue,
-                    Form::Full => p.doc.body().trim().to_string(),
-                    Form::Summary => p.summary.clone().unwrap_or_default(),
+                let Some(pick) = picks.get(&key).filter(|_| form(key) != Form::Omit) else {
+                    continue;
                 };
+                let (skill, p) = key.get(self.model);
+                let cut = &self.prepared(key, level).cut;
+                let f = pick.form(&cut.chunk_counts(), p.summary.is_some());
                 patterns.push(serde_json::json!({
                     "name": p.slug,
                     "title": p.title,
                     "skill": skill.name,
                     "priority": p.priority,
                     "form": form_name(f),
-                    "text": text.trim(),
+                    "text": pick_body(cut, p, pick).trim(),
                 }));
             }
         }
@@ -342,100 +528,115 @@ impl<'m> Bundler<'m> {
             .map_err(BundleError::Template)
     }
 
+    /// Renders the first `k` elements (once per agent) and counts them exactly, stopping past the budget.
+    fn measure(
+        &self,
+        agent: &Agent,
+        packing: &mut Packing,
+        k: usize,
+        budget: usize,
+    ) -> Result<Option<usize>, BundleError> {
+        if let Some((text, counted)) = packing.exact.get_mut(&k) {
+            return Ok(match *counted {
+                Some(t) => (t <= budget).then_some(t),
+                None => {
+                    *counted = self.tokenizer.count_within(text, budget);
+                    *counted
+                }
+            });
+        }
+        let picks = self.picks(packing, k);
+        let text = self.render(agent, packing, &picks, budget)?;
+        let t = self.tokenizer.count_within(&text, budget);
+        packing.exact.insert(k, (text, t));
+        Ok(t)
+    }
+
     fn pack(
         &self,
         agent: &Agent,
-        plan: Option<&Plan>,
-        order: &[Element],
+        packing: &mut Packing,
         budget: usize,
-        exact: &mut HashMap<usize, (String, Option<usize>)>,
     ) -> Result<Bundle, BundleError> {
-        let n = order.len();
-        // Renders the first k elements (once per agent) and counts them exactly, stopping past the budget.
-        let measure = |k: usize,
-                       exact: &mut HashMap<usize, (String, Option<usize>)>|
-         -> Result<Option<usize>, BundleError> {
-            if let Some((text, counted)) = exact.get_mut(&k) {
-                return Ok(match *counted {
-                    Some(t) => (t <= budget).then_some(t),
-                    None => {
-                        *counted = self.tokenizer.count_within(text, budget);
-                        *counted
-                    }
-                });
-            }
-            let text = self.render(agent, plan, &Self::forms(order, k), budget)?;
-            let t = self.tokenizer.count_within(&text, budget);
-            exact.insert(k, (text, t));
-            Ok(t)
-        };
-        let Some(base) = measure(0, exact)? else {
+        let n = packing.order.len();
+        let Some(base) = self.measure(agent, packing, 0, budget)? else {
             return Err(BundleError::TooSmall {
-                minimum: self.tokenizer.count(&exact[&0].0),
+                minimum: self.tokenizer.count(&packing.exact[&0].0),
                 budget,
             });
         };
-        // A first guess from the sections' own counts, then exact counts around it.
-        let level = plan.map(|p| p.level + 1).unwrap_or(3);
+        // A first guess from the pieces' own counts, then exact counts around it.
         let mut estimate = base;
         let mut guess = 0;
-        let mut seen = std::collections::HashSet::new();
-        for (i, e) in order.iter().enumerate() {
-            let add = self.section_tokens(e.key, level, e.form);
-            let replaced = match e.form {
-                Form::Full if seen.contains(&e.key) => {
-                    self.section_tokens(e.key, level, Form::Summary)
+        let mut present: HashMap<PatternKey, Vec<bool>> = HashMap::new();
+        for (i, e) in packing.order.iter().enumerate() {
+            let prepared = self.prepared(e.key, packing.level);
+            let seen = present.entry(e.key).or_default();
+            let mut add = 0;
+            if seen.is_empty() {
+                seen.resize(prepared.sections.len() + 1, false);
+                add += prepared.title_tokens;
+            }
+            match e.chunk {
+                None => add += prepared.summary_tokens,
+                Some((s, c)) => {
+                    if !seen[s + 1] {
+                        seen[s + 1] = true;
+                        add += prepared.sections[s].0;
+                    }
+                    add += prepared.sections[s].1[c];
                 }
-                _ => 0,
-            };
-            seen.insert(e.key);
-            estimate = (estimate + add).saturating_sub(replaced);
+            }
+            estimate += add;
             if estimate > budget {
                 break;
             }
             guess = i + 1;
         }
-        let (mut lo, mut hi) = (0, n + 1); // measure(lo) fits; measure(hi) does not (n + 1 stands for "nothing more").
-        if guess > 0 {
-            if measure(guess, exact)?.is_some() {
-                lo = guess;
-            } else {
-                hi = guess;
+        // Invariant: cutoff `lo` fits; cutoff `hi` does not (`n + 1` stands for "nothing more to take"). Gallop
+        // away from the guess, then bisect.
+        let (mut lo, mut hi) = (0, n + 1);
+        if guess > 0 && self.measure(agent, packing, guess, budget)?.is_none() {
+            hi = guess;
+            let mut step = 1;
+            while hi > lo + step {
+                let probe = hi - step;
+                if self.measure(agent, packing, probe, budget)?.is_some() {
+                    lo = probe;
+                    break;
+                }
+                hi = probe;
+                step *= 2;
+            }
+        } else {
+            lo = guess;
+            let mut step = 1;
+            while lo + step < hi {
+                if self.measure(agent, packing, lo + step, budget)?.is_some() {
+                    lo += step;
+                    step *= 2;
+                } else {
+                    hi = lo + step;
+                    break;
+                }
             }
         }
-        if lo + 1 < hi && lo < n {
-            if measure(lo + 1, exact)?.is_some() {
-                lo += 1;
-            } else {
-                hi = lo + 1;
-            }
-        }
-        while lo + 1 < hi && lo < n {
+        while lo + 1 < hi {
             let mid = (lo + hi) / 2;
-            if mid > n {
-                break;
-            }
-            if measure(mid, exact)?.is_some() {
+            if self.measure(agent, packing, mid, budget)?.is_some() {
                 lo = mid;
             } else {
                 hi = mid;
             }
         }
         let k = lo.min(n);
-        let tokens = measure(k, exact)?.unwrap_or(base);
-        let text = exact[&k].0.clone();
-        let forms = Self::forms(order, k);
+        let tokens = self.measure(agent, packing, k, budget)?.unwrap_or(base);
+        let text = packing.exact[&k].0.clone();
+        let picks = self.picks(packing, k);
         let mut patterns = Vec::new();
-        if let Some(plan) = plan {
+        if let Some(plan) = packing.plan {
             for key in plan.patterns() {
-                let (skill, p) = key.get(self.model);
-                patterns.push(self.entry(
-                    key,
-                    skill,
-                    p,
-                    level,
-                    forms.get(&key).copied().unwrap_or(Form::Omit),
-                ));
+                patterns.push(self.entry(key, packing, picks.get(&key)));
             }
         }
         Ok(Bundle {
@@ -447,33 +648,103 @@ impl<'m> Bundler<'m> {
         })
     }
 
-    fn entry(
-        &self,
-        key: PatternKey,
-        skill: &Skill,
-        p: &Pattern,
-        level: u8,
-        form: Form,
-    ) -> PatternEntry {
+    fn entry(&self, key: PatternKey, packing: &Packing, pick: Option<&Pick>) -> PatternEntry {
+        let (skill, p) = key.get(self.model);
+        let level = packing.level;
+        let prepared = self.prepared(key, level);
+        let all = prepared.cut.chunk_counts();
+        let full = Pick {
+            summary: p.summary.is_some(),
+            chunks: all.clone(),
+        };
+        let summary = Pick {
+            summary: true,
+            chunks: vec![0; all.len()],
+        };
+        let none = Pick {
+            summary: false,
+            chunks: vec![0; all.len()],
+        };
+        let pick = pick.unwrap_or(&none);
+        let form = pick.form(&all, p.summary.is_some());
+        let full_tokens = self.pick_tokens(key, level, &full);
+        let summary_tokens = p
+            .summary
+            .as_ref()
+            .map(|_| self.pick_tokens(key, level, &summary));
+        let tokens = match form {
+            Form::Omit => 0,
+            Form::Full => full_tokens,
+            Form::Summary => summary_tokens.unwrap_or(0),
+            Form::Partial => self.pick_tokens(key, level, pick),
+        };
+        let sections = prepared
+            .cut
+            .sections
+            .iter()
+            .enumerate()
+            .map(|(s, sec)| {
+                let taken = pick.chunks.get(s).copied().unwrap_or(0);
+                SectionEntry {
+                    title: sec.title.clone(),
+                    kind: sec.kind,
+                    tokens: prepared.totals[s],
+                    form: if taken == 0 {
+                        Form::Omit
+                    } else if taken == sec.chunks.len() {
+                        Form::Full
+                    } else {
+                        Form::Partial
+                    },
+                }
+            })
+            .collect();
         PatternEntry {
             skill: skill.name.clone(),
             pattern: p.slug.clone(),
             title: p.title.clone(),
             priority: p.priority,
-            full_tokens: self.section_tokens(key, level, Form::Full),
-            summary_tokens: p
-                .summary
-                .as_ref()
-                .map(|_| self.section_tokens(key, level, Form::Summary)),
+            relevance: packing
+                .task
+                .then(|| round3(packing.relevance.get(&key).copied().unwrap_or(0.0))),
+            full_tokens,
+            summary_tokens,
             form,
+            tokens,
+            sections,
         }
     }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// A pattern's text under its title as `pick` takes it: the summary, then the taken chunks of each section.
+fn pick_body(cut: &Cut, pattern: &Pattern, pick: &Pick) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if pick.summary {
+        if let Some(s) = &pattern.summary {
+            parts.push(s.trim().to_string());
+        }
+    }
+    for (s, &n) in pick.chunks.iter().enumerate() {
+        if let Some(t) = cut.section_text(s, n) {
+            parts.push(t);
+        }
+    }
+    parts.join("\n\n")
+}
+
+fn hashes(level: u8) -> String {
+    "#".repeat(level.clamp(1, 6) as usize)
 }
 
 fn form_name(f: Form) -> &'static str {
     match f {
         Form::Omit => "omit",
         Form::Summary => "summary",
+        Form::Partial => "partial",
         Form::Full => "full",
     }
 }

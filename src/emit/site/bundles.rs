@@ -8,7 +8,7 @@
 use super::index::Index;
 use super::pages::Page;
 use super::util::{bar, escape, md_escape, rel, slugify, Unique};
-use crate::emit::bundle::Manifest;
+use crate::emit::bundle::{Manifest, PatternEntry};
 use crate::expand::Form;
 use std::fmt::Write as _;
 
@@ -34,7 +34,33 @@ fn form_name(f: Form) -> &'static str {
     match f {
         Form::Full => "full",
         Form::Summary => "summary",
+        Form::Partial => "part",
         Form::Omit => "left out",
+    }
+}
+
+/// The sections of a pattern that went in, as the table shows them: `Checklist, How it fails (part)`.
+fn sections_cell(p: &PatternEntry) -> String {
+    if p.form == Form::Full {
+        return "all".to_string();
+    }
+    let taken: Vec<String> = p
+        .sections
+        .iter()
+        .filter(|s| s.form != Form::Omit)
+        .map(|s| {
+            let t = s.title.as_deref().unwrap_or("(introduction)");
+            if s.form == Form::Partial {
+                format!("{t} (part)")
+            } else {
+                t.to_string()
+            }
+        })
+        .collect();
+    if taken.is_empty() {
+        "none".to_string()
+    } else {
+        taken.join(", ")
     }
 }
 
@@ -69,33 +95,36 @@ fn agent_page(ix: &Index, ab: &Manifest, path: &str) -> Page {
         let used = b.tokens.unwrap_or(0);
         let _ = write!(
             md,
-            "{used} of {} tokens used (the agent's own text: {}).\n\n| Pattern | Form | Tokens |\n|---|---|--:|\n",
+            "{used} of {} tokens used (the agent's own text: {}).\n\n| Pattern | Form | Sections | Tokens |\n|---|---|---|--:|\n",
             b.budget,
             b.base_tokens.unwrap_or(0)
         );
         let mut t = format!(
-            "<p class=\"sb-note\">{} <span class=\"sb-bar-label\">{used} / {} tokens</span></p>\n<table class=\"sb-bundle\">\n<thead><tr><th>Pattern</th><th>Form</th><th>Tokens</th><th></th></tr></thead>\n<tbody>\n",
+            "<p class=\"sb-note\">{} <span class=\"sb-bar-label\">{used} / {} tokens</span></p>\n<table class=\"sb-bundle\">\n<thead><tr><th>Pattern</th><th>Form</th><th>Sections</th><th>Tokens</th><th></th></tr></thead>\n<tbody>\n",
             bar(used, b.budget, "sb-bar-ok", &format!("{used} of {} tokens", b.budget)),
             b.budget
         );
         for p in &b.patterns {
-            let tokens = match p.form {
-                Form::Full => p.full_tokens,
-                Form::Summary => p.summary_tokens.unwrap_or(0),
-                Form::Omit => 0,
+            let tokens = p.tokens;
+            let sections = if p.form == Form::Omit || p.form == Form::Summary {
+                String::new()
+            } else {
+                sections_cell(p)
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {tokens} |",
+                "| {} | {} | {} | {tokens} |",
                 md_escape(&p.title),
-                form_name(p.form)
+                form_name(p.form),
+                md_escape(&sections)
             );
             let _ = writeln!(
                 t,
-                "<tr class=\"sb-form-{}\"><td>{}</td><td>{}</td><td class=\"sb-num\">{tokens}</td><td>{}</td></tr>",
+                "<tr class=\"sb-form-{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"sb-num\">{tokens}</td><td>{}</td></tr>",
                 form_name(p.form).replace(' ', "-"),
                 escape(&p.title),
                 form_name(p.form),
+                escape(&sections),
                 bar(tokens, b.budget.max(1), "sb-bar-tokens", &format!("{tokens} tokens"))
             );
         }
