@@ -406,8 +406,7 @@ fn bundle_error(agent: &str, e: &BundleError) {
         BundleError::TooSmall { minimum, .. } => {
             format!("\n  = help: raise --budget to at least {minimum}")
         }
-        BundleError::Template(_) => String::new(),
-        BundleError::Task(_) => String::new(),
+        BundleError::Template(_) | BundleError::Task(_) => String::new(),
     };
     eprintln!("skillbook: error: bundle for `{agent}`: {e}{help}");
 }

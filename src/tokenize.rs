@@ -6,7 +6,7 @@ use bpe_openai::Tokenizer as Bpe;
 
 /// `claude` counts are o200k counts times this factor, rounded up. Calibrated to err high for Claude Opus 4.7 and
 /// later: see the README's "Tokenizers" section and `bench/calibrate-claude.sh`.
-pub const CLAUDE_FACTOR: f64 = 1.90;
+pub const CLAUDE_FACTOR: f64 = 1.85;
 
 /// `claude-4.6` counts are o200k counts times this factor, rounded up. Calibrated to err high for Claude models up
 /// to 4.6: see the README's "Tokenizers" section.

@@ -800,7 +800,8 @@ impl TokenizerInfo {
             factor: t.factor(),
             note: t.factor().map(|f| {
                 format!(
-                    "estimate: o200k count x {f}, rounded up; calibrated to err high, never low"
+                    "estimate for {}: o200k count x {f}, rounded up; calibrated to err high for English prose, markdown and code",
+                    t.models().unwrap_or("Claude")
                 )
             }),
         }

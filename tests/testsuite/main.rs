@@ -15,5 +15,6 @@ mod plugin;
 mod repos;
 mod sarif;
 mod site;
+mod tokenize;
 mod ux;
 mod watch;
