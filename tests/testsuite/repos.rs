@@ -4,8 +4,8 @@
 use crate::common::{assert_golden, fixture, run};
 use std::fs;
 
-/// One plugin in the shape of a large public collection: agents and skills in category folders named by
-/// plugin.json, invalid YAML, CRLF, tabs, Title-Case names, a file without frontmatter, `- **Category**: prose`
+/// One plugin in the shape of a large public collection: agents in category folders, each named by plugin.json (Claude
+/// Code reads only files there, not folders), skills in a category folder, invalid YAML, CRLF, tabs, Title-Case names, a file without frontmatter, `- **Category**: prose`
 /// bullets in agents with no stub. Only the file without frontmatter is an error; no agent that did not opt in to
 /// coverage gets a coverage diagnostic.
 #[test]
@@ -27,6 +27,13 @@ fn torture_collection_builds_with_only_real_errors() {
 
     // Without the broken file the collection builds, its prose agents shown as not tracked.
     fs::remove_file(dir.path().join("agents/data-ai/prompt-engineer.md")).unwrap();
+    let manifest = dir.path().join(".claude-plugin/plugin.json");
+    let json = fs::read_to_string(&manifest).unwrap();
+    fs::write(
+        &manifest,
+        json.replace("    \"./agents/data-ai/prompt-engineer.md\",\n", ""),
+    )
+    .unwrap();
     let r = run(dir.path(), &["build", ".", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = dir.path().join("build");
