@@ -1,0 +1,350 @@
+//! Shared pieces of skillbook's fuzz targets: content trees made from the fuzzer's bytes, the pipeline run on them,
+//! and the invariants every run must keep (diagnostics located inside their file, spans on character boundaries,
+//! compiled frontmatter that strict YAML decodes to the values the source was read as).
+
+use skillbook::config;
+use skillbook::diagnostic::{render_human, Diagnostic, Source, Style};
+use skillbook::driver::{self, Compiled};
+use skillbook::emit;
+use skillbook::emit::bundle::{Bundler, Layout, Templates};
+use skillbook::frontmatter::{self, Split, Value};
+use skillbook::parse::{Document, Model};
+use skillbook::tokenize::Tokenizer;
+use skillbook::write::OutputTree;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Files of a content tree, by `/`-separated relative path.
+pub type Tree = BTreeMap<String, Vec<u8>>;
+
+/// At most this many files in a tree.
+pub const MAX_FILES: usize = 24;
+
+/// Reads a content tree from the fuzzer's bytes: a sequence of `=== relative/path\n` lines, each followed by the
+/// file's bytes up to the next such line. Paths are cleaned (no `..`, no absolute paths, at most six components);
+/// a root `book.toml` is dropped, since it could name a content root outside the tree.
+pub fn tree_from_bytes(data: &[u8]) -> Tree {
+    let mut tree = Tree::new();
+    let mut rest = data;
+    // Skip to the first header.
+    match find(rest, b"=== ") {
+        Some(0) => {}
+        _ => match find(rest, b"\n=== ") {
+            Some(i) => rest = &rest[i + 1..],
+            None => return tree,
+        },
+    }
+    while let Some(after) = rest.strip_prefix(b"=== ") {
+        let line_end = after
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(after.len());
+        let path = &after[..line_end];
+        let body_start = (line_end + 1).min(after.len());
+        let body = &after[body_start..];
+        let (content, next) = match find(body, b"\n=== ") {
+            Some(i) => (&body[..i], &body[i + 1..]),
+            None => (body, &body[body.len()..]),
+        };
+        if let Some(p) = clean_path(path) {
+            if tree.len() < MAX_FILES {
+                tree.insert(p, content.to_vec());
+            }
+        }
+        rest = next;
+    }
+    tree
+}
+
+/// The bytes [`tree_from_bytes`] reads back as `tree` (for seed corpora).
+pub fn tree_to_bytes(tree: &Tree) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (path, bytes) in tree {
+        out.extend_from_slice(b"=== ");
+        out.extend_from_slice(path.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(bytes);
+        if !bytes.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn clean_path(raw: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(raw).ok()?;
+    let parts: Vec<&str> = s
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.is_empty()
+        || parts.len() > 6
+        || parts
+            .iter()
+            .any(|c| *c == ".." || c.len() > 64 || c.contains('\0') || c.contains('\\'))
+        || parts == ["book.toml"]
+    {
+        return None;
+    }
+    Some(parts.join("/"))
+}
+
+/// A scratch directory for this process on a RAM file system (falls back to the temp dir).
+pub fn scratch(name: &str) -> PathBuf {
+    let base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    base.join(format!("skillbook-fuzz-{}", std::process::id()))
+        .join(name)
+}
+
+/// Writes `tree` under `root`, replacing what was there. Files whose path clashes with another's folder are skipped.
+pub fn materialize(tree: &Tree, root: &Path) {
+    let _ = fs::remove_dir_all(root);
+    fs::create_dir_all(root).expect("create scratch root");
+    for (rel, bytes) in tree {
+        let path = root.join(rel);
+        if let Some(parent) = path.parent() {
+            if fs::create_dir_all(parent).is_err() {
+                continue;
+            }
+        }
+        let _ = fs::write(&path, bytes);
+    }
+}
+
+/// The bundle budgets the pipeline targets use: one tight, one roomy.
+pub const BUDGETS: &[usize] = &[300, 3000];
+
+/// Loads, parses and checks the content root, then emits the compiled plugin, the bundles and the report, in
+/// memory; asserts the invariants on the way.
+pub fn pipeline(root: &Path) -> (Compiled, OutputTree) {
+    let config = config::resolve(Some(root)).expect("a root without book.toml always resolves");
+    let compiled = driver::compile(config, &indicatif::ProgressBar::hidden())
+        .expect("the scratch root is readable");
+    let mut tree = OutputTree::new();
+    emit::plugin::emit(&compiled.model, "plugin/", &mut tree);
+    let templates = Templates::builtin();
+    let bundler = Bundler::new(
+        &compiled.model,
+        &templates,
+        Tokenizer::O200k,
+        Layout::Markdown,
+    );
+    let _ = emit::bundle::emit(&bundler, BUDGETS, &mut tree);
+    let json = emit::report::json(&compiled.report);
+    serde_json::from_str::<serde_json::Value>(&json).expect("report.json is JSON");
+    let _ = emit::report::human(&compiled.report, "root", Style { color: false });
+    assert_located(&compiled.report.diagnostics, &|rel| {
+        let bytes = fs::read(root.join(rel)).ok()?;
+        let bytes = bytes
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&bytes)
+            .to_vec();
+        String::from_utf8(bytes).ok()
+    });
+    assert_model_spans(&compiled.model);
+    assert_compiled_frontmatter(&compiled.model, &tree);
+    (compiled, tree)
+}
+
+/// Every diagnostic on a file whose text `text_of` knows has a line in that file and a column at most one past
+/// the end of that line, and quotes that line; rendering it does not panic.
+pub fn assert_located(diags: &[Diagnostic], text_of: &dyn Fn(&str) -> Option<String>) {
+    for d in diags {
+        let _ = render_human(d, &d.path, Style { color: true });
+        assert!(d.line >= 1 && d.column >= 1, "unlocated diagnostic: {d:?}");
+        if d.code == "invalid-utf8" {
+            continue;
+        }
+        let Some(text) = text_of(&d.path) else {
+            continue;
+        };
+        let src = Source::new(&d.path, &text);
+        let lines = text.split('\n').count();
+        assert!(
+            d.line <= lines,
+            "diagnostic on line {} of a {lines}-line file: {d:?}",
+            d.line
+        );
+        let line = src.line_text(d.line);
+        assert_eq!(d.source_line, line, "diagnostic quotes another line: {d:?}");
+        assert!(
+            d.column <= line.chars().count() + 1,
+            "diagnostic column {} past the end of line {:?}: {d:?}",
+            d.column,
+            line
+        );
+    }
+}
+
+/// Asserts that `range` is a slice of `text` (in order, on character boundaries).
+pub fn assert_span_of(text: &str, range: std::ops::Range<usize>, what: &str) {
+    assert!(
+        range.start <= range.end && text.get(range.clone()).is_some(),
+        "{what} span {range:?} is not a slice of a {}-byte text",
+        text.len()
+    );
+}
+
+fn assert_offset(text: &str, offset: usize, what: &str) {
+    assert!(
+        text.is_char_boundary(offset),
+        "{what} offset {offset} is not a character boundary of a {}-byte text",
+        text.len()
+    );
+}
+
+/// The spans the parser keeps are slices of their file.
+pub fn assert_document_spans(doc: &Document) {
+    let text = &doc.file.text;
+    assert_offset(text, doc.body_start, "body");
+    assert_span_of(text, doc.frontmatter.yaml.clone(), "frontmatter");
+    for f in &doc.frontmatter.fields {
+        assert_offset(text, f.key_offset, "key");
+        assert_span_of(text, f.region.clone(), "field region");
+        let _ = doc.frontmatter.locate(text, &f.key, "a", 0);
+    }
+    for (i, h) in doc.headings.iter().enumerate() {
+        assert_span_of(text, h.range.clone(), "heading");
+        assert_span_of(text, doc.section(i), "section");
+    }
+    for s in &doc.stubs {
+        assert_span_of(text, s.range.clone(), "stub");
+    }
+    for c in &doc.code {
+        assert_span_of(text, c.clone(), "code block");
+    }
+}
+
+/// Every span of every parsed document of the model.
+pub fn assert_model_spans(model: &Model) {
+    for p in &model.plugins {
+        for a in &p.agents {
+            assert_document_spans(&a.doc);
+            let text = &a.doc.file.text;
+            for c in &a.expertise {
+                assert_offset(text, c.offset, "category");
+                for i in &c.items {
+                    assert_offset(text, i.offset, "expertise item");
+                }
+            }
+            for r in &a.responsibilities {
+                assert_offset(text, r.offset, "responsibility");
+            }
+            for r in &a.skill_refs {
+                assert_offset(text, r.offset, "skill reference");
+            }
+        }
+        for s in &p.skills {
+            if let Some(d) = &s.doc {
+                assert_document_spans(d);
+            }
+            for pat in &s.patterns {
+                assert_document_spans(&pat.doc);
+                for c in &pat.covers {
+                    assert_offset(&pat.doc.file.text, c.offset, "cover");
+                }
+            }
+        }
+        for c in &p.commands {
+            assert_document_spans(&c.doc);
+        }
+    }
+}
+
+/// YAML values compared as YAML means them: numbers by value (`1.0` and `1.00` are one number), the rest exactly.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x == y
+                || match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(p), Ok(q)) => p == q || (p.is_nan() && q.is_nan()),
+                    _ => false,
+                }
+        }
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q))
+        }
+        (Value::Map(x), Value::Map(y)) => same_fields(x, y),
+        _ => a == b,
+    }
+}
+
+/// Two field lists hold the same keys, in the same order, with the same values.
+pub fn same_fields(a: &[(String, Value)], b: &[(String, Value)]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((k1, v1), (k2, v2))| k1 == k2 && same_value(v1, v2))
+}
+
+/// The round trip of one parsed document: the frontmatter the compiled plugin writes for it is strict YAML, and
+/// decodes to the values the document was read as.
+pub fn assert_round_trip(doc: &Document) {
+    if !doc.has_frontmatter {
+        return;
+    }
+    let fields: Vec<(String, Value)> = doc
+        .frontmatter
+        .fields
+        .iter()
+        .map(|f| (f.key.clone(), f.value.clone()))
+        .collect();
+    let written = emit::plugin::document(doc, doc.body());
+    let written = String::from_utf8(written).expect("compiled documents are UTF-8");
+    let Split::Found { yaml, .. } = frontmatter::split(&written) else {
+        panic!("compiled document has no frontmatter block:\n{written}");
+    };
+    let decoded = frontmatter::parse_strict(&written[yaml.clone()]).unwrap_or_else(|e| {
+        panic!(
+            "compiled frontmatter is not strict YAML ({e}):\n{}\nsource:\n{}",
+            &written[yaml.clone()],
+            &doc.file.text[doc.frontmatter.yaml.clone()]
+        )
+    });
+    assert!(
+        same_fields(&fields, &decoded),
+        "compiled frontmatter decodes to other values\nsource:\n{}\nread as: {fields:?}\nwritten:\n{}\ndecoded: {decoded:?}",
+        &doc.file.text[doc.frontmatter.yaml.clone()],
+        &written[yaml]
+    );
+}
+
+/// Every document the compiled plugin rewrites keeps its values; every compiled markdown file with frontmatter is
+/// strict YAML.
+pub fn assert_compiled_frontmatter(model: &Model, out: &OutputTree) {
+    for p in &model.plugins {
+        for a in &p.agents {
+            assert_round_trip(&a.doc);
+        }
+        for s in &p.skills {
+            if let Some(d) = &s.doc {
+                assert_round_trip(d);
+            }
+        }
+        for c in &p.commands {
+            assert_round_trip(&c.doc);
+        }
+    }
+    for (path, bytes) in out {
+        if !path.starts_with("plugin/") || !path.ends_with(".md") {
+            continue;
+        }
+        let text = std::str::from_utf8(bytes).expect("compiled files are UTF-8");
+        if let Split::Found { yaml, .. } = frontmatter::split(text) {
+            if text.starts_with("---\n") {
+                frontmatter::parse_strict(&text[yaml]).unwrap_or_else(|e| {
+                    panic!("{path}: compiled frontmatter is not strict YAML: {e}\n{text}")
+                });
+            }
+        }
+    }
+}
