@@ -582,6 +582,11 @@ fn listing(dir: &Path, segs: &[String]) -> Reply {
     page(200, &format!("Index of {title}"), &body)
 }
 
+/// How often a live-reload socket is pinged when there is nothing to say. The server only learns that a page went
+/// away when a write to it fails (the second after the page closed), so this bounds how long a closed page keeps its
+/// thread and socket.
+const LIVE_PING: Duration = Duration::from_secs(1);
+
 /// Upgrades a request to the live-reload websocket, on its own thread.
 fn upgrade(req: Request, hub: &Hub) {
     let key = req
@@ -611,7 +616,7 @@ fn upgrade(req: Request, hub: &Hub) {
         .spawn(move || {
             let mut ws = WebSocket::from_raw_socket(stream, Role::Server, None);
             loop {
-                match rx.recv_timeout(Duration::from_secs(15)) {
+                match rx.recv_timeout(LIVE_PING) {
                     Ok(msg) => {
                         if ws.send(Message::text(msg)).is_err() {
                             break;

@@ -186,7 +186,7 @@ pub fn commit_outputs(
             ));
         }
     }
-    remove_stale_trash(&parent, &name);
+    remove_stale(&parent, &name);
     let tmp = parent.join(format!(".{name}.skillbook-tmp-{}", std::process::id()));
     if tmp.exists() {
         fs::remove_dir_all(&tmp)?;
@@ -237,20 +237,46 @@ pub fn finish_cleanup() {
     }
 }
 
-/// Deletes previous outputs of `out` that a process stopped before it could (not this process's own, which its
-/// threads are deleting).
-fn remove_stale_trash(parent: &Path, name: &str) {
-    let prefix = format!(".{name}.skillbook-trash-");
-    let mine = format!("{prefix}{}-", std::process::id());
+/// Removes what killed builds left next to `<parent>/<name>`: the temporary directories (`.<name>.skillbook-tmp-PID`,
+/// `.<name>.skillbook-trash-PID-N`) of processes that no longer run. A live process's directories are left alone.
+fn remove_stale(parent: &Path, name: &str) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
+    let prefix = format!(".{name}.skillbook-");
     for e in entries.flatten() {
-        let n = e.file_name().to_string_lossy().into_owned();
-        if n.starts_with(&prefix) && !n.starts_with(&mine) {
+        let file_name = e.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .strip_prefix("tmp-")
+            .or_else(|| rest.strip_prefix("trash-"))
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
             let _ = fs::remove_dir_all(e.path());
         }
     }
+}
+
+/// Whether a process with this id runs (or may: when unsure, true).
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_alive(_: u32) -> bool {
+    true
 }
 
 fn write_tree(
@@ -444,6 +470,27 @@ mod tests {
         assert_eq!(done.linked, 1, "only plain.md keeps its inode");
         assert_eq!(done.written, ["run.sh", "secret.txt"]);
         assert_eq!((mode("run.sh") & 0o111, mode("secret.txt")), (0, 0o640));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn removes_what_killed_builds_left_but_not_what_live_ones_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        // A process id that cannot run: above the kernel's limit.
+        let dead = dir.path().join(".build.skillbook-tmp-2147483000");
+        let dead_trash = dir.path().join(".build.skillbook-trash-2147483000-3");
+        let live = dir.path().join(format!(
+            ".build.skillbook-tmp-{}",
+            std::os::unix::process::parent_id()
+        ));
+        let other = dir.path().join(".other.skillbook-tmp-2147483000");
+        for d in [&dead, &dead_trash, &live, &other] {
+            fs::create_dir_all(d.join("x")).unwrap();
+        }
+        commit(&out, &tree(&[("a.md", "1")])).unwrap();
+        assert!(!dead.exists() && !dead_trash.exists());
+        assert!(live.exists() && other.exists());
     }
 
     #[test]
