@@ -139,7 +139,7 @@ pub fn pipeline(root: &Path) -> (Compiled, OutputTree) {
         Layout::Markdown,
     );
     let _ = emit::bundle::emit(&bundler, BUDGETS, &mut tree);
-    let json = emit::report::json(&compiled.report);
+    let json = emit::report::json(&compiled.report, "root");
     serde_json::from_str::<serde_json::Value>(&json).expect("report.json is JSON");
     let _ = emit::report::human(&compiled.report, "root", Style { color: false });
     assert_located(&compiled.report.diagnostics, &|rel| {
@@ -334,7 +334,7 @@ pub fn assert_compiled_frontmatter(model: &Model, out: &OutputTree) {
             assert_round_trip(&c.doc);
         }
     }
-    for (path, bytes) in out {
+    for (path, bytes) in out.iter() {
         if !path.starts_with("plugin/") || !path.ends_with(".md") {
             continue;
         }

@@ -162,7 +162,7 @@ fn frontmatter_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Whatever frontmatter the parser reads, strictly or through the lenient fallback, the compiled plugin writes
     /// as strict YAML that decodes to the same values.
@@ -349,7 +349,7 @@ fn write_content(c: &Content, root: &Path) -> Vec<(String, String)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Every diagnostic points inside its file; one about a name (an uncovered item, an unknown cover or skill)
     /// points at that name; one about a field's value (model, colour) is on that field's line.
@@ -454,7 +454,7 @@ fn check_survives(
     let config = config::resolve(Some(&root)).unwrap();
     let compiled = driver::compile(config, &indicatif::ProgressBar::hidden()).unwrap();
     let _ = emit::report::human(&compiled.report, "plugin", Style { color: true });
-    let _ = emit::report::json(&compiled.report);
+    let _ = emit::report::json(&compiled.report, "plugin");
     for d in &compiled.report.diagnostics {
         if d.code == "invalid-utf8" {
             continue;
@@ -471,7 +471,7 @@ fn check_survives(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     /// No bytes in any content file of a plugin (agents, skills, patterns, commands, the manifest) make `check`
     /// panic, and every diagnostic still points inside its file.

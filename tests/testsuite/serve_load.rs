@@ -182,7 +182,6 @@ fn serve_answers_every_request_under_load_and_leaks_nothing() {
     thread::sleep(Duration::from_millis(500));
     let base_fds = serve.fds();
     let base_threads = serve.threads();
-    let index = request(&mut connect(port), "/", true, false).1;
     let pages: Vec<String> = common::files(&out.join("site"))
         .into_iter()
         .filter(|f| f.ends_with(".html"))
@@ -269,7 +268,7 @@ fn serve_answers_every_request_under_load_and_leaks_nothing() {
     // The served pages are still whole after the rebuilds.
     let (status, body) = request(&mut connect(port), "/", true, false);
     assert_eq!(status, 200);
-    assert_eq!(body.len() > index.len() / 2, true);
+    assert!(String::from_utf8_lossy(&body).contains("data-skillbook-live"));
 
     // The clients go: the server's threads and sockets return to what they were.
     for mut ws in sockets {
