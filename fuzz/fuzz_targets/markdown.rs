@@ -52,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
             commands: vec![file("commands/fuzz.md", agent)],
         }],
         marketplace: None,
+        copies: Vec::new(),
         files: 4,
     };
     let mut diags = Vec::new();
