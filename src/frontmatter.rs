@@ -640,6 +640,19 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
                     let (k, v) = key_line(trimmed).unwrap_or_default();
                     let entry = (k.to_string(), lenient_scalar(v));
                     match &mut pending {
+                        // A key given twice in a nested mapping: an error, the first value kept, as at the top.
+                        Pending::Map(entries) if entries.iter().any(|(e, _)| e == k) => {
+                            let indent = raw.len() - raw.trim_start().len();
+                            diags.push(
+                                src.diag(
+                                    pos + indent,
+                                    Severity::Error,
+                                    "duplicate-key",
+                                    format!("duplicate key `{k}` in a nested mapping; the first value is kept"),
+                                )
+                                .help("remove one of the two entries"),
+                            );
+                        }
                         Pending::Map(entries) => entries.push(entry),
                         _ => pending = Pending::Map(vec![entry]),
                     }
@@ -900,6 +913,23 @@ mod tests {
         assert_eq!(value(&fm, "block"), &Value::String("one\ntwo".into()));
         assert_eq!(value(&fm, "fold"), &Value::String("one two".into()));
         assert_eq!(value(&fm, "sq"), &Value::String("it's".into()));
+    }
+
+    #[test]
+    fn duplicate_nested_key_is_an_error_and_first_wins() {
+        // Found by the `roundtrip` fuzzer: the compiled plugin kept only the last of two nested keys.
+        let text = "---\ndescription: a: b\nm:\n  k: 1\n  k: 2\n---\n";
+        let (fm, diags) = run(text);
+        assert_eq!(
+            value(&fm, "m"),
+            &Value::Map(vec![("k".to_string(), Value::Number("1".to_string()))])
+        );
+        let dup: Vec<_> = diags
+            .iter()
+            .filter(|d| d.code == "duplicate-key")
+            .map(|d| (d.line, d.column))
+            .collect();
+        assert_eq!(dup, [(5, 3)], "{diags:?}");
     }
 
     #[test]
