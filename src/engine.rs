@@ -295,37 +295,6 @@ impl Memo {
     }
 }
 
-/// `items.iter().map(f)` on as many threads as the machine has cores (at most 8), results in order.
-pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
-        .min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                if let Ok(mut slot) = slots[i].lock() {
-                    *slot = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .filter_map(|m| m.into_inner().ok().flatten())
-        .collect()
-}
-
 /// Output files made together, with their hashes.
 type UnitFiles = Vec<(String, Blob)>;
 
@@ -500,7 +469,7 @@ fn outputs(
         })
         .collect();
     let compiled_agents = memo.units("agent", &plugin_agent_items, &mut |todo| {
-        par_map(todo, |&i| {
+        crate::emit::par_map(todo, |&i| {
             let (pi, a) = agent(i);
             blobs(vec![compiler.agent(pi, a, PLUGIN)])
         })
@@ -524,7 +493,7 @@ fn outputs(
         }
     }
     let compiled_skills = memo.units("skill", &skill_items, &mut |todo| {
-        par_map(todo, |&i| {
+        crate::emit::par_map(todo, |&i| {
             let (pi, si) = skills[i];
             blobs(compiler.skill(pi, &model.plugins[pi].skills[si], PLUGIN))
         })

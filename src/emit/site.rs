@@ -174,7 +174,7 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
     nav.push_str("# Coverage\n\n- [Coverage matrix](coverage.md)\n");
     jobs.push(Job::Coverage);
 
-    let pages = par_map(&jobs, |job| match *job {
+    let pages = super::par_map(&jobs, |job| match *job {
         Job::Home => Some(pages::home(&ix, &title, &description)),
         Job::Agent(ai) => Some(pages::agent(&ix, ai)),
         Job::Skill(si) => Some(pages::skill(&ix, &ix.skills[si])),
@@ -205,37 +205,6 @@ enum Job {
     Coverage,
     /// A page made already (a bundles page, by index).
     Ready(usize),
-}
-
-/// `items.iter().map(f)`, on as many threads as the machine has cores (at most 8), in order.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8)
-        .min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                if let Ok(mut slot) = slots[i].lock() {
-                    *slot = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .filter_map(|m| m.into_inner().ok().flatten())
-        .collect()
 }
 
 fn default_title(model: &Model) -> String {
@@ -570,7 +539,7 @@ pub fn render_pages(
             }
         })
         .collect();
-    par_map(&views, |v| render::render_page(shared, v))
+    super::par_map(&views, |v| render::render_page(shared, v))
         .into_iter()
         .collect()
 }
