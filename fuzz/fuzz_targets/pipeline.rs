@@ -2,15 +2,4 @@
 //! file; see `tree_from_bytes`), written to a RAM disk: load, parse, check, expand, bundle, plugin emit, report.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use skillbook_fuzz::{materialize, pipeline, scratch, tree_from_bytes};
-
-fuzz_target!(|data: &[u8]| {
-    let tree = tree_from_bytes(data);
-    if tree.is_empty() {
-        return;
-    }
-    let root = scratch("pipeline").join("plugin");
-    materialize(&tree, &root);
-    pipeline(&root);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::pipeline(data));

@@ -348,3 +348,194 @@ pub fn assert_compiled_frontmatter(model: &Model, out: &OutputTree) {
         }
     }
 }
+
+/// The targets' bodies: each fuzz target is `fuzz_target!(|data| targets::NAME(data))`, and the ordinary test suite
+/// replays the committed regression inputs through these same functions on stable Rust, so they cannot rot.
+pub mod targets {
+    use super::*;
+    use skillbook::check;
+    use skillbook::diagnostic::Source;
+    use skillbook::emit;
+    use skillbook::emit::bundle::{Bundler, Layout, Templates};
+    use skillbook::frontmatter::{self, Split};
+    use skillbook::load::{PluginFiles, SkillFiles, SourceFile, Workspace};
+    use skillbook::parse::{self, parse_document, ParseOptions};
+    use skillbook::tokenize::Tokenizer;
+    use skillbook::write::OutputTree;
+
+    /// Frontmatter split and parse, strict YAML first and the lenient line parser second: no input panics, every span
+    /// is a slice of the file, every diagnostic points inside it.
+    pub fn frontmatter(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        let src = Source::new("agents/fuzz.md", text);
+        let mut diags = Vec::new();
+        match frontmatter::split(text) {
+            Split::Found { yaml, body_start } => {
+                assert_span_of(text, yaml.clone(), "yaml");
+                assert!(yaml.end <= body_start && text.is_char_boundary(body_start));
+                let fm = frontmatter::parse(&src, yaml, &mut diags);
+                for f in &fm.fields {
+                    assert_span_of(text, f.region.clone(), "region");
+                    assert!(text.is_char_boundary(f.key_offset));
+                    let _ = fm.locate(text, &f.key, &f.key, 0);
+                    if let Some(v) = f.value.scalar_text() {
+                        let _ = fm.locate(text, &f.key, &v, 0);
+                    }
+                }
+            }
+            Split::Unterminated | Split::None => {}
+        }
+        assert_located(&diags, &|_| Some(text.to_string()));
+    }
+
+    /// The lenient-frontmatter round trip: whatever the parser reads (strictly or leniently), the compiled plugin writes
+    /// as strict YAML that decodes to the same values.
+    pub fn roundtrip(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        // Fuzz the YAML itself: the fences are given.
+        let text = if text.starts_with("---") {
+            text.to_string()
+        } else {
+            format!("---\n{text}\n---\nbody\n")
+        };
+        let file = SourceFile {
+            rel: "agents/fuzz.md".to_string(),
+            text,
+        };
+        let mut diags = Vec::new();
+        if let Some(doc) = parse_document(file, &ParseOptions::default(), false, &mut diags) {
+            assert_round_trip(&doc);
+        }
+    }
+
+    const SKILL_MD: &str =
+        "---\nname: s\ndescription: A skill for fuzzing. Use it when fuzzing.\n---\n\n# S\n\nThe skill.\n";
+
+    /// Markdown structure of an agent and a pattern (expertise bullets, responsibilities, stubs, `<example>` blocks,
+    /// skill references, covers), then check, expansion, a bundle and the compiled plugin, all in memory. The input is
+    /// the agent's text, then optionally a 0xFF byte and the pattern's text.
+    pub fn markdown(data: &[u8]) {
+        let (agent, pattern) = match data.iter().position(|&b| b == 0xFF) {
+            Some(i) => (&data[..i], Some(&data[i + 1..])),
+            None => (data, None),
+        };
+        let Ok(agent) = std::str::from_utf8(agent) else {
+            return;
+        };
+        let pattern = match pattern.map(std::str::from_utf8) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(_)) => return,
+            None => None,
+        };
+        let file = |rel: &str, text: &str| SourceFile {
+            rel: rel.to_string(),
+            text: text.to_string(),
+        };
+        let ws = Workspace {
+            plugins: vec![PluginFiles {
+                name: "fuzz".to_string(),
+                dir: String::new(),
+                namespaced: false,
+                manifest: None,
+                agents: vec![file("agents/fuzz.md", agent)],
+                skills: vec![SkillFiles {
+                    dir_name: "s".to_string(),
+                    dir: "skills/s".to_string(),
+                    skill_md: Some(file("skills/s/SKILL.md", SKILL_MD)),
+                    skill_md_present: true,
+                    patterns: pattern
+                        .map(|p| file("skills/s/patterns/p.md", p))
+                        .into_iter()
+                        .collect(),
+                }],
+                commands: vec![file("commands/fuzz.md", agent)],
+            }],
+            marketplace: None,
+            copies: Vec::new(),
+            files: 4,
+        };
+        let mut diags = Vec::new();
+        let model = parse::parse(ws, &ParseOptions::default(), &mut diags);
+        for p in &model.plugins {
+            for a in &p.agents {
+                let _ = parse::examples(&a.description);
+            }
+        }
+        let report = check::check(&model, diags);
+        assert_located(&report.diagnostics, &|rel| match rel {
+            "agents/fuzz.md" | "commands/fuzz.md" => Some(agent.to_string()),
+            "skills/s/patterns/p.md" => pattern.map(str::to_string),
+            "skills/s/SKILL.md" => Some(SKILL_MD.to_string()),
+            _ => None,
+        });
+        assert_model_spans(&model);
+        let mut out = OutputTree::new();
+        emit::plugin::emit(&model, "plugin/", &mut out);
+        let templates = Templates::builtin();
+        let bundler = Bundler::new(&model, &templates, Tokenizer::O200k, Layout::Xml);
+        let _ = emit::bundle::emit(&bundler, BUDGETS, &mut out);
+        assert_compiled_frontmatter(&model, &out);
+    }
+
+    const M_AGENT: &str = "---\nname: a\ndescription: An agent. Use it when fuzzing.\nskills: [s]\n---\n\n## Your Expertise\n\n- **Things**: Raft, Paxos\n";
+    const M_SKILL_MD: &str =
+        "---\nname: s\ndescription: A skill. Use it when fuzzing.\n---\n\n# S\n";
+    const M_PATTERN: &str =
+        "---\ntitle: Raft\ncovers: [Raft, Paxos]\npriority: 60\nsummary: Consensus.\n---\n\nText.\n";
+
+    fn manifest_plugin(tree: &mut Tree, base: &str) {
+        tree.insert(format!("{base}agents/a.md"), M_AGENT.into());
+        tree.insert(
+            format!("{base}extra/b.md"),
+            M_AGENT.replace("name: a", "name: b").into(),
+        );
+        tree.insert(format!("{base}skills/s/SKILL.md"), M_SKILL_MD.into());
+        tree.insert(format!("{base}skills/s/patterns/raft.md"), M_PATTERN.into());
+        tree.insert(
+            format!("{base}more/t/SKILL.md"),
+            M_SKILL_MD.replace("name: s", "name: t").into(),
+        );
+        tree.insert(format!("{base}commands/go.md"), "Run it.\n".into());
+    }
+
+    /// Plugin and marketplace manifests: the input is `.claude-plugin/plugin.json` of a small plugin (first byte even)
+    /// or `.claude-plugin/marketplace.json` of a small marketplace (odd); the tree is loaded from a RAM disk and run
+    /// through the pipeline.
+    pub fn manifest(data: &[u8]) {
+        let Some((&selector, json)) = data.split_first() else {
+            return;
+        };
+        let mut tree = Tree::new();
+        if selector % 2 == 0 {
+            manifest_plugin(&mut tree, "");
+            tree.insert(".claude-plugin/plugin.json".into(), json.to_vec());
+        } else {
+            manifest_plugin(&mut tree, "plugins/one/");
+            manifest_plugin(&mut tree, "plugins/two/");
+            tree.insert(
+                "plugins/two/.claude-plugin/plugin.json".into(),
+                br#"{"name": "two", "agents": "./extra/b.md"}"#.to_vec(),
+            );
+            tree.insert(".claude-plugin/marketplace.json".into(), json.to_vec());
+        }
+        let root = scratch("manifest").join("plugin");
+        materialize(&tree, &root);
+        super::pipeline(&root);
+    }
+
+    /// The whole pipeline on a small content tree made from the fuzzer's bytes (`=== path` lines, each followed by the
+    /// file; see `tree_from_bytes`), written to a RAM disk: load, parse, check, expand, bundle, plugin emit, report.
+    pub fn pipeline(data: &[u8]) {
+        let tree = tree_from_bytes(data);
+        if tree.is_empty() {
+            return;
+        }
+        let root = scratch("pipeline").join("plugin");
+        materialize(&tree, &root);
+        super::pipeline(&root);
+    }
+}

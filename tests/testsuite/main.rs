@@ -11,6 +11,7 @@ mod claude;
 mod common;
 mod content;
 mod engine;
+mod fuzz;
 mod kill;
 mod plugin;
 mod properties;

@@ -1,0 +1,82 @@
+//! The fuzz targets' bodies on stable Rust: every input a fuzzer ever crashed on (`fuzz/regressions/<target>/`) and
+//! every markdown file of the fixtures and `content/` replayed through the same functions `cargo fuzz` runs, so the
+//! targets compile against the library as it changes and a fixed crash stays fixed.
+
+#[path = "../../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod fuzz_lib;
+
+use crate::common::{project_dir, tests_dir};
+use fuzz_lib::targets;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+type Target = fn(&[u8]);
+
+const TARGETS: &[(&str, Target)] = &[
+    ("frontmatter", targets::frontmatter),
+    ("roundtrip", targets::roundtrip),
+    ("markdown", targets::markdown),
+    ("manifest", targets::manifest),
+    ("pipeline", targets::pipeline),
+];
+
+fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files_under(&p, keep, out);
+        } else if keep(&p) {
+            out.push(p);
+        }
+    }
+}
+
+/// Runs `target` on `bytes`, naming the input when it panics.
+fn replay(name: &str, target: Target, input: &Path) {
+    let bytes = fs::read(input).expect("read fuzz input");
+    if std::panic::catch_unwind(|| target(&bytes)).is_err() {
+        panic!("fuzz target `{name}` panicked on {}", input.display());
+    }
+}
+
+#[test]
+fn regressions_replay_through_every_target() {
+    let root = project_dir().join("fuzz/regressions");
+    let mut replayed = 0;
+    for (name, target) in TARGETS {
+        let mut inputs = Vec::new();
+        files_under(&root.join(name), &|p| !p.ends_with(".gitkeep"), &mut inputs);
+        for input in &inputs {
+            replay(name, *target, input);
+            replayed += 1;
+        }
+    }
+    assert!(
+        replayed > 0,
+        "no regression inputs under {}",
+        root.display()
+    );
+}
+
+#[test]
+fn fixture_markdown_replays_through_the_markdown_targets() {
+    let mut inputs = Vec::new();
+    let md = |p: &Path| p.extension().is_some_and(|e| e == "md");
+    files_under(&tests_dir().join("fixtures"), &md, &mut inputs);
+    files_under(&project_dir().join("content"), &md, &mut inputs);
+    assert!(
+        inputs.len() > 50,
+        "only {} markdown files found",
+        inputs.len()
+    );
+    for input in &inputs {
+        for (name, target) in &TARGETS[..3] {
+            replay(name, *target, input);
+        }
+    }
+}
