@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs one fuzz target for SECONDS on its corpus and prints one summary row: executions, final coverage (libFuzzer's
+# `cov`, edges) and features (`ft`), corpus size, when coverage and features last grew, and crashes. Coverage that stopped growing
+# long before the end is the plateau the README's "Fuzz runs" table records.
+#   fuzz/run.sh TARGET SECONDS      (after `cargo +nightly fuzz build -O --debug-assertions`)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+target=$1
+secs=$2
+cd "$here"
+mkdir -p "corpus/$target" "artifacts/$target"
+log=$(mktemp)
+start=$(date +%s)
+last_new=$start
+cargo +nightly fuzz run -O --debug-assertions "$target" "corpus/$target" -- \
+  -dict=skillbook.dict -max_total_time="$secs" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 -close_fd_mask=3 2>&1 |
+  while IFS= read -r line; do
+    now=$(date +%s)
+    printf '%d %s\n' "$((now - start))" "$line" >>"$log"
+  done
+# When coverage (edges) and features last grew, in seconds from the start.
+cov_grew=$(awk '/ cov: /{for(i=1;i<=NF;i++) if($i=="cov:") c=$(i+1); if(c>m){m=c; t=$1}} END{print t}' "$log")
+ft_grew=$(awk '/ ft: /{for(i=1;i<=NF;i++) if($i=="ft:") c=$(i+1); if(c>m){m=c; t=$1}} END{print t}' "$log")
+last=$(grep -E '^[0-9]+ #[0-9]+' "$log" | tail -1)
+runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$')
+cov=$(echo "$last" | grep -oE 'cov: [0-9]+' | grep -oE '[0-9]+')
+ft=$(echo "$last" | grep -oE 'ft: [0-9]+' | grep -oE '[0-9]+')
+corp=$(echo "$last" | grep -oE 'corp: [0-9]+' | grep -oE '[0-9]+')
+crashes=$(grep -cE '^[0-9]+ ==[0-9]+== ERROR|^[0-9]+ thread .* panicked' "$log")
+echo "| \`$target\` | ${secs} s | ${runs:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${cov_grew:-?} s | ${ft_grew:-?} s | ${crashes} |"
+echo "log: $log" >&2
