@@ -4,7 +4,7 @@
 
 #[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
-mod fuzz_lib;
+pub mod fuzz_lib;
 
 use crate::common::{project_dir, tests_dir};
 use fuzz_lib::targets;

@@ -3,6 +3,7 @@
 //! diagnostics point inside their file, at the text they name; and no bytes in any content file make `check` panic.
 
 use crate::common::{copy_dir, tests_dir};
+use crate::fuzz::fuzz_lib::same_fields;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use skillbook::config;
@@ -14,27 +15,6 @@ use skillbook::load::SourceFile;
 use skillbook::parse::{parse_document, ParseOptions};
 use std::fs;
 use std::path::Path;
-
-/// YAML values compared as YAML means them: numbers by value (`1.50` and `1.5` are one number), the rest exactly.
-fn same_value(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            x == y || matches!((x.parse::<f64>(), y.parse::<f64>()), (Ok(p), Ok(q)) if p == q)
-        }
-        (Value::List(x), Value::List(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q))
-        }
-        (Value::Map(x), Value::Map(y)) => same_fields(x, y),
-        _ => a == b,
-    }
-}
-
-fn same_fields(a: &[(String, Value)], b: &[(String, Value)]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|((k1, v1), (k2, v2))| k1 == k2 && same_value(v1, v2))
-}
 
 /// Parses `text` as an agent file and checks the round trip through the compiled plugin's writer. Returns whether
 /// the strict parser read it (false: the lenient fallback did).
