@@ -209,17 +209,18 @@ fn plugin_dir(content_root: &Path, model: Option<&Model>) -> PathBuf {
 /// `skillbook new`: writes one file and prints its path. Exit 0, or 2 (a bad name, an unknown skill, a `covers`
 /// entry that names no item of the skill's agents, an existing file).
 pub fn run(root: Option<&Path>, what: &New) -> Exit {
-    let (content_root, model) = match config::resolve(root) {
+    let (content_root, model, stub) = match config::resolve(root) {
         Ok(config) => {
             let content_root = config.content_root.clone();
+            let stub = config.stub.clone();
             match driver::compile(config, &ProgressBar::hidden()) {
-                Ok(c) => (content_root, Some(c.model)),
+                Ok(c) => (content_root, Some(c.model), Some(stub)),
                 Err(e) => return fail(format!("cannot read {}: {e}", content_root.display())),
             }
         }
         // A new plugin: ROOT does not exist yet, or is a folder with nothing of a plugin in it.
         Err(e) => match root {
-            Some(r) if is_new_root(r) => (r.to_path_buf(), None),
+            Some(r) if is_new_root(r) => (r.to_path_buf(), None, None),
             _ => return fail(e),
         },
     };
@@ -323,10 +324,28 @@ pub fn run(root: Option<&Path>, what: &New) -> Exit {
     match create(&path, &text) {
         Ok(()) => {
             println!("wrote {}", path.display());
+            if let Some(note) = stub.and_then(|stub| unmatched_stub(&path, &text, &stub)) {
+                eprintln!("{note}");
+            }
             Exit::Success
         }
         Err(e) => fail(e),
     }
+}
+
+/// A warning when the book's `stub-pattern` does not match the placeholder just written: skillbook would not find
+/// that stub to expand, so the author must replace it with their own stub text.
+fn unmatched_stub(path: &Path, text: &str, stub: &regex::Regex) -> Option<String> {
+    let at = text.find(DEFAULT_STUB_TEXT)?;
+    if stub.is_match(DEFAULT_STUB_TEXT) {
+        return None;
+    }
+    let line = text[..at].matches('\n').count() + 1;
+    Some(format!(
+        "{}:{line}:1: warning[stub-pattern]: book.toml's stub-pattern `{}` does not match this placeholder, so it will not be expanded\n  = help: replace the placeholder with the stub text your stub-pattern matches",
+        path.display(),
+        stub.as_str()
+    ))
 }
 
 fn unknown_skill(skill: &str, model: Option<&Model>) -> String {

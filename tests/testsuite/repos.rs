@@ -212,3 +212,43 @@ fn new_writes_content_that_checks_clean() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("try `queue-expert`"), "{}", r.stderr);
 }
+
+/// `skillbook new` in a book whose `stub-pattern` does not match the placeholder it writes says so, with the line,
+/// and still writes the file; with the default pattern it says nothing.
+#[test]
+fn new_warns_when_the_books_stub_pattern_misses_its_placeholder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("p");
+    let root_s = root.to_str().unwrap();
+    assert_eq!(run(tmp.path(), &["new", "skill", "queues", root_s]).code, 0);
+    let r = run(
+        tmp.path(),
+        &["new", "agent", "a", root_s, "--skill", "queues"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+    fs::write(
+        root.join("book.toml"),
+        "[book]\ntitle = \"p\"\n\n[preprocessor.skillbook]\ncontent = \".\"\nstub-pattern = \"TODO: expand\"\n",
+    )
+    .unwrap();
+    let r = run(
+        tmp.path(),
+        &["new", "agent", "b", root_s, "--skill", "queues"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let agent = root.join("agents/b.md");
+    let text = fs::read_to_string(&agent).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("[Content will be expanded"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        r.stderr,
+        format!(
+            "{}:{line}:1: warning[stub-pattern]: book.toml's stub-pattern `TODO: expand` does not match this placeholder, so it will not be expanded\n  = help: replace the placeholder with the stub text your stub-pattern matches\n",
+            agent.display()
+        )
+    );
+}
