@@ -129,8 +129,15 @@ pub fn split(text: &str) -> Split {
     Split::Unterminated
 }
 
+/// The end of the line at `from`: its `\n`, or a lone `\r`, which YAML also reads as a line break (a `\r\n` ends at
+/// the `\n`; callers trim the `\r`).
 fn line_end(text: &str, from: usize) -> Option<usize> {
-    text[from..].find('\n').map(|i| from + i)
+    let i = text[from..].find(['\n', '\r'])? + from;
+    if text.as_bytes()[i] == b'\r' && text.as_bytes().get(i + 1) == Some(&b'\n') {
+        Some(i + 1)
+    } else {
+        Some(i)
+    }
 }
 
 fn next_line(text: &str, line_end: usize) -> usize {
@@ -391,15 +398,42 @@ fn strip_location(msg: &str) -> &str {
     }
 }
 
+/// The file's line and column of a YAML error. The YAML parser counts lines by YAML's own line breaks (`\n`,
+/// `\r\n`, a lone `\r`, and U+0085, U+2028, U+2029), which a file's lines (split at `\n`) need not agree with, so
+/// its line and column are turned back into an offset in the file first.
 fn yaml_error_position(src: &Source, yaml_start: usize, err: &serde_yaml::Error) -> (usize, usize) {
-    let (base_line, _) = src.line_col(yaml_start);
-    match err.location() {
-        Some(loc) => (
-            base_line + loc.line().saturating_sub(1),
-            loc.column().max(1),
-        ),
-        None => (base_line, 1),
+    let Some(loc) = err.location() else {
+        return src.line_col(yaml_start);
+    };
+    let yaml = &src.text[yaml_start.min(src.text.len())..];
+    src.line_col(yaml_start + yaml_offset(yaml, loc.line().max(1), loc.column().max(1)))
+}
+
+/// The byte offset of a 1-based YAML line and column (in characters) in `yaml`, clamped to its line's end.
+fn yaml_offset(yaml: &str, line: usize, column: usize) -> usize {
+    let mut chars = yaml.char_indices().peekable();
+    let mut current = 1;
+    while current < line {
+        match chars.next() {
+            Some((_, '\r')) => {
+                if let Some((_, '\n')) = chars.peek() {
+                    chars.next();
+                }
+                current += 1;
+            }
+            Some((_, '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')) => current += 1,
+            Some(_) => {}
+            None => return yaml.len(),
+        }
     }
+    let mut offset = chars.peek().map_or(yaml.len(), |&(i, _)| i);
+    for _ in 1..column {
+        match chars.next() {
+            Some((_, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')) | None => break,
+            Some(_) => offset = chars.peek().map_or(yaml.len(), |&(i, _)| i),
+        }
+    }
+    offset
 }
 
 fn from_yaml(v: serde_yaml::Value) -> Value {
@@ -1005,5 +1039,27 @@ mod tests {
         ] {
             assert_eq!(decode_double_quoted(input), expect);
         }
+    }
+
+    #[test]
+    fn lenient_reads_a_lone_carriage_return_as_a_line_break_as_yaml_does() {
+        let (fm, _) = run("---\nname: a\r\r\rd: x: y\r\nlist:\r  - b\r---\n");
+        assert!(!fm.strict);
+        assert_eq!(value(&fm, "name"), &Value::String("a".into()));
+        assert_eq!(value(&fm, "d"), &Value::String("x: y".into()));
+        assert_eq!(
+            value(&fm, "list"),
+            &Value::List(vec![Value::String("b".into())])
+        );
+    }
+
+    #[test]
+    fn yaml_offsets_follow_yamls_line_breaks() {
+        let yaml = "a: 1\r\rb: 2\r\nc: é: 3\n";
+        assert_eq!(yaml_offset(yaml, 1, 1), 0);
+        assert_eq!(&yaml[yaml_offset(yaml, 3, 1)..][..1], "b");
+        assert_eq!(&yaml[yaml_offset(yaml, 4, 5)..][..1], ":");
+        assert_eq!(yaml_offset(yaml, 4, 99), yaml.len() - 1);
+        assert_eq!(yaml_offset(yaml, 9, 1), yaml.len());
     }
 }
