@@ -137,6 +137,20 @@ impl<'a> Source<'a> {
             .unwrap_or(self.text.len())
     }
 
+    /// Byte offset of a 1-based line and 1-based column counted in bytes (as serde_json counts them), clamped to the
+    /// line's end and moved back to a character boundary.
+    pub fn byte_line_col(&self, line: usize, byte_column: usize) -> usize {
+        let start = self.line_start(line);
+        let end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        let mut offset = (start + byte_column.saturating_sub(1)).min(end);
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        offset
+    }
+
     /// The text of a 1-based line without its line ending.
     pub fn line_text(&self, line: usize) -> &'a str {
         let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {

@@ -433,9 +433,9 @@ impl Loader<'_> {
                 None
             }
             Err(e) => {
-                let d = file.source().diag_at(
-                    e.line().max(1),
-                    e.column().max(1),
+                let src = file.source();
+                let d = src.diag(
+                    src.byte_line_col(e.line().max(1), e.column().max(1)),
                     Severity::Error,
                     "manifest-json",
                     format!(
