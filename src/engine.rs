@@ -405,7 +405,7 @@ fn outputs(
 
     // The plugin: manifests and commands, then each agent, then each skill. Besides their own texts, they depend on
     // where the targets of their relative links go in the compiled plugin (the compiler rebases those links).
-    let compiler = plugin::Compiler::new(model);
+    let compiler = crate::timing::time("plugin compiler", || plugin::Compiler::new(model));
     let skill_links: Vec<Vec<u64>> = model
         .plugins
         .iter()
@@ -468,10 +468,12 @@ fn outputs(
             (name.clone(), hash_of(&(key, own, deps)))
         })
         .collect();
-    let compiled_agents = memo.units("agent", &plugin_agent_items, &mut |todo| {
-        crate::emit::par_map(todo, |&i| {
-            let (pi, a) = agent(i);
-            blobs(vec![compiler.agent(pi, a, PLUGIN)])
+    let compiled_agents = crate::timing::time("plugin agents", || {
+        memo.units("agent", &plugin_agent_items, &mut |todo| {
+            crate::emit::par_map(todo, |&i| {
+                let (pi, a) = agent(i);
+                blobs(vec![compiler.agent(pi, a, PLUGIN)])
+            })
         })
     });
     for unit in &compiled_agents {
@@ -492,10 +494,12 @@ fn outputs(
             ));
         }
     }
-    let compiled_skills = memo.units("skill", &skill_items, &mut |todo| {
-        crate::emit::par_map(todo, |&i| {
-            let (pi, si) = skills[i];
-            blobs(compiler.skill(pi, &model.plugins[pi].skills[si], PLUGIN))
+    let compiled_skills = crate::timing::time("plugin skills", || {
+        memo.units("skill", &skill_items, &mut |todo| {
+            crate::emit::par_map(todo, |&i| {
+                let (pi, si) = skills[i];
+                blobs(compiler.skill(pi, &model.plugins[pi].skills[si], PLUGIN))
+            })
         })
     });
     for unit in &compiled_skills {
@@ -518,15 +522,15 @@ fn outputs(
         put(&mut files, unit);
     }
 
-    // Bundles: one unit per agent (the bundler shares pattern sections between the agents it packs).
+    // Bundles: one unit per agent, in parallel (the bundler shares cut patterns and counts between the agents it packs).
     let bundler = Bundler::new(model, &templates, config.tokenizer, Layout::Markdown);
     let bundle_items: Vec<(String, u64)> = agent_items
         .iter()
         .map(|(name, key)| (name.clone(), hash_of(&(key, &budgets))))
         .collect();
-    let bundles = memo.units("bundles", &bundle_items, &mut |todo| {
-        todo.iter()
-            .map(|&i| {
+    let bundles = crate::timing::time("bundles", || {
+        memo.units("bundles", &bundle_items, &mut |todo| {
+            crate::emit::par_map(todo, |&i| {
                 let (pi, a) = agent(i);
                 let made = bundle::agent_files(&bundler, pi, a, &budgets);
                 BundleUnit {
@@ -535,7 +539,7 @@ fn outputs(
                     failures: made.failures,
                 }
             })
-            .collect()
+        })
     });
     let mut skipped = Vec::new();
     let mut manifests = Vec::with_capacity(bundles.len());
@@ -549,16 +553,18 @@ fn outputs(
     // The site, from the model, the report and the bundle stage's manifests.
     let t = Instant::now();
     let mut site = OutputTree::new();
-    emit::site::emit(
-        &emit::site::SiteInput {
-            model,
-            report: &compiled.report,
-            book_dir: config.book_dir.as_deref(),
-            bundles: Some(&manifests),
-        },
-        SITE,
-        &mut site,
-    )
+    crate::timing::time("site", || {
+        emit::site::emit(
+            &emit::site::SiteInput {
+                model,
+                report: &compiled.report,
+                book_dir: config.book_dir.as_deref(),
+                bundles: Some(&manifests),
+            },
+            SITE,
+            &mut site,
+        )
+    })
     .map_err(|e| format!("cannot build the site: {e}"))?;
     files.extend(write::blobs(site));
     files.insert(
@@ -864,7 +870,7 @@ impl Engine {
         let t = Instant::now();
         if load {
             let root = config.content_root.display().to_string();
-            let compiled = match self.compile(config) {
+            let compiled = match crate::timing::time("compile", || self.compile(config)) {
                 Ok(c) => c,
                 Err(e) => {
                     self.compiled = None;
@@ -904,7 +910,10 @@ impl Engine {
         }
         timings.compile = t.elapsed();
         self.progress.set_message("emitting");
-        let (files, skipped, times) = match outputs(&mut self.memo, &self.parses.hashes, compiled) {
+        let made = crate::timing::time("outputs", || {
+            outputs(&mut self.memo, &self.parses.hashes, compiled)
+        });
+        let (files, skipped, times) = match made {
             Ok(t) => t,
             Err(e) => return self.failed(e, false, start),
         };
@@ -922,7 +931,10 @@ impl Engine {
         let mut written = Vec::new();
         if changed || !present || !self.last_ok {
             let previous = if present { self.committed.take() } else { None };
-            match write::commit_outputs(&self.out, &files, previous.as_ref(), self.background) {
+            let commit = crate::timing::time("write", || {
+                write::commit_outputs(&self.out, &files, previous.as_ref(), self.background)
+            });
+            match commit {
                 Ok(done) => written = done.written,
                 Err(e) => {
                     self.committed = None;
@@ -986,14 +998,18 @@ fn compile_with(
     };
     files.begin(&config.content_root);
     parses.begin();
-    let ws = load::load_with(&config.content_root, &mut diags, files);
+    let ws = crate::timing::time("load", || {
+        load::load_with(&config.content_root, &mut diags, files)
+    });
     files.end();
     let ws = ws?;
     progress.set_message(format!("parsing {} files", ws.files));
-    let model = parse::parse_with(ws, &opts, &mut diags, parses);
+    let model = crate::timing::time("parse", || parse::parse_with(ws, &opts, &mut diags, parses));
     parses.end();
     progress.set_message("checking");
-    let report = check::check_with(&model, diags, config.coverage);
+    let report = crate::timing::time("check", || {
+        check::check_with(&model, diags, config.coverage)
+    });
     Ok(Compiled {
         config,
         model,

@@ -19,6 +19,7 @@ pub mod load;
 pub mod parse;
 pub mod scaffold;
 pub mod serve;
+pub mod timing;
 pub mod tokenize;
 pub mod watch;
 pub mod write;

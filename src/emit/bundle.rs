@@ -15,9 +15,8 @@ use crate::parse::{Agent, Model, Pattern, Skill};
 use crate::tokenize::Tokenizer;
 use handlebars::Handlebars;
 use serde::Serialize;
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod rank;
 
@@ -204,9 +203,14 @@ pub struct Bundler<'m> {
     templates: &'m Templates,
     tokenizer: Tokenizer,
     layout: Layout,
-    prepared: RefCell<HashMap<(PatternKey, u8), Rc<Prepared>>>,
+    prepared: Mutex<HashMap<(PatternKey, u8), Arc<Prepared>>>,
     /// Exact counts of rendered patterns: (pattern, level, what went in) -> tokens.
-    counts: RefCell<HashMap<(PatternKey, u8, Pick), usize>>,
+    counts: Mutex<HashMap<(PatternKey, u8, Pick), usize>>,
+}
+
+/// The memo behind a lock; a poisoned lock (a panic elsewhere) still holds good values, all pure.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What of one pattern goes in: its summary, and how many chunks of each section.
@@ -266,8 +270,8 @@ impl<'m> Bundler<'m> {
             templates,
             tokenizer,
             layout,
-            prepared: RefCell::new(HashMap::new()),
-            counts: RefCell::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
+            counts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -280,9 +284,10 @@ impl<'m> Bundler<'m> {
     }
 
     /// A pattern cut for a section at heading `level`, with its counts; made once per bundler.
-    fn prepared(&self, key: PatternKey, level: u8) -> Rc<Prepared> {
-        if let Some(hit) = self.prepared.borrow().get(&(key, level)) {
-            return hit.clone();
+    fn prepared(&self, key: PatternKey, level: u8) -> Arc<Prepared> {
+        let hit = lock(&self.prepared).get(&(key, level)).cloned();
+        if let Some(hit) = hit {
+            return hit;
         }
         let (skill, pattern) = key.get(self.model);
         let cut = cut_pattern(skill, pattern, level, &anchor_link);
@@ -306,7 +311,7 @@ impl<'m> Bundler<'m> {
         let totals = (0..cut.sections.len())
             .map(|s| t.count(&cut.section_text(s, usize::MAX).unwrap_or_default()))
             .collect();
-        let prepared = Rc::new(Prepared {
+        let prepared = Arc::new(Prepared {
             totals,
             title_tokens: t.count(&format!("{} {}\n\n", hashes(level), pattern.title)),
             summary_tokens: pattern
@@ -317,10 +322,11 @@ impl<'m> Bundler<'m> {
             sections,
             cut,
         });
-        self.prepared
-            .borrow_mut()
-            .insert((key, level), prepared.clone());
-        prepared
+        // Another thread may have made it meanwhile: the same value (a pure function of the pattern), kept once.
+        lock(&self.prepared)
+            .entry((key, level))
+            .or_insert(prepared)
+            .clone()
     }
 
     /// One pattern as a section at heading `level`, with what `pick` takes of it.
@@ -336,11 +342,12 @@ impl<'m> Bundler<'m> {
     /// The exact count of a pattern's section as `pick` takes it.
     fn pick_tokens(&self, key: PatternKey, level: u8, pick: &Pick) -> usize {
         let id = (key, level, pick.clone());
-        if let Some(&n) = self.counts.borrow().get(&id) {
+        let hit = lock(&self.counts).get(&id).copied();
+        if let Some(n) = hit {
             return n;
         }
         let n = self.tokenizer.count(&self.render_pick(key, level, pick));
-        self.counts.borrow_mut().insert(id, n);
+        lock(&self.counts).insert(id, n);
         n
     }
 

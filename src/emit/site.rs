@@ -83,7 +83,7 @@ pub fn load_config(book_dir: Option<&Path>) -> Result<Config, String> {
 
 /// Generates every page and the navigation, in memory.
 pub fn generate(input: &SiteInput, config: &Config) -> Site {
-    let ix = Index::new(input.model, input.report);
+    let ix = crate::timing::time("site index", || Index::new(input.model, input.report));
     let title = config
         .book
         .title
@@ -96,7 +96,7 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
         .clone()
         .or_else(|| manifest_description(input.model))
         .unwrap_or_default();
-    let bundle_pages = bundles::pages(&ix, input.bundles);
+    let bundle_pages = crate::timing::time("bundle pages", || bundles::pages(&ix, input.bundles));
 
     // The navigation, and the pages in its order (made afterwards, in parallel).
     let mut jobs = vec![Job::Home];
@@ -174,14 +174,16 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
     nav.push_str("# Coverage\n\n- [Coverage matrix](coverage.md)\n");
     jobs.push(Job::Coverage);
 
-    let pages = super::par_map(&jobs, |job| match *job {
-        Job::Home => Some(pages::home(&ix, &title, &description)),
-        Job::Agent(ai) => Some(pages::agent(&ix, ai)),
-        Job::Skill(si) => Some(pages::skill(&ix, &ix.skills[si])),
-        Job::Group(si, g) => Some(pages::group(&ix, &ix.skills[si], g)),
-        Job::Pattern(k) => pages::pattern(&ix, k),
-        Job::Coverage => Some(pages::coverage(&ix)),
-        Job::Ready(i) => bundle_pages.get(i).cloned(),
+    let pages = crate::timing::time("pages", || {
+        super::par_map(&jobs, |job| match *job {
+            Job::Home => Some(pages::home(&ix, &title, &description)),
+            Job::Agent(ai) => Some(pages::agent(&ix, ai)),
+            Job::Skill(si) => Some(pages::skill(&ix, &ix.skills[si])),
+            Job::Group(si, g) => Some(pages::group(&ix, &ix.skills[si], g)),
+            Job::Pattern(k) => pages::pattern(&ix, k),
+            Job::Coverage => Some(pages::coverage(&ix)),
+            Job::Ready(i) => bundle_pages.get(i).cloned(),
+        })
     })
     .into_iter()
     .flatten()
@@ -441,9 +443,9 @@ pub struct Prepared {
 /// Builds the site and adds it under `prefix` (normally `site/`): every page's HTML and markdown, the shared files,
 /// `print.html`, `llms.txt`, `llms-full.txt` and the search index.
 pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(), String> {
-    let prepared = prepare(input)?;
+    let prepared = crate::timing::time("generate pages", || prepare(input))?;
     let site = &prepared.site;
-    let nav = navigation(site)?;
+    let nav = crate::timing::time("navigation", || navigation(site))?;
     let html: mdbook_core::config::HtmlConfig = prepared
         .config
         .get("output.html")
@@ -458,14 +460,16 @@ pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(),
         expand: search_cfg.expand,
         copy_js: search_cfg.copy_js,
     };
-    let shared = SiteShared::new(
-        &prepared.config,
-        &prepared.theme,
-        &nav.items,
-        &search::assets(&settings),
-        &prepared.extra_files,
-    )?;
-    let rendered = render_pages(&shared, site, &nav)?;
+    let shared = crate::timing::time("shared", || {
+        SiteShared::new(
+            &prepared.config,
+            &prepared.theme,
+            &nav.items,
+            &search::assets(&settings),
+            &prepared.extra_files,
+        )
+    })?;
+    let rendered = crate::timing::time("render pages", || render_pages(&shared, site, &nav))?;
     for (name, bytes) in shared.shared_files() {
         out.insert(format!("{prefix}{name}"), bytes.clone());
     }
@@ -488,12 +492,14 @@ pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(),
             .collect();
         out.insert(
             format!("{prefix}print.html"),
-            render::render_print(&shared, &list)?,
+            crate::timing::time("print", || render::render_print(&shared, &list))?,
         );
     }
     if shared.search_enabled() {
-        let docs = search_documents(site, &nav, &rendered);
-        for (name, bytes) in search::index(&docs) {
+        let docs = crate::timing::time("search documents", || {
+            search_documents(site, &nav, &rendered)
+        });
+        for (name, bytes) in crate::timing::time("search index", || search::index(&docs)) {
             out.insert(format!("{prefix}{name}"), bytes);
         }
     }
@@ -506,7 +512,7 @@ pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(),
     out.insert(format!("{prefix}llms.txt"), llms_txt(site).into_bytes());
     out.insert(
         format!("{prefix}llms-full.txt"),
-        llms_full_txt(site).into_bytes(),
+        crate::timing::time("llms-full", || llms_full_txt(site)).into_bytes(),
     );
     Ok(())
 }

@@ -24,7 +24,7 @@ use mdbook_core::config::{Config, HtmlConfig};
 use mdbook_markdown::pulldown_cmark::{html, CodeBlockKind, CowStr, Event, LinkType, Tag, TagEnd};
 use mdbook_markdown::MarkdownOptions;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -537,7 +537,7 @@ pub fn render_page(shared: &SiteShared, page: &PageView) -> Result<RenderedPage,
 /// turned into links within the print page (as mdBook's print page does). `pages`: (markdown path, title, content).
 pub fn render_print(shared: &SiteShared, pages: &[(&str, &str, &str)]) -> Result<Vec<u8>, String> {
     // Pass 1: unique ids, and each page's first id (its anchor on the print page).
-    let mut used: HashSet<String> = HashSet::new();
+    let mut used = UsedIds::default();
     let mut remap: Vec<BTreeMap<String, String>> = Vec::with_capacity(pages.len());
     let mut root_id: BTreeMap<String, String> = BTreeMap::new();
     let mut prepend: Vec<Option<String>> = Vec::with_capacity(pages.len());
@@ -860,18 +860,27 @@ pub fn id_from_content(content: &str) -> String {
         .collect()
 }
 
-/// mdBook's `unique_id`: `id`, else `id-1`, `id-2`, ...
-pub fn unique_id(id: &str, used: &mut HashSet<String>) -> String {
-    if used.insert(id.to_string()) {
+/// Ids handed out on one page (or the print page), for mdBook's `unique_id`.
+#[derive(Default)]
+pub struct UsedIds {
+    used: HashSet<String>,
+    /// Per id asked for: the smallest `n` that `id-n` may still be free at (every smaller one is taken, and taken
+    /// ids stay taken), so a common heading asked for k times costs O(k), not O(k²).
+    next: HashMap<String, u32>,
+}
+
+/// mdBook's `unique_id`: `id`, else the first free of `id-1`, `id-2`, ...
+pub fn unique_id(id: &str, used: &mut UsedIds) -> String {
+    if used.used.insert(id.to_string()) {
         return id.to_string();
     }
-    let mut n: u32 = 1;
+    let n = used.next.entry(id.to_string()).or_insert(1);
     loop {
         let candidate = format!("{id}-{n}");
-        if used.insert(candidate.clone()) {
+        *n += 1;
+        if used.used.insert(candidate.clone()) {
             return candidate;
         }
-        n += 1;
     }
 }
 
@@ -1058,7 +1067,7 @@ type OpenHeading = (
 /// class, the rest are classes.
 pub fn markdown_to_html(text: &str, options: &MarkdownOptions) -> String {
     let parser = mdbook_markdown::new_cmark_parser(text, options);
-    let mut used: HashSet<String> = HashSet::new();
+    let mut used = UsedIds::default();
     let mut events: Vec<Event> = Vec::new();
     let mut heading: Option<OpenHeading> = None;
     let mut inner: Vec<Event> = Vec::new();
