@@ -406,6 +406,9 @@ fn lint_agent(agent: &Agent, diags: &mut Vec<Diagnostic>) {
 
 fn lint_skill(skill: &crate::parse::Skill, diags: &mut Vec<Diagnostic>) {
     let Some(doc) = &skill.doc else { return };
+    if !doc.has_frontmatter {
+        return; // its `no-frontmatter` warning says it all
+    }
     let src = doc.source();
     let name_offset = field_offset(doc, "name");
     if doc.frontmatter.get("name").is_none() {

@@ -4,7 +4,7 @@
 //! their patterns; patterns yield what they cover, their priority and summary.
 
 use crate::diagnostic::{Diagnostic, Severity, Source, WithHelp};
-use crate::frontmatter::{self, Field, Frontmatter, Split, Value};
+use crate::frontmatter::{self, Field, Frontmatter, Split, Value, Yaml};
 use crate::load::{PluginFiles, SourceFile, Workspace};
 use mdbook_markdown::pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use regex::Regex;
@@ -357,7 +357,7 @@ fn parse_plugin<M: Memo>(
         .into_iter()
         .filter_map(|f| {
             let doc = memo.memo("command", f, diags, |f, d| {
-                parse_document(f, opts, false, d)
+                parse_document_as(f, opts, Needs::Claude("command"), Yaml::Lenient, d)
             })?;
             let name = doc.file.stem().to_string();
             Some(Command { doc, name })
@@ -368,7 +368,9 @@ fn parse_plugin<M: Memo>(
         .into_iter()
         .map(|s| {
             let doc = s.skill_md.and_then(|f| {
-                memo.memo("skill", f, diags, |f, d| parse_document(f, opts, true, d))
+                memo.memo("skill", f, diags, |f, d| {
+                    parse_document_as(f, opts, Needs::Claude("skill"), Yaml::Lenient, d)
+                })
             });
             let mut name = s.dir_name.clone();
             let mut description = None;
@@ -405,6 +407,18 @@ fn parse_plugin<M: Memo>(
     }
 }
 
+/// What a kind of file needs of its frontmatter block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// skillbook's own format (pattern files): a file without a closed block is an error and is not used.
+    Required,
+    /// One of Claude Code's formats (`"agent"`, `"skill"`, `"command"`): Claude Code loads such a file with no
+    /// metadata (an agent named after its file, a skill after its folder), so it loads here too, with a warning.
+    Claude(&'static str),
+    /// Optional: no diagnostic when there is none; an unclosed block is an error.
+    Optional,
+}
+
 /// Splits and parses one file. `required` says whether a missing frontmatter block is an error.
 pub fn parse_document(
     file: SourceFile,
@@ -412,14 +426,76 @@ pub fn parse_document(
     required: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Document> {
-    parse_document_as(file, opts, required, frontmatter::Yaml::Lenient, diags)
+    let needs = if required {
+        Needs::Required
+    } else {
+        Needs::Optional
+    };
+    parse_document_as(file, opts, needs, frontmatter::Yaml::Lenient, diags)
 }
 
-/// [`parse_document`], treating invalid YAML in the frontmatter as `yaml` says.
+/// What Claude Code names a file of `kind` that has no name of its own, for messages.
+fn default_name(kind: &str, file: &SourceFile) -> String {
+    if kind == "skill" {
+        let dir = crate::links::parent(&file.rel);
+        dir.rsplit('/').next().unwrap_or(dir).to_string()
+    } else {
+        file.stem().to_string()
+    }
+}
+
+/// The warning for a file of Claude Code's formats without a frontmatter block (`unclosed`: one opened and never
+/// closed, which Claude Code reads as none).
+fn no_frontmatter(file: &SourceFile, kind: &'static str, unclosed: bool) -> Diagnostic {
+    let name = default_name(kind, file);
+    let what = match kind {
+        "skill" => "SKILL.md",
+        "agent" => "this agent",
+        _ => "this command",
+    };
+    let loads = match kind {
+        "agent" => {
+            format!("Claude Code loads it as agent `{name}` (the file's name) with no description")
+        }
+        "skill" => format!(
+            "Claude Code loads it as skill `{name}` (the folder's name) with no description"
+        ),
+        _ => "Claude Code loads it with no description".to_string(),
+    };
+    let src = file.source();
+    if unclosed {
+        return src
+            .diag(
+                0,
+                Severity::Warning,
+                "unterminated-frontmatter",
+                format!(
+                    "frontmatter opened with `---` is never closed, so {what} has none: {loads}"
+                ),
+            )
+            .help("add a line with `---` after the last frontmatter field");
+    }
+    let msg = if file.text.trim().is_empty() {
+        format!("file is empty: {loads} and no text")
+    } else {
+        format!("{what} has no frontmatter: {loads}")
+    };
+    let add = match kind {
+        "command" => "`description: what the command does`".to_string(),
+        "skill" => format!("`name: {name}` and `description: what it does and when to use it`"),
+        _ => format!("`name: {name}` and `description: when to use this agent`"),
+    };
+    src.diag(0, Severity::Warning, "no-frontmatter", msg)
+        .help(format!(
+            "start the file with a `---` line, {add}, and a closing `---`"
+        ))
+}
+
+/// [`parse_document`], with what the kind of file `needs` and invalid YAML in the frontmatter treated as `yaml` says.
 pub fn parse_document_as(
     file: SourceFile,
     opts: &ParseOptions,
-    required: bool,
+    needs: Needs,
     yaml_mode: frontmatter::Yaml,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Document> {
@@ -433,29 +509,41 @@ pub fn parse_document_as(
             (fm, true, body_start)
         }
         Split::Unterminated => {
-            diags.push(
-                src.diag(
-                    0,
-                    Severity::Error,
-                    "unterminated-frontmatter",
-                    "frontmatter opened with `---` is never closed",
-                )
-                .help("add a line with `---` after the last frontmatter field"),
-            );
-            return None;
-        }
-        Split::None => {
-            if required {
-                let msg = if file.text.trim().is_empty() {
-                    "file is empty; it needs frontmatter"
-                } else {
-                    "file has no frontmatter"
-                };
+            if let Needs::Claude(kind) = needs {
+                diags.push(no_frontmatter(&file, kind, true));
+                (Frontmatter::default(), false, 0)
+            } else {
                 diags.push(
-                    src.diag(0, Severity::Error, "missing-frontmatter", msg)
-                        .help("start the file with a `---` line, `name:` and `description:` fields, and a closing `---`"),
+                    src.diag(
+                        0,
+                        Severity::Error,
+                        "unterminated-frontmatter",
+                        "frontmatter opened with `---` is never closed",
+                    )
+                    .help("add a line with `---` after the last frontmatter field"),
                 );
                 return None;
+            }
+        }
+        Split::None => {
+            match needs {
+                Needs::Required => {
+                    let msg = if file.text.trim().is_empty() {
+                        "file is empty; it needs frontmatter"
+                    } else {
+                        "file has no frontmatter"
+                    };
+                    diags.push(
+                        src.diag(0, Severity::Error, "missing-frontmatter", msg)
+                            .help("start the file with a `---` line, `title:`, `covers:` and `summary:` fields, and a closing `---`"),
+                    );
+                    return None;
+                }
+                // Frontmatter is optional in a command (Claude Code's own documentation says so, though its
+                // validator warns); the compiled plugin gives it a description.
+                Needs::Claude("command") => {}
+                Needs::Claude(kind) => diags.push(no_frontmatter(&file, kind, false)),
+                Needs::Optional => {}
             }
             (Frontmatter::default(), false, 0)
         }
@@ -590,6 +678,16 @@ pub fn string_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> O
 
 /// A frontmatter field that should be a list of strings; a comma-separated string is accepted too.
 pub fn list_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> Vec<String> {
+    list_field_as(doc, key, Severity::Error, diags)
+}
+
+/// [`list_field`], with entries or values of the wrong type reported at `severity`.
+pub fn list_field_as(
+    doc: &Document,
+    key: &str,
+    severity: Severity,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
     let Some(field) = doc.frontmatter.get(key) else {
         return Vec::new();
     };
@@ -610,9 +708,13 @@ pub fn list_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> Vec
                         field_diag(
                             doc,
                             field,
-                            Severity::Error,
+                            severity,
                             "wrong-type",
-                            format!("`{key}` entries must be strings, found {}", item.kind()),
+                            format!(
+                                "`{key}` entries must be strings, found {}{}",
+                                item.kind(),
+                                ignored(severity)
+                            ),
                         )
                         .help(format!("write `{key}: [a, b]`")),
                     ),
@@ -625,14 +727,27 @@ pub fn list_field(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> Vec
                 field_diag(
                     doc,
                     field,
-                    Severity::Error,
+                    severity,
                     "wrong-type",
-                    format!("`{key}` must be a list of strings, found {}", v.kind()),
+                    format!(
+                        "`{key}` must be a list of strings, found {}{}",
+                        v.kind(),
+                        ignored(severity)
+                    ),
                 )
                 .help(format!("write `{key}: [a, b]`")),
             );
             Vec::new()
         }
+    }
+}
+
+/// What a message adds when a wrong type is only a warning: the value is not read.
+fn ignored(severity: Severity) -> &'static str {
+    if severity == Severity::Warning {
+        "; it is ignored"
+    } else {
+        ""
     }
 }
 
@@ -646,26 +761,69 @@ fn field_diag(
     doc.source().diag(field.key_offset, severity, code, msg)
 }
 
-fn require(
+/// An agent without a `name` or `description` (absent, empty or null): Claude Code loads it, named after its file and
+/// with a missing description warned about, so these are warnings (`agent-name`, `agent-description`) at the field,
+/// or at the top of the frontmatter when it is absent. A file without frontmatter already has its warning.
+fn agent_fields(
     doc: &Document,
-    key: &str,
-    value: &Option<String>,
-    what: &str,
+    name: &Option<String>,
+    description: &Option<String>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    if value.as_deref().is_none_or(|v| v.trim().is_empty())
-        && doc
-            .frontmatter
-            .get(key)
-            .is_none_or(|f| matches!(f.value, Value::Null | Value::String(_)))
-    {
-        let offset = doc.frontmatter.get(key).map(|f| f.key_offset).unwrap_or(0);
+    if !doc.has_frontmatter {
+        return;
+    }
+    let blank = |v: &Option<String>, key: &str| {
+        v.as_deref().is_none_or(|v| v.trim().is_empty())
+            && doc
+                .frontmatter
+                .get(key)
+                .is_none_or(|f| matches!(f.value, Value::Null | Value::String(_)))
+    };
+    let at = |key: &str| doc.frontmatter.get(key).map(|f| f.key_offset).unwrap_or(0);
+    let stem = doc.file.stem();
+    if blank(name, "name") {
         diags.push(
             doc.source()
-                .diag(offset, Severity::Error, "missing-field", format!("{what} has no `{key}`"))
-                .help(format!("add `{key}: ...` to the frontmatter; Claude Code does not load the file without it")),
+                .diag(
+                    at("name"),
+                    Severity::Warning,
+                    "agent-name",
+                    format!("agent has no `name`; Claude Code names it after its file: `{stem}`"),
+                )
+                .help(format!("add `name: {stem}` to the frontmatter")),
         );
     }
+    if blank(description, "description") {
+        diags.push(
+            doc.source()
+                .diag(at("description"), Severity::Warning, "agent-description", "agent has no `description`; Claude Code loads it, but cannot tell when to use it")
+                .help("add `description: ...` saying what the agent does and when to use it (`<example>` blocks help)"),
+        );
+    }
+}
+
+/// A frontmatter field that Claude Code reads as a string but ignores when it is not one (`model`, `color`): a list
+/// or mapping there is a `wrong-type` warning and the field is not read.
+fn ignored_unless_string(doc: &Document, key: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let field = doc.frontmatter.get(key)?;
+    if matches!(field.value, Value::List(_) | Value::Map(_)) {
+        diags.push(
+            field_diag(
+                doc,
+                field,
+                Severity::Warning,
+                "wrong-type",
+                format!(
+                    "`{key}` should be a string, found {}; it is ignored",
+                    field.value.kind()
+                ),
+            )
+            .help(format!("write `{key}: value` on one line")),
+        );
+        return None;
+    }
+    string_field(doc, key, diags)
 }
 
 fn parse_agent(
@@ -673,17 +831,17 @@ fn parse_agent(
     opts: &ParseOptions,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Agent> {
-    let doc = parse_document(file, opts, true, diags)?;
+    let doc = parse_document_as(file, opts, Needs::Claude("agent"), Yaml::Lenient, diags)?;
     let name = string_field(&doc, "name", diags);
-    require(&doc, "name", &name, "agent", diags);
     let description = string_field(&doc, "description", diags);
-    require(&doc, "description", &description, "agent", diags);
-    let model = string_field(&doc, "model", diags);
-    let color = string_field(&doc, "color", diags);
-    let tools = list_field(&doc, "tools", diags);
+    agent_fields(&doc, &name, &description, diags);
+    let model = ignored_unless_string(&doc, "model", diags);
+    let color = ignored_unless_string(&doc, "color", diags);
+    // Claude Code accepts `tools` and `skills` of any shape (it ignores what it cannot read).
+    let tools = list_field_as(&doc, "tools", Severity::Warning, diags);
     let mut skill_refs = Vec::new();
     let mut from = 0;
-    for s in list_field(&doc, "skills", diags) {
+    for s in list_field_as(&doc, "skills", Severity::Warning, diags) {
         let offset = doc
             .frontmatter
             .locate(&doc.file.text, "skills", &s, from)
@@ -698,7 +856,9 @@ fn parse_agent(
     let description = description.unwrap_or_default();
     let examples = examples(&description);
     Some(Agent {
-        name: name.unwrap_or_else(|| doc.file.stem().to_string()),
+        name: name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| doc.file.stem().to_string()),
         description,
         model,
         color,
@@ -963,7 +1123,7 @@ fn parse_pattern(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Pattern> {
     // Pattern files are skillbook's own format: strict YAML, no lenient fallback.
-    let doc = parse_document_as(file, opts, true, frontmatter::Yaml::Strict, diags)?;
+    let doc = parse_document_as(file, opts, Needs::Required, Yaml::Strict, diags)?;
     let slug = doc.file.stem().to_string();
     let title = string_field(&doc, "title", diags)
         .or_else(|| doc.headings.first().map(|h| h.text.clone()))

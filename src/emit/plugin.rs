@@ -141,7 +141,7 @@ impl<'m> Compiler<'m> {
         let plugin = &self.model.plugins[pi];
         (
             format!("{}{}", base(plugin, prefix), agent_dest(&agent.doc)),
-            document(&agent.doc, &body),
+            completed_document(&agent.doc, &agent.name, "agent", &body),
         )
     }
 
@@ -155,7 +155,10 @@ impl<'m> Compiler<'m> {
             let body = self
                 .dests
                 .rebase(&body, &doc.file.rel, &format!("{out_dir}SKILL.md"));
-            files.push((format!("{dir}SKILL.md"), document(doc, &body)));
+            files.push((
+                format!("{dir}SKILL.md"),
+                completed_document(doc, &skill.dir_name, "skill", &body),
+            ));
         }
         for p in &skill.patterns {
             let body = self.dests.rebase(
@@ -370,14 +373,122 @@ fn command_document(doc: &Document, body: &str) -> Vec<u8> {
     let first = body
         .lines()
         .map(|l| l.trim().trim_start_matches('#').trim())
-        .find(|l| !l.is_empty());
+        .find(|l| !l.is_empty() && !l.chars().all(|c| matches!(c, '-' | '*' | '_' | ' ')));
     match first {
         Some(line) => {
-            let fields = [("description".to_string(), Value::String(line.to_string()))];
+            let fields = [("description".to_string(), Value::String(no_dashes(line)))];
             format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
         }
         None => body.as_bytes().to_vec(),
     }
+}
+
+/// An agent or SKILL.md, with `name` and `description` added where the source has none (no frontmatter, or the field
+/// absent, null or empty), so that Claude Code loads it with no warning (`claude plugin validate --strict`): the name
+/// it would take anyway (the file's or the folder's) and a description made from the text ([`derived_description`]).
+fn completed_document(doc: &Document, name: &str, kind: &str, body: &str) -> Vec<u8> {
+    let blank = |key: &str| {
+        doc.frontmatter.get(key).is_none_or(|f| match &f.value {
+            Value::Null => true,
+            Value::String(s) => s.trim().is_empty(),
+            _ => false,
+        })
+    };
+    let (no_name, no_description) = (blank("name"), blank("description"));
+    if !no_name && !no_description {
+        return document(doc, body);
+    }
+    let mut fields: Vec<(String, Value)> = doc
+        .frontmatter
+        .fields
+        .iter()
+        .map(|f| (f.key.clone(), f.value.clone()))
+        .collect();
+    if no_description {
+        let d = derived_description(body).unwrap_or_else(|| format!("The {name} {kind}."));
+        match fields.iter_mut().find(|(k, _)| k == "description") {
+            Some((_, v)) => *v = Value::String(d),
+            None => {
+                let at = fields
+                    .iter()
+                    .position(|(k, _)| k == "name")
+                    .map_or(0, |i| i + 1);
+                fields.insert(at, ("description".into(), Value::String(d)))
+            }
+        }
+    }
+    if no_name {
+        match fields.iter_mut().find(|(k, _)| k == "name") {
+            Some((_, v)) => *v = Value::String(name.to_string()),
+            None => fields.insert(0, ("name".into(), Value::String(name.to_string()))),
+        }
+    }
+    let body = body.trim_start_matches(['\n', '\r']);
+    format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
+}
+
+/// A description for a file that has none: the text of its first paragraph (or, with none, its first heading), on
+/// one line, cut at a word before 300 characters; `None` for a file with no text.
+pub fn derived_description(body: &str) -> Option<String> {
+    use mdbook_markdown::pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut heading: Option<String> = None;
+    let (mut in_para, mut in_heading) = (false, false);
+    let mut text = String::new();
+    for event in Parser::new_ext(body, crate::parse::markdown_options()) {
+        match event {
+            Event::Start(Tag::Paragraph) => in_para = true,
+            Event::Start(Tag::Heading { .. }) => in_heading = true,
+            Event::End(TagEnd::Heading(_)) => in_heading = false,
+            Event::End(TagEnd::Paragraph) => {
+                if !text.trim().is_empty() {
+                    break;
+                }
+                in_para = false;
+            }
+            Event::Text(t) | Event::Code(t) if in_para => text.push_str(&t),
+            Event::SoftBreak | Event::HardBreak if in_para => text.push(' '),
+            Event::Text(t) | Event::Code(t) if in_heading => {
+                heading.get_or_insert_with(String::new).push_str(&t)
+            }
+            _ => {}
+        }
+    }
+    let text = if text.trim().is_empty() {
+        heading.unwrap_or_default()
+    } else {
+        text
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = String::new();
+    for w in words {
+        if out.chars().count() + w.chars().count() + 1 > 300 {
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    (!out.is_empty()).then_some(no_dashes(&out))
+}
+
+/// `text` with each run of three or more `-` made an em dash: Claude Code ends a frontmatter block at the first `---`
+/// it finds, even inside a value, so a description skillbook writes must hold none.
+fn no_dashes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split("---").enumerate() {
+        if i > 0 && !out.ends_with('—') {
+            out.push('—');
+        }
+        // `----` splits into `---` and `-`: the leftover dashes of a longer run go into the em dash too.
+        out.push_str(if i > 0 {
+            part.trim_start_matches('-')
+        } else {
+            part
+        });
+    }
+    out
 }
 
 /// A document with its frontmatter written as strict YAML and the given body.
@@ -393,4 +504,36 @@ pub fn document(doc: &Document, body: &str) -> Vec<u8> {
         .map(|f| (f.key.clone(), f.value.clone()))
         .collect();
     format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_skillbook_writes_hold_no_triple_dash() {
+        for (text, want) in [
+            ("a --- b", "a — b"),
+            ("a---b", "a—b"),
+            ("a ------ b", "a — b"),
+            ("a -- b - c", "a -- b - c"),
+            ("---", "—"),
+            ("", ""),
+        ] {
+            assert_eq!(no_dashes(text), want, "{text}");
+        }
+        assert_eq!(
+            derived_description("---\n\n# Title\n\nFirst  paragraph\nwraps.\n\nSecond.\n")
+                .as_deref(),
+            Some("First paragraph wraps.")
+        );
+        assert_eq!(
+            derived_description("# Only a heading\n").as_deref(),
+            Some("Only a heading")
+        );
+        assert_eq!(derived_description("\n\n"), None);
+        let long = "word ".repeat(100);
+        let d = derived_description(&long).unwrap();
+        assert!(d.chars().count() <= 301 && d.ends_with("word…"), "{d}");
+    }
 }

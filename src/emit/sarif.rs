@@ -28,12 +28,18 @@ pub const RULES: &[(&str, &str)] = &[
         "duplicate-name",
         "Two agents, or two skills, with one name in a plugin",
     ),
-    ("missing-frontmatter", "A file without a frontmatter block"),
+    (
+        "missing-frontmatter",
+        "A pattern file without a frontmatter block",
+    ),
+    (
+        "no-frontmatter",
+        "An agent or SKILL.md without frontmatter, which Claude Code loads with no description",
+    ),
     (
         "unterminated-frontmatter",
         "A frontmatter block that is never closed",
     ),
-    ("missing-field", "An agent without `name` or `description`"),
     ("wrong-type", "A frontmatter value of the wrong type"),
     ("duplicate-key", "A frontmatter key given twice"),
     (
@@ -85,8 +91,9 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     (
         "agent-name",
-        "An agent name that is not lowercase-hyphenated",
+        "An agent name that is missing or not lowercase-hyphenated",
     ),
+    ("agent-description", "An agent without a description"),
     ("agent-model", "An unknown agent model"),
     ("agent-color", "An unknown agent colour"),
     ("covers-nothing", "A pattern that covers nothing"),

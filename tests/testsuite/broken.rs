@@ -43,6 +43,27 @@ fn broken_fixtures_report_exact_diagnostics() {
     }
 }
 
+/// Plugins Claude Code loads, with warnings at most (`tests/fixtures/accepted/`, see `claude.rs`): exit 0, every
+/// diagnostic a located warning, the exact report recorded as golden in `tests/expected/accepted/<name>.txt`.
+#[test]
+fn accepted_fixtures_report_exact_warnings() {
+    let mut names: Vec<String> = fs::read_dir(tests_dir().join("fixtures/accepted"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let located = regex::Regex::new(r"^[^\s:][^:]*:\d+:\d+: warning\[[a-z0-9-]+\]: ").unwrap();
+    for name in &names {
+        let dir = fixture(&format!("accepted/{name}"));
+        let r = run(dir.path(), &["check", "."]);
+        assert_eq!(r.code, 0, "{name}:\n{}", r.stdout);
+        for line in r.stdout.lines().filter(|l| l.contains("]: ")) {
+            assert!(located.is_match(line), "{name}: {line}");
+        }
+        assert_golden(&format!("accepted/{name}.txt"), &r.transcript());
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn symlink_leaving_the_root_is_refused() {

@@ -163,3 +163,75 @@ fn skillbook_flags_every_file_claude_code_flags() {
         "only {flagged_somewhere} broken fixtures are flagged by Claude Code"
     );
 }
+
+/// The folders of `tests/fixtures/accepted/`: plugins Claude Code loads (with warnings at most).
+fn accepted() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(tests_dir().join("fixtures/accepted"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// No false errors: every plugin Claude Code accepts (no file with an error in `claude plugin validate`) checks with
+/// no errors in skillbook, builds, and compiles to a plugin that passes `--strict`: the compiled files have the
+/// frontmatter the source lacked.
+#[test]
+fn plugins_claude_code_accepts_check_with_no_errors() {
+    let names = accepted();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in &names {
+        let dir = fixture(&format!("accepted/{name}"));
+        let report = validate(dir.path(), false);
+        assert_eq!(
+            report["success"], true,
+            "{name}: Claude Code refuses it:\n{report:#}"
+        );
+        assert_eq!(
+            flagged(dir.path(), &report),
+            BTreeSet::new(),
+            "{name}: {report:#}"
+        );
+        let r = run(dir.path(), &["check", ".", "--format", "json"]);
+        let ours: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let errors: Vec<&serde_json::Value> = ours["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["severity"] == "error")
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{name}: Claude Code accepts it, skillbook reports {errors:#?}"
+        );
+        assert_eq!(r.code, 0, "{name}");
+        let out = tempfile::tempdir().unwrap();
+        let b = run(
+            dir.path(),
+            &["build", ".", "-q", "--out", out.path().to_str().unwrap()],
+        );
+        assert_eq!(b.code, 0, "{name}: {}", b.stderr);
+        let plugin = out.path().join("plugin");
+        let strict = validate(&plugin, true);
+        assert_eq!(
+            strict["success"], true,
+            "{name}: the compiled plugin fails --strict:\n{strict:#}"
+        );
+        if name == "no-frontmatter" {
+            let read = |p: &str| fs::read_to_string(plugin.join(p)).unwrap();
+            assert!(
+                read("agents/plain.md").starts_with(
+                    "---\nname: plain\ndescription: 'name: helper'\n---\n\n# Helper\n"
+                ),
+                "{}",
+                read("agents/plain.md")
+            );
+            assert!(read("agents/empty.md")
+                .starts_with("---\nname: empty\ndescription: The empty agent.\n---\n"));
+            assert!(read("skills/notes/SKILL.md").starts_with(
+                "---\nname: notes\ndescription: 'How this team writes release notes: short, in the past tense, one line per change.'\n---\n\n# Notes\n"
+            ));
+        }
+    }
+}

@@ -6,34 +6,24 @@ use std::fs;
 
 /// One plugin in the shape of a large public collection: agents in category folders, each named by plugin.json (Claude
 /// Code reads only files there, not folders), skills in a category folder, invalid YAML, CRLF, tabs, Title-Case names, a file without frontmatter, `- **Category**: prose`
-/// bullets in agents with no stub. Only the file without frontmatter is an error; no agent that did not opt in to
-/// coverage gets a coverage diagnostic.
+/// bullets in agents with no stub. It checks with no errors (the file without frontmatter loads, as in Claude Code,
+/// with a warning); no agent that did not opt in to coverage gets a coverage diagnostic.
 #[test]
-fn torture_collection_builds_with_only_real_errors() {
+fn torture_collection_builds_with_warnings_only() {
     let dir = fixture("torture");
     let r = run(dir.path(), &["check", "."]);
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code, 0, "{}", r.stdout);
     assert_golden("repos/torture-check.txt", &r.transcript());
-    let errors: Vec<&str> = r
-        .stdout
-        .lines()
-        .filter(|l| l.contains(": error["))
-        .collect();
-    assert_eq!(
-        errors,
-        ["agents/data-ai/prompt-engineer.md:1:1: error[missing-frontmatter]: file has no frontmatter"]
+    assert!(!r.stdout.contains(": error["), "{}", r.stdout);
+    // The agent without frontmatter loads, as in Claude Code, named after its file.
+    assert!(
+        r.stdout.contains("agents/data-ai/prompt-engineer.md:1:1: warning[no-frontmatter]: this agent has no frontmatter: Claude Code loads it as agent `prompt-engineer`"),
+        "{}",
+        r.stdout
     );
     assert!(!r.stdout.contains("uncovered-item"), "{}", r.stdout);
 
-    // Without the broken file the collection builds, its prose agents shown as not tracked.
-    fs::remove_file(dir.path().join("agents/data-ai/prompt-engineer.md")).unwrap();
-    let manifest = dir.path().join(".claude-plugin/plugin.json");
-    let json = fs::read_to_string(&manifest).unwrap();
-    fs::write(
-        &manifest,
-        json.replace("    \"./agents/data-ai/prompt-engineer.md\",\n", ""),
-    )
-    .unwrap();
+    // The collection builds, its prose agents shown as not tracked.
     let r = run(dir.path(), &["build", ".", "-q"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = dir.path().join("build");
