@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 /// The default token budgets of bundles.
 pub const DEFAULT_BUDGETS: &[u32] = &[2000, 4000, 8000, 16000];
 
+/// The default budget of a compiled agent's system prompt (see the README, "The compiled agent").
+pub const DEFAULT_AGENT_BUDGET: u32 = 8000;
+
 /// skillbook's settings, as written under `[preprocessor.skillbook]`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -19,6 +22,8 @@ pub struct SkillbookTable {
     pub stub_pattern: Option<String>,
     /// Token budgets of bundles.
     pub budgets: Option<Vec<u32>>,
+    /// The token budget of each compiled agent's system prompt in the compiled plugin.
+    pub agent_budget: Option<u32>,
     /// The tokenizer `build` counts bundles with: claude (default), claude-4.6, o200k or cl100k.
     pub tokenizer: Option<String>,
     /// Which agents' expertise items must be covered: `opt-in` (default) or `all`.
@@ -35,11 +40,29 @@ pub struct Config {
     pub content_root: PathBuf,
     pub stub: Regex,
     pub budgets: Vec<u32>,
+    /// The token budget of each compiled agent's system prompt.
+    pub agent_budget: u32,
+    /// Where `agent-budget` is set: book.toml (as shown), and the line and column of the key; `None` for the default.
+    pub agent_budget_at: Option<KeyAt>,
     pub tokenizer: Tokenizer,
     /// Which agents' expertise items must be covered.
     pub coverage: crate::check::Coverage,
     /// Bundle templates as (format, source, origin): overrides from `theme/bundle/` next to book.toml, else built in.
     pub templates: Vec<(String, String, String)>,
+}
+
+/// Where a key of book.toml is: the file as shown, and its 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyAt {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for KeyAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
 }
 
 /// Finds the content root and settings: ROOT when given (its own book.toml, if any, may point into it), else the
@@ -73,6 +96,10 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
         read_table(&book)?
     } else {
         None
+    };
+    let (table, agent_budget_at) = match table {
+        Some((t, at)) => (Some(t), at),
+        None => (None, None),
     };
     let (book_dir, content_root, table) = match table {
         Some(t) => {
@@ -126,11 +153,11 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
             command,
         ));
     }
-    from_table(book_dir, content_root, table)
+    from_table(book_dir, content_root, table, agent_budget_at)
 }
 
 /// Reads the `[preprocessor.skillbook]` table of a book.toml, if it has one.
-fn read_table(book: &Path) -> Result<Option<SkillbookTable>, String> {
+fn read_table(book: &Path) -> Result<Option<(SkillbookTable, Option<KeyAt>)>, String> {
     let shown = clean(book);
     let text = std::fs::read_to_string(book).map_err(|e| format!("{}: {e}", shown.display()))?;
     let value: toml::Table = text
@@ -141,9 +168,38 @@ fn read_table(book: &Path) -> Result<Option<SkillbookTable>, String> {
         Some(t) => t
             .clone()
             .try_into()
-            .map(Some)
+            .map(|t| Some((t, locate_agent_budget(&text, &shown))))
             .map_err(|e| format!("{}: [preprocessor.skillbook]: {e}", shown.display())),
     }
+}
+
+/// Where `agent-budget` is written in book.toml's `[preprocessor.skillbook]`: the key's line and column (or its
+/// value's, when the key is not on the value's line).
+fn locate_agent_budget(text: &str, shown: &Path) -> Option<KeyAt> {
+    #[derive(Deserialize)]
+    struct Doc {
+        preprocessor: Option<Pre>,
+    }
+    #[derive(Deserialize)]
+    struct Pre {
+        skillbook: Option<Table>,
+    }
+    #[derive(Deserialize)]
+    struct Table {
+        #[serde(rename = "agent-budget")]
+        agent_budget: Option<toml::Spanned<toml::Value>>,
+    }
+    let doc: Doc = toml::from_str(text).ok()?;
+    let start = doc.preprocessor?.skillbook?.agent_budget?.span().start;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let at = text[line_start..start]
+        .find("agent-budget")
+        .map_or(start, |i| line_start + i);
+    Some(KeyAt {
+        file: shown.to_path_buf(),
+        line: text[..at].matches('\n').count() + 1,
+        column: text[line_start..at].chars().count() + 1,
+    })
 }
 
 /// What a directory is to Claude Code: a marketplace, a plugin, or (`None`) neither.
@@ -266,6 +322,7 @@ fn from_table(
     book_dir: Option<PathBuf>,
     content_root: PathBuf,
     t: SkillbookTable,
+    agent_budget_at: Option<KeyAt>,
 ) -> Result<Config, String> {
     let pattern = t
         .stub_pattern
@@ -277,6 +334,18 @@ fn from_table(
     if budgets.is_empty() || budgets.contains(&0) {
         return Err("budgets must be a non-empty list of positive token counts".into());
     }
+    let agent_budget = match t.agent_budget {
+        None => DEFAULT_AGENT_BUDGET,
+        Some(0) => {
+            let at = agent_budget_at
+                .as_ref()
+                .map_or("book.toml".to_string(), |a| a.to_string());
+            return Err(format!(
+                "{at}: `agent-budget = 0` leaves no room for an agent's own text\n  = help: set `agent-budget` under [preprocessor.skillbook] to a token count (the default is {DEFAULT_AGENT_BUDGET}), or remove it"
+            ));
+        }
+        Some(b) => b,
+    };
     let tokenizer = match t.tokenizer.as_deref() {
         None => Tokenizer::default(),
         Some(name) => Tokenizer::from_str(name, true).map_err(|_| {
@@ -315,6 +384,8 @@ fn from_table(
         content_root: clean(&content_root),
         stub,
         budgets,
+        agent_budget,
+        agent_budget_at: t.agent_budget.and(agent_budget_at),
         tokenizer,
         coverage,
         templates,

@@ -361,6 +361,7 @@ pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
                 tokenizer: TokenizerInfo::of(tokenizer),
                 format: layout.name(),
                 bundles: vec![ManifestBundle::of(budget, &result, None)],
+                compiled: None,
             };
             let mut value = serde_json::to_value(&manifest).unwrap_or_default();
             if let (Ok(bundle), Some(entry)) = (&result, value["bundles"].get_mut(0)) {

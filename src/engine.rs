@@ -302,6 +302,12 @@ fn blobs(files: Vec<(String, Vec<u8>)>) -> UnitFiles {
     files.into_iter().map(|(p, b)| (p, Blob::new(b))).collect()
 }
 
+/// One compiled agent as a unit: its file and the size of its prompt, or why it does not fit the agent budget.
+struct AgentUnit {
+    files: UnitFiles,
+    result: Result<plugin::PromptSize, plugin::AgentError>,
+}
+
 /// One agent's bundles as a unit: its files, its typed manifest (for the site) and what did not fit.
 struct BundleUnit {
     files: UnitFiles,
@@ -465,19 +471,40 @@ fn outputs(
                 .map(|&(x, y)| skill_links[x][y])
                 .collect();
             let own = compiler.links_key(std::iter::once(&a.doc));
-            (name.clone(), hash_of(&(key, own, deps)))
+            // The compiled agent is its bundle at the agent budget (the tokenizer is in `key` already).
+            (
+                name.clone(),
+                hash_of(&(key, own, deps, config.agent_budget)),
+            )
         })
         .collect();
+    let agent_compiler = compiler.agents(plugin::AgentSettings::of(config));
     let compiled_agents = crate::timing::time("plugin agents", || {
         memo.units("agent", &plugin_agent_items, &mut |todo| {
             crate::emit::par_map(todo, |&i| {
                 let (pi, a) = agent(i);
-                blobs(vec![compiler.agent(pi, a, PLUGIN)])
+                match agent_compiler.agent(pi, a, PLUGIN) {
+                    Ok(c) => AgentUnit {
+                        files: blobs(vec![(c.path, c.bytes)]),
+                        result: Ok(c.prompt),
+                    },
+                    Err(e) => AgentUnit {
+                        files: Vec::new(),
+                        result: Err(e),
+                    },
+                }
             })
         })
     });
+    let mut too_small = Vec::new();
     for unit in &compiled_agents {
-        put(&mut files, unit);
+        put(&mut files, &unit.files);
+        if let Err(e) = &unit.result {
+            too_small.push(e.clone());
+        }
+    }
+    if !too_small.is_empty() {
+        return Err(plugin::AgentError::report(&too_small, config));
     }
     let mut skills: Vec<(usize, usize)> = Vec::new();
     let mut skill_items: Vec<(String, u64)> = Vec::new();
@@ -543,10 +570,12 @@ fn outputs(
     });
     let mut skipped = Vec::new();
     let mut manifests = Vec::with_capacity(bundles.len());
-    for unit in &bundles {
+    for (unit, agent) in bundles.iter().zip(&compiled_agents) {
         put(&mut files, &unit.files);
         skipped.extend(unit.failures.iter().cloned());
-        manifests.push(unit.manifest.clone());
+        let mut manifest = unit.manifest.clone();
+        manifest.compiled = agent.result.as_ref().ok().copied();
+        manifests.push(manifest);
     }
     let expand = t.elapsed();
 
@@ -1315,6 +1344,75 @@ mod tests {
         let tree = read_tree(&out);
         assert!(tree.contains_key("bundles/a/300.md") && !tree.contains_key("bundles/a/200.md"));
         assert_eq!(tree, full_build(root));
+    }
+
+    /// The compiled agent's key has the agent budget: changing it makes every compiled agent again (and only them),
+    /// and the new budget shapes them.
+    #[test]
+    fn the_agent_budget_is_in_the_compiled_agents_key() {
+        let dir = project();
+        // A page long enough that its summary and a pointer take less than it does whole.
+        let long = "Alpha text, one paragraph of many.\n\n".repeat(40);
+        edit(
+            dir.path(),
+            "content/skills/s1/patterns/alpha.md",
+            Some(&pattern("Alpha", "Alpha", &long)),
+        );
+        let config = config::resolve(Some(dir.path())).unwrap();
+        let mut compiled = driver::compile(config, &ProgressBar::hidden()).unwrap();
+        let mut memo = Memo::default();
+        let build = |memo: &mut Memo, c: &Compiled| {
+            memo.begin();
+            let r = outputs(memo, &HashMap::new(), c).map(|(files, ..)| files);
+            memo.end();
+            r
+        };
+        let first = build(&mut memo, &compiled).unwrap();
+        assert_eq!(memo.made("agent").len(), 3);
+        build(&mut memo, &compiled).unwrap();
+        assert!(memo.made("agent").is_empty() && memo.made("bundles").is_empty());
+
+        // One token less than agent a takes whole: a is cut (its pattern as its summary and a pointer).
+        let a = &compiled.model.plugins[0].agents[0];
+        assert_eq!(a.name, "a");
+        let compiler = plugin::Compiler::new(&compiled.model);
+        let whole = compiler
+            .agents(plugin::AgentSettings::of(&compiled.config))
+            .agent(0, a, PLUGIN)
+            .unwrap()
+            .prompt;
+        assert_eq!((whole.full, whole.budget), (1, Some(8000)));
+        compiled.config.agent_budget = whole.tokens as u32 - 1;
+        let second = build(&mut memo, &compiled).unwrap();
+        assert_eq!(
+            names(&memo.made("agent")),
+            ["agents/a.md", "agents/b.md", "agents/c.md"]
+        );
+        assert!(memo.made("bundles").is_empty() && memo.made("skill").is_empty());
+        let text = |f: &Outputs| String::from_utf8(f["plugin/agents/a.md"].bytes.to_vec()).unwrap();
+        assert_ne!(text(&first), text(&second));
+        assert!(
+            text(&second)
+                .contains("Full page: `${CLAUDE_PLUGIN_ROOT}/skills/s1/references/alpha.md`"),
+            "{}",
+            text(&second)
+        );
+        assert_eq!(
+            first["bundles/a/4000.md"].bytes,
+            second["bundles/a/4000.md"].bytes
+        );
+        // Too small for any agent: the build fails, naming the key.
+        compiled.config.agent_budget = 1;
+        let err = build(&mut memo, &compiled).unwrap_err();
+        assert!(
+            err.starts_with("the agent budget (1 tokens) is too small"),
+            "{err}"
+        );
+        assert!(
+            err.contains("set `agent-budget` under [preprocessor.skillbook]"),
+            "{err}"
+        );
+        assert!(err.contains("agent `a` needs at least"), "{err}");
     }
 
     #[test]

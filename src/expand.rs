@@ -158,6 +158,24 @@ pub fn plugin_agent_link(skill: &Skill, pattern: &Pattern, fragment: Option<&str
     )
 }
 
+/// Where a pattern's full page is in the compiled plugin, as Claude Code gives it to a plugin agent: it substitutes
+/// `${CLAUDE_PLUGIN_ROOT}` in a plugin agent's body with the plugin's folder.
+pub fn plugin_root_path(skill: &Skill, pattern: &Pattern) -> String {
+    format!(
+        "${{CLAUDE_PLUGIN_ROOT}}/skills/{}/references/{}.md",
+        skill.dir_name, pattern.slug
+    )
+}
+
+/// Links as a compiled agent's system prompt has them: [`plugin_root_path`], a path the agent can read.
+pub fn plugin_root_link(skill: &Skill, pattern: &Pattern, fragment: Option<&str>) -> String {
+    format!(
+        "{}{}",
+        plugin_root_path(skill, pattern),
+        fragment.map(|f| format!("#{f}")).unwrap_or_default()
+    )
+}
+
 /// Renders an agent's body with its plan applied; `form` says how each pattern goes in.
 pub fn render_agent(
     model: &Model,
@@ -170,18 +188,24 @@ pub fn render_agent(
         let (skill, pattern) = k.get(model);
         render_pattern(skill, pattern, plan.level + 1, f, link)
     };
-    render_agent_with(model, agent, plan, form, &section)
+    render_agent_with(model, agent, plan, form, &section, None)
 }
 
-/// [`render_agent`], taking each pattern's rendered section from `section` (so callers can cache them).
+/// [`render_agent`], taking each pattern's rendered section from `section` (so callers can cache them); a
+/// `preamble` paragraph goes before the generated sections.
 pub fn render_agent_with(
     model: &Model,
     agent: &Agent,
     plan: &Plan,
     form: &dyn Fn(PatternKey) -> Form,
     section: &dyn Fn(PatternKey, Form) -> String,
+    preamble: Option<&str>,
 ) -> String {
     let mut generated = String::new();
+    if let Some(p) = preamble {
+        generated.push_str(p.trim());
+        generated.push_str("\n\n");
+    }
     for group in &plan.groups {
         let mut sections = String::new();
         for k in &group.patterns {

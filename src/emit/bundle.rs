@@ -8,8 +8,8 @@
 //! counted exactly, fits. Raising the budget can only raise `k`, so it never removes or downgrades a pattern.
 
 use crate::expand::{
-    cut_pattern, plan_agent, render_agent, render_agent_with, Cut, Form, PatternKey, Plan,
-    SectionKind,
+    cut_pattern, plan_agent, plugin_root_link, plugin_root_path, render_agent, render_agent_with,
+    Cut, Form, PatternKey, Plan, SectionKind,
 };
 use crate::parse::{Agent, Model, Pattern, Skill};
 use crate::tokenize::Tokenizer;
@@ -197,12 +197,21 @@ struct Prepared {
     totals: Vec<usize>,
 }
 
-/// Makes bundles, caching the cut pattern pages and their token counts across agents and budgets.
+/// How links between patterns are written in a bundle.
+pub type PatternLink = fn(&Skill, &Pattern, Option<&str>) -> String;
+
+/// Makes bundles, caching the cut pattern pages and their token counts across agents and budgets. It can be shared
+/// between threads (its caches are locked).
 pub struct Bundler<'m> {
     model: &'m Model,
     templates: &'m Templates,
     tokenizer: Tokenizer,
     layout: Layout,
+    /// How links between patterns are written.
+    link: PatternLink,
+    /// Progressive disclosure (the compiled agent): every pattern that does not go in whole names its full page,
+    /// and those left out still appear, as their title and that pointer.
+    disclosure: bool,
     prepared: Mutex<HashMap<(PatternKey, u8), Arc<Prepared>>>,
     /// Exact counts of rendered patterns: (pattern, level, what went in) -> tokens.
     counts: Mutex<HashMap<(PatternKey, u8, Pick), usize>>,
@@ -212,6 +221,11 @@ pub struct Bundler<'m> {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// The paragraph before the patterns of a compiled agent that has shortened ones: what the pointers are for.
+pub const DISCLOSURE_PREAMBLE: &str =
+    "The patterns below are cut to fit this prompt. Each one that is shortened \
+or left out names its full page: read that file when a task needs more than what is here.";
 
 /// What of one pattern goes in: its summary, and how many chunks of each section.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -270,8 +284,21 @@ impl<'m> Bundler<'m> {
             templates,
             tokenizer,
             layout,
+            link: anchor_link,
+            disclosure: false,
             prepared: Mutex::new(HashMap::new()),
             counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The bundler of the compiled plugin's agents: markdown, links between patterns to their pages in the plugin
+    /// (`${CLAUDE_PLUGIN_ROOT}/skills/<skill>/references/<pattern>.md`), and a pointer to the full page of every
+    /// pattern that does not go in whole. `model` is the model whose pattern links are rebased for `agents/`.
+    pub fn for_plugin(model: &'m Model, templates: &'m Templates, tokenizer: Tokenizer) -> Self {
+        Bundler {
+            link: plugin_root_link,
+            disclosure: true,
+            ..Bundler::new(model, templates, tokenizer, Layout::Markdown)
         }
     }
 
@@ -290,7 +317,7 @@ impl<'m> Bundler<'m> {
             return hit;
         }
         let (skill, pattern) = key.get(self.model);
-        let cut = cut_pattern(skill, pattern, level, &anchor_link);
+        let cut = cut_pattern(skill, pattern, level, &self.link);
         let t = self.tokenizer;
         let sections = (0..cut.sections.len())
             .map(|s| {
@@ -329,12 +356,25 @@ impl<'m> Bundler<'m> {
             .clone()
     }
 
-    /// One pattern as a section at heading `level`, with what `pick` takes of it.
+    /// One pattern as a section at heading `level`, with what `pick` takes of it; with disclosure, a pattern not
+    /// taken whole ends with the path of its full page.
     fn render_pick(&self, key: PatternKey, level: u8, pick: &Pick) -> String {
-        let (_, pattern) = key.get(self.model);
+        let (skill, pattern) = key.get(self.model);
         let prepared = self.prepared(key, level);
         let mut out = format!("{} {}\n\n", hashes(level), pattern.title);
-        out.push_str(&pick_body(&prepared.cut, pattern, pick));
+        let body = pick_body(&prepared.cut, pattern, pick);
+        out.push_str(&body);
+        if self.disclosure
+            && pick.form(&prepared.cut.chunk_counts(), pattern.summary.is_some()) != Form::Full
+        {
+            if !body.is_empty() {
+                out.push_str("\n\n");
+            }
+            out.push_str(&format!(
+                "Full page: `{}`",
+                plugin_root_path(skill, pattern)
+            ));
+        }
         out.push('\n');
         out
     }
@@ -458,6 +498,14 @@ impl<'m> Bundler<'m> {
         keyed.into_iter().map(|(_, e)| e).collect()
     }
 
+    /// A pick of nothing of a pattern.
+    fn nothing(&self, key: PatternKey, level: u8) -> Pick {
+        Pick {
+            summary: false,
+            chunks: vec![0; self.prepared(key, level).cut.sections.len()],
+        }
+    }
+
     /// What the first `k` elements take of each pattern.
     fn picks(&self, packing: &Packing, k: usize) -> HashMap<PatternKey, Pick> {
         let mut picks: HashMap<PatternKey, Pick> = HashMap::new();
@@ -488,15 +536,33 @@ impl<'m> Bundler<'m> {
             Some(p) if p.chunks.iter().all(|&n| n == 0) && !p.summary => Form::Omit,
             Some(_) => Form::Partial,
         };
+        // With disclosure every pattern is rendered: those left out as their title and the path of their page.
+        let shown = |k: PatternKey| {
+            if self.disclosure {
+                Form::Partial
+            } else {
+                form(k)
+            }
+        };
         let body = match plan {
             Some(plan) => {
-                let section = |k: PatternKey, _: Form| self.render_pick(k, level, &picks[&k]);
-                render_agent_with(self.model, agent, plan, &form, &section)
+                let section = |k: PatternKey, _: Form| match picks.get(&k) {
+                    Some(pick) => self.render_pick(k, level, pick),
+                    None => self.render_pick(k, level, &self.nothing(k, level)),
+                };
+                let shortened = self.disclosure
+                    && plan.patterns().any(|k| {
+                        let (_, p) = k.get(self.model);
+                        let all = self.prepared(k, level).cut.chunk_counts();
+                        picks.get(&k).map(|x| x.form(&all, p.summary.is_some())) != Some(Form::Full)
+                    });
+                let preamble = shortened.then_some(DISCLOSURE_PREAMBLE);
+                render_agent_with(self.model, agent, plan, &shown, &section, preamble)
             }
             None => agent.doc.body().to_string(),
         };
         let instructions = match plan {
-            Some(plan) => render_agent(self.model, agent, plan, &|_| Form::Omit, &anchor_link),
+            Some(plan) => render_agent(self.model, agent, plan, &|_| Form::Omit, &self.link),
             None => body.clone(),
         };
         let mut patterns = Vec::new();
@@ -567,8 +633,21 @@ impl<'m> Bundler<'m> {
     ) -> Result<Bundle, BundleError> {
         let n = packing.order.len();
         let Some(base) = self.measure(agent, packing, 0, budget)? else {
+            // With disclosure, a pattern left out costs its title and pointer, which can be more than small
+            // patterns in whole: everything may fit where nothing does.
+            let base = self.tokenizer.count(&packing.exact[&0].0);
+            if self.disclosure && n > 0 {
+                if self.measure(agent, packing, n, budget)?.is_some() {
+                    return self.finish(agent, packing, n, budget, base);
+                }
+                let whole = self.tokenizer.count(&packing.exact[&n].0);
+                return Err(BundleError::TooSmall {
+                    minimum: base.min(whole),
+                    budget,
+                });
+            }
             return Err(BundleError::TooSmall {
-                minimum: self.tokenizer.count(&packing.exact[&0].0),
+                minimum: base,
                 budget,
             });
         };
@@ -582,7 +661,10 @@ impl<'m> Bundler<'m> {
             let mut add = 0;
             if seen.is_empty() {
                 seen.resize(prepared.sections.len() + 1, false);
-                add += prepared.title_tokens;
+                // With disclosure the title is in the base already.
+                if !self.disclosure {
+                    add += prepared.title_tokens;
+                }
             }
             match e.chunk {
                 None => add += prepared.summary_tokens,
@@ -636,7 +718,24 @@ impl<'m> Bundler<'m> {
                 hi = mid;
             }
         }
-        let k = lo.min(n);
+        let mut k = lo.min(n);
+        // With disclosure the text is not monotone in `k` (a pattern taken whole drops its pointer): everything may
+        // fit where the search stopped short of it.
+        if self.disclosure && k < n && self.measure(agent, packing, n, budget)?.is_some() {
+            k = n;
+        }
+        self.finish(agent, packing, k, budget, base)
+    }
+
+    /// The bundle of the first `k` elements, which fit `budget`.
+    fn finish(
+        &self,
+        agent: &Agent,
+        packing: &mut Packing,
+        k: usize,
+        budget: usize,
+        base: usize,
+    ) -> Result<Bundle, BundleError> {
         let tokens = self.measure(agent, packing, k, budget)?.unwrap_or(base);
         let text = packing.exact[&k].0.clone();
         let picks = self.picks(packing, k);
@@ -787,6 +886,9 @@ pub struct Manifest {
     pub tokenizer: TokenizerInfo,
     pub format: &'static str,
     pub bundles: Vec<ManifestBundle>,
+    /// The size of the agent's system prompt in the compiled plugin (for the site; not part of manifest.json).
+    #[serde(skip)]
+    pub compiled: Option<crate::emit::plugin::PromptSize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -920,6 +1022,7 @@ pub fn agent_files(bundler: &Bundler, pi: usize, agent: &Agent, budgets: &[usize
         tokenizer: TokenizerInfo::of(bundler.tokenizer),
         format: bundler.layout.name(),
         bundles: entries,
+        compiled: None,
     };
     let mut json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     json.push('\n');

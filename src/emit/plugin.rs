@@ -3,31 +3,116 @@
 //! with frontmatter rewritten as strict YAML that decodes to the same values.
 //!
 //! The plugin is made of units that the engine remembers separately: the manifests and commands
-//! ([`Compiler::meta`]), each agent ([`Compiler::agent`]), each skill ([`Compiler::skill`]) and the copied files
+//! ([`Compiler::meta`]), each agent ([`Agents::agent`]), each skill ([`Compiler::skill`]) and the copied files
 //! ([`copies`]). [`emit`] is all of them.
+//!
+//! A compiled agent follows Claude Code's progressive disclosure: its stub expands to its bundle at the agent budget
+//! (`agent-budget`), every pattern that does not fit whole names its full page
+//! (`${CLAUDE_PLUGIN_ROOT}/skills/<skill>/references/<pattern>.md`), and its frontmatter lists its skills in
+//! `skills:`, which Claude Code injects into the subagent when it starts.
 
-use crate::expand::{plan_agent, plugin_agent_link, render_agent, render_skill, Form};
+use crate::emit::bundle::{BundleError, Bundler, Templates};
+use crate::expand::{plan_agent, render_skill, Form};
 use crate::frontmatter::{to_strict_yaml, Value};
 use crate::parse::{Agent, Command, Document, Model, Plugin, Skill};
+use crate::tokenize::Tokenizer;
 use crate::write::OutputTree;
 
 /// Output files as (path in the output, bytes).
 pub type Files = Vec<(String, Vec<u8>)>;
 
-/// Adds the compiled plugin under `prefix` (normally `plugin/`): every unit of it.
-pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) {
+/// Adds the compiled plugin under `prefix` (normally `plugin/`): every unit of it, its agents made with `settings`.
+/// Returns the agents that do not fit the budget (their files are left out).
+pub fn emit(
+    model: &Model,
+    settings: AgentSettings,
+    prefix: &str,
+    out: &mut OutputTree,
+) -> Vec<AgentError> {
     let compiler = Compiler::new(model);
+    let agents = compiler.agents(settings);
+    let mut errors = Vec::new();
     out.extend(compiler.meta(prefix));
     for (pi, plugin) in model.plugins.iter().enumerate() {
         for agent in &plugin.agents {
-            let (path, bytes) = compiler.agent(pi, agent, prefix);
-            out.insert(path, bytes);
+            match agents.agent(pi, agent, prefix) {
+                Ok(a) => {
+                    out.insert(a.path, a.bytes);
+                }
+                Err(e) => errors.push(e),
+            }
         }
         for skill in &plugin.skills {
             out.extend(compiler.skill(pi, skill, prefix));
         }
     }
     copies(model, prefix, out);
+    errors
+}
+
+/// How the compiled plugin's agents are made: the token budget of each one's system prompt (its markdown body) and
+/// the tokenizer that counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentSettings {
+    pub budget: usize,
+    pub tokenizer: Tokenizer,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            budget: crate::config::DEFAULT_AGENT_BUDGET as usize,
+            tokenizer: Tokenizer::default(),
+        }
+    }
+}
+
+impl AgentSettings {
+    pub fn of(config: &crate::config::Config) -> Self {
+        AgentSettings {
+            budget: config.agent_budget as usize,
+            tokenizer: config.tokenizer,
+        }
+    }
+}
+
+/// A compiled agent: its file, and the size of its system prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledAgent {
+    /// Its path in the output.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    pub prompt: PromptSize,
+}
+
+/// The size of a compiled agent's system prompt (its body: what Claude Code sends each time it starts the subagent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptSize {
+    /// Its count in `tokenizer`.
+    pub tokens: usize,
+    pub bytes: usize,
+    pub tokenizer: Tokenizer,
+    /// The budget it was packed for; `None` when there was nothing to pack (no stub, or no patterns to expand it).
+    pub budget: Option<usize>,
+    /// Patterns in full, partly (some sections), as their summary, and left out (title and pointer only).
+    pub full: usize,
+    pub partial: usize,
+    pub summary: usize,
+    pub omitted: usize,
+}
+
+/// An agent whose own text (with a pointer to each pattern page) does not fit the agent budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentError {
+    /// The agent as shown.
+    pub agent: String,
+    /// Tokens of its smallest compiled form; 0 when the error is not about size.
+    pub minimum: usize,
+    pub budget: usize,
+    /// Patterns that get a pointer in that smallest form.
+    pub patterns: usize,
+    /// A failure other than size (a template), as text.
+    pub other: Option<String>,
 }
 
 /// What compiling an agent or a skill needs to know about the whole plugin: where every file goes, so that links
@@ -37,6 +122,15 @@ pub struct Compiler<'m> {
     dests: Dests,
     /// The model with pattern links rebased for `agents/`, when any needs it.
     for_agents: Option<Model>,
+    /// The built-in bundle templates: a compiled agent is the built-in markdown layout, whatever the book overrides.
+    templates: Templates,
+}
+
+/// Compiles agents: a [`Compiler`] with the bundler of their system prompts, shared by every agent (and thread).
+pub struct Agents<'c> {
+    compiler: &'c Compiler<'c>,
+    bundler: Bundler<'c>,
+    settings: AgentSettings,
 }
 
 impl<'m> Compiler<'m> {
@@ -47,6 +141,20 @@ impl<'m> Compiler<'m> {
             model,
             dests,
             for_agents,
+            templates: Templates::builtin(),
+        }
+    }
+
+    /// The agent compiler for `settings`.
+    pub fn agents<'c>(&'c self, settings: AgentSettings) -> Agents<'c>
+    where
+        'm: 'c,
+    {
+        let model: &'c Model = self.for_agents.as_ref().unwrap_or(self.model);
+        Agents {
+            compiler: self,
+            bundler: Bundler::for_plugin(model, &self.templates, settings.tokenizer),
+            settings,
         }
     }
 
@@ -131,20 +239,6 @@ impl<'m> Compiler<'m> {
         )
     }
 
-    /// The compiled agent: its path under `prefix` and its bytes.
-    pub fn agent(&self, pi: usize, agent: &Agent, prefix: &str) -> (String, Vec<u8>) {
-        let model = self.for_agents.as_ref().unwrap_or(self.model);
-        let body = match plan_agent(model, pi, agent) {
-            Some(plan) => render_agent(model, agent, &plan, &|_| Form::Full, &plugin_agent_link),
-            None => agent.doc.body().to_string(),
-        };
-        let plugin = &self.model.plugins[pi];
-        (
-            format!("{}{}", base(plugin, prefix), agent_dest(&agent.doc)),
-            completed_document(&agent.doc, &agent.name, "agent", &body),
-        )
-    }
-
     /// A skill's compiled files: its SKILL.md and a reference per pattern, under `prefix`.
     pub fn skill(&self, pi: usize, skill: &Skill, prefix: &str) -> Vec<(String, Vec<u8>)> {
         let plugin = &self.model.plugins[pi];
@@ -173,6 +267,187 @@ impl<'m> Compiler<'m> {
         }
         files
     }
+}
+
+impl AgentError {
+    /// The build's error for agents that do not fit the agent budget: where the budget is set (book.toml's
+    /// `agent-budget`, with its line and column, or the default), what each agent needs, and what to do.
+    pub fn report(errors: &[AgentError], config: &crate::config::Config) -> String {
+        let t = config.tokenizer;
+        let unit = if t.exact() {
+            t.name().to_string()
+        } else {
+            format!("{}, an estimate", t.name())
+        };
+        let budget = config.agent_budget;
+        let book = match &config.book_dir {
+            Some(d) => format!("{}", crate::config::clean(&d.join("book.toml")).display()),
+            None => "book.toml".to_string(),
+        };
+        let (head, set) = match &config.agent_budget_at {
+            Some(at) => (
+                format!("{at}: `agent-budget = {budget}` is too small"),
+                format!("raise `agent-budget` under [preprocessor.skillbook] in {book}"),
+            ),
+            None => (
+                if budget == crate::config::DEFAULT_AGENT_BUDGET {
+                    format!("the default agent budget ({budget} tokens) is too small")
+                } else {
+                    format!("the agent budget ({budget} tokens) is too small")
+                },
+                match &config.book_dir {
+                    Some(_) => format!("set `agent-budget` under [preprocessor.skillbook] in {book}"),
+                    None => "set `agent-budget` under [preprocessor.skillbook] in a book.toml that names the content (`content = \"DIR\"`)".to_string(),
+                },
+            ),
+        };
+        let mut msg = head;
+        let mut most = 0;
+        for e in errors {
+            match &e.other {
+                Some(other) => msg.push_str(&format!("\n  agent `{}`: {other}", e.agent)),
+                None => {
+                    most = most.max(e.minimum);
+                    msg.push_str(&format!(
+                        "\n  agent `{}` needs at least {} tokens ({unit}): its own text, and its {} patterns each at least as a pointer to its page",
+                        e.agent, e.minimum, e.patterns
+                    ));
+                }
+            }
+        }
+        msg.push_str(&format!(
+            "\n  = help: {set} to at least {most}, or shorten the agent's own text (the compiled agent is its own text, then as much of its patterns as the budget holds)"
+        ));
+        msg
+    }
+}
+
+impl Agents<'_> {
+    /// The compiled agent under `prefix`: its stub expanded to its bundle at the agent budget, with a pointer to the
+    /// full page of each pattern that is not in whole, and its skills in `skills:`. An agent without a stub, or
+    /// without patterns to expand it with, keeps its body. An agent whose own text and pointers do not fit the budget
+    /// is an error.
+    pub fn agent(
+        &self,
+        pi: usize,
+        agent: &Agent,
+        prefix: &str,
+    ) -> Result<CompiledAgent, AgentError> {
+        let compiler = self.compiler;
+        let plugin = &compiler.model.plugins[pi];
+        let path = format!("{}{}", base(plugin, prefix), agent_dest(&agent.doc));
+        let tokenizer = self.settings.tokenizer;
+        let model = self.bundler_model();
+        let plan = plan_agent(model, pi, agent);
+        let (body, prompt) = match &plan {
+            None => {
+                let body = agent
+                    .doc
+                    .body()
+                    .trim_start_matches(['\n', '\r'])
+                    .to_string();
+                let prompt = PromptSize {
+                    tokens: tokenizer.count(body.trim()),
+                    bytes: body.trim().len(),
+                    tokenizer,
+                    budget: None,
+                    full: 0,
+                    partial: 0,
+                    summary: 0,
+                    omitted: 0,
+                };
+                (body, prompt)
+            }
+            Some(plan) => {
+                let budget = self.settings.budget;
+                let result = self.bundler.bundles(pi, agent, &[budget]).remove(0);
+                let bundle = result.map_err(|e| AgentError {
+                    agent: plugin.display(&agent.name),
+                    minimum: match &e {
+                        BundleError::TooSmall { minimum, .. } => *minimum,
+                        _ => 0,
+                    },
+                    budget,
+                    patterns: plan.patterns().count(),
+                    other: match &e {
+                        BundleError::TooSmall { .. } => None,
+                        e => Some(e.to_string()),
+                    },
+                })?;
+                let count = |f: Form| bundle.patterns.iter().filter(|p| p.form == f).count();
+                let prompt = PromptSize {
+                    tokens: bundle.tokens,
+                    bytes: bundle.text.trim().len(),
+                    tokenizer,
+                    budget: Some(budget),
+                    full: count(Form::Full),
+                    partial: count(Form::Partial),
+                    summary: count(Form::Summary),
+                    omitted: count(Form::Omit),
+                };
+                (format!("{}\n", bundle.text.trim_end()), prompt)
+            }
+        };
+        let skills = skills_field(compiler.model, pi, agent);
+        Ok(CompiledAgent {
+            path,
+            bytes: completed_document_with(&agent.doc, &agent.name, "agent", &body, skills),
+            prompt,
+        })
+    }
+
+    fn bundler_model(&self) -> &Model {
+        self.compiler
+            .for_agents
+            .as_ref()
+            .unwrap_or(self.compiler.model)
+    }
+}
+
+/// The `skills:` of a compiled agent when it must change: the skills of its frontmatter as written, then those it
+/// names in its text (``See `x` skill``) that resolve to a skill none of the others resolves to, in order. `None`
+/// when the text adds nothing (the frontmatter's value is kept as it is).
+fn skills_field(model: &Model, pi: usize, agent: &Agent) -> Option<Value> {
+    let listed = agent.doc.frontmatter.get("skills").map(|f| &f.value);
+    let mut names: Vec<String> = match listed {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        Some(_) => return None,
+        None => Vec::new(),
+    };
+    let mut resolved: Vec<(usize, usize)> = names
+        .iter()
+        .filter_map(|n| model.resolve_skill(pi, n))
+        .collect();
+    let before = names.len();
+    let in_text = agent.skill_refs.iter().filter(|r| {
+        agent
+            .doc
+            .frontmatter
+            .get("skills")
+            .is_none_or(|f| !f.region.contains(&r.offset))
+    });
+    for r in in_text {
+        let Some(k) = model.resolve_skill(pi, &r.name) else {
+            continue;
+        };
+        if resolved.contains(&k) || names.contains(&r.name) {
+            continue;
+        }
+        resolved.push(k);
+        names.push(r.name.clone());
+    }
+    (names.len() > before).then(|| Value::List(names.into_iter().map(Value::String).collect()))
 }
 
 /// Where each source file is in the compiled plugin, for rebasing links of texts that move.
@@ -213,16 +488,32 @@ impl Dests {
 }
 
 /// The model with each pattern's links rebased for the `agents/` folder of its plugin, where agents include it; `None`
-/// when no link needs it.
+/// when no link needs it. Links to a sibling pattern are left as written: the bundler points them at the sibling's
+/// page (`${CLAUDE_PLUGIN_ROOT}/skills/<skill>/references/<pattern>.md`), which the agent can read.
 fn agent_model(model: &Model, dests: &Dests) -> Option<Model> {
     let mut changed = false;
     let mut clone: Option<Model> = None;
     for (pi, plugin) in model.plugins.iter().enumerate() {
         let agents_dir = format!("{}agents/x.md", base(plugin, ""));
         for (si, skill) in plugin.skills.iter().enumerate() {
+            let siblings: std::collections::HashSet<&str> = skill
+                .patterns
+                .iter()
+                .map(|p| p.doc.file.rel.as_str())
+                .collect();
             for (ti, p) in skill.patterns.iter().enumerate() {
                 let body = p.doc.body();
-                let rebased = dests.rebase(body, &p.doc.file.rel, &agents_dir);
+                let (src_dir, out_dir) = (
+                    crate::links::parent(&p.doc.file.rel),
+                    crate::links::parent(&agents_dir),
+                );
+                let rebased = crate::links::rebase(body, src_dir, out_dir, &|t| {
+                    if siblings.contains(t) {
+                        None
+                    } else {
+                        dests.dest_of(t)
+                    }
+                });
                 if rebased == body {
                     continue;
                 }
@@ -387,6 +678,17 @@ fn command_document(doc: &Document, body: &str) -> Vec<u8> {
 /// absent, null or empty), so that Claude Code loads it with no warning (`claude plugin validate --strict`): the name
 /// it would take anyway (the file's or the folder's) and a description made from the text ([`derived_description`]).
 fn completed_document(doc: &Document, name: &str, kind: &str, body: &str) -> Vec<u8> {
+    completed_document_with(doc, name, kind, body, None)
+}
+
+/// [`completed_document`], with `skills` (when given) as the value of `skills:`, in its place or added last.
+fn completed_document_with(
+    doc: &Document,
+    name: &str,
+    kind: &str,
+    body: &str,
+    skills: Option<Value>,
+) -> Vec<u8> {
     let blank = |key: &str| {
         doc.frontmatter.get(key).is_none_or(|f| match &f.value {
             Value::Null => true,
@@ -396,7 +698,7 @@ fn completed_document(doc: &Document, name: &str, kind: &str, body: &str) -> Vec
     };
     let (no_name, no_description) = (blank("name"), blank("description"));
     if !no_name && !no_description {
-        return document(doc, body);
+        return document_with(doc, body, skills);
     }
     let mut fields: Vec<(String, Value)> = doc
         .frontmatter
@@ -421,6 +723,12 @@ fn completed_document(doc: &Document, name: &str, kind: &str, body: &str) -> Vec
         match fields.iter_mut().find(|(k, _)| k == "name") {
             Some((_, v)) => *v = Value::String(name.to_string()),
             None => fields.insert(0, ("name".into(), Value::String(name.to_string()))),
+        }
+    }
+    if let Some(skills) = skills {
+        match fields.iter_mut().find(|(k, _)| k == "skills") {
+            Some((_, v)) => *v = skills,
+            None => fields.push(("skills".to_string(), skills)),
         }
     }
     let body = body.trim_start_matches(['\n', '\r']);
@@ -493,16 +801,27 @@ fn no_dashes(text: &str) -> String {
 
 /// A document with its frontmatter written as strict YAML and the given body.
 pub fn document(doc: &Document, body: &str) -> Vec<u8> {
+    document_with(doc, body, None)
+}
+
+/// [`document`], with `skills` (when given) as the value of `skills:`, in its place or added last.
+fn document_with(doc: &Document, body: &str, skills: Option<Value>) -> Vec<u8> {
     let body = body.trim_start_matches(['\n', '\r']);
     if !doc.has_frontmatter {
         return body.as_bytes().to_vec();
     }
-    let fields: Vec<(String, Value)> = doc
+    let mut fields: Vec<(String, Value)> = doc
         .frontmatter
         .fields
         .iter()
         .map(|f| (f.key.clone(), f.value.clone()))
         .collect();
+    if let Some(skills) = skills {
+        match fields.iter_mut().find(|(k, _)| k == "skills") {
+            Some((_, v)) => *v = skills,
+            None => fields.push(("skills".to_string(), skills)),
+        }
+    }
     format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
 }
 

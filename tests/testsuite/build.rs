@@ -61,7 +61,14 @@ fn compiled_seed_frontmatter_is_strict_yaml_with_the_same_values() {
     assert!(expected.contains("\n<example>\nContext: Building distributed system\n"));
     assert_eq!(
         fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-        vec!["name", "description", "model", "color"]
+        vec!["name", "description", "model", "color", "skills"]
+    );
+    // The skill the seed names in its text (``See `distributed-systems` skill``) is listed for injection.
+    assert_eq!(
+        get("skills"),
+        Some(Value::List(vec![Value::String(
+            "distributed-systems".into()
+        )]))
     );
     // The stub is gone, and the patterns are in, in the agent's category order.
     assert!(!compiled.contains("[Content will be expanded"));
@@ -81,6 +88,114 @@ fn compiled_seed_frontmatter_is_strict_yaml_with_the_same_values() {
     })
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+}
+
+/// The seed with a book.toml that sets `agent-budget` (and nothing else of skillbook's).
+fn seed_with_agent_budget(budget: &str) -> crate::common::Fixture {
+    let dir = fixture("seed");
+    fs::write(
+        dir.path().join("book.toml"),
+        format!("[book]\ntitle = \"seed\"\n\n[preprocessor.skillbook]\ncontent = \".\"\n   agent-budget = {budget}\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// Under a budget too small for its patterns in full, the compiled agent is its bundle: summaries, and for each
+/// pattern not in whole the path of its full page; a pattern without a summary is its title and that path.
+#[test]
+fn compiled_agent_is_its_bundle_at_the_agent_budget() {
+    let dir = seed_with_agent_budget("1100");
+    // The seed's patterns are a few lines each; one long page, with a checklist, makes the budget bite.
+    let consensus = dir
+        .path()
+        .join("skills/distributed-systems/patterns/consensus.md");
+    let mut text = fs::read_to_string(&consensus).unwrap();
+    text.push_str("\n## How to do it\n\n");
+    for i in 1..=30 {
+        text.push_str(&format!(
+            "Step {i}: start the ra cluster on every node and wait for a leader before writes.\n\n"
+        ));
+    }
+    text.push_str(
+        "## Checklist\n\n- [ ] Writes go through the leader.\n- [ ] A lost quorum stops writes.\n",
+    );
+    fs::write(&consensus, text).unwrap();
+    let r = run(dir.path(), &["build", ".", "-q", "--out", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let agent = fs::read_to_string(
+        dir.path()
+            .join("out/plugin/agents/distributed-systems-expert.md"),
+    )
+    .unwrap();
+    assert_golden(
+        "build/seed-agent-budget/distributed-systems-expert.md",
+        &agent,
+    );
+    // Consensus is partial (its checklist, not its long practice section), clustering is whole, the others are
+    // their summaries; conflicts, without a summary, is its title and pointer.
+    let pointer = |p: &str| {
+        format!("Full page: `${{CLAUDE_PLUGIN_ROOT}}/skills/distributed-systems/references/{p}.md`")
+    };
+    for p in ["consensus", "bugs", "cap", "conflicts", "learnings"] {
+        assert_eq!(agent.matches(&pointer(p)).count(), 1, "{p}");
+    }
+    assert!(!agent.contains(&pointer("clustering")));
+    assert!(agent.contains("- [ ] A lost quorum stops writes.") && !agent.contains("Step 30"));
+    assert!(agent.contains(skillbook::emit::bundle::DISCLOSURE_PREAMBLE));
+    let missing: Vec<_> = crate::plugin::plugin_root_paths(&dir.path().join("out/plugin"))
+        .into_iter()
+        .filter(|(_, _, ok)| !ok)
+        .collect();
+    assert!(missing.is_empty(), "{missing:?}");
+    // A budget that holds everything: every pattern whole, no pointers.
+    let dir = seed_with_agent_budget("100000");
+    let r = run(dir.path(), &["build", ".", "-q", "--out", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let agent = fs::read_to_string(
+        dir.path()
+            .join("out/plugin/agents/distributed-systems-expert.md"),
+    )
+    .unwrap();
+    assert!(!agent.contains("Full page:"), "{agent}");
+    assert!(!agent.contains(skillbook::emit::bundle::DISCLOSURE_PREAMBLE));
+}
+
+/// An agent budget below what the agent's own text needs is an error at book.toml's key, with what to set; the
+/// previous output stays.
+#[test]
+fn an_agent_budget_below_the_agents_own_text_is_an_error() {
+    let dir = seed_with_agent_budget("8000");
+    let r = run(dir.path(), &["build", ".", "-q", "--out", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let agent = dir
+        .path()
+        .join("out/plugin/agents/distributed-systems-expert.md");
+    let before = fs::read(&agent).unwrap();
+    let toml = fs::read_to_string(dir.path().join("book.toml")).unwrap();
+    fs::write(
+        dir.path().join("book.toml"),
+        toml.replace("= 8000", "= 300"),
+    )
+    .unwrap();
+    let r = run(dir.path(), &["build", ".", "-q", "--out", "out"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_golden("build/agent-budget-too-small.txt", &r.stderr);
+    assert!(
+        r.stderr.contains("book.toml:6:4: `agent-budget = 300`"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read(&agent).unwrap(), before);
+    // Zero is refused when the configuration is read.
+    fs::write(dir.path().join("book.toml"), toml.replace("= 8000", "= 0")).unwrap();
+    let r = run(dir.path(), &["build", ".", "-q", "--out", "out"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("book.toml:6:4: `agent-budget = 0`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -231,6 +231,34 @@ pub fn broken_links(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Every `${CLAUDE_PLUGIN_ROOT}/path` in a markdown file of a compiled plugin (or marketplace) under `dir`, as
+/// (file, path), with whether it names a file of the plugin that holds that markdown file: Claude Code substitutes
+/// the plugin's own folder. The link check above leaves these out (they are not relative links); this is theirs.
+pub fn plugin_root_paths(dir: &Path) -> Vec<(String, String, bool)> {
+    let re = regex::Regex::new(r#"\$\{CLAUDE_PLUGIN_ROOT\}/([^\s`)#>"']+)"#).unwrap();
+    let all = files(dir);
+    let roots: Vec<&str> = all
+        .iter()
+        .filter_map(|f| f.strip_suffix(".claude-plugin/plugin.json"))
+        .collect();
+    let mut out = Vec::new();
+    for f in all.iter().filter(|f| f.ends_with(".md")) {
+        let root = roots
+            .iter()
+            .filter(|r| f.starts_with(*r))
+            .max_by_key(|r| r.len())
+            .copied()
+            .unwrap_or_else(|| panic!("{f} is in no plugin"));
+        let text = fs::read_to_string(dir.join(f)).unwrap();
+        for c in re.captures_iter(&text) {
+            let path = c[1].to_string();
+            let ok = all.contains(&format!("{root}{path}"));
+            out.push((f.clone(), path, ok));
+        }
+    }
+    out
+}
+
 #[test]
 fn compiling_never_introduces_a_broken_link() {
     let mut roots: Vec<(String, crate::common::Fixture)> = [
@@ -262,5 +290,68 @@ fn compiling_never_introduces_a_broken_link() {
             broken.is_empty(),
             "{name}: compiling broke links: {broken:#?}"
         );
+        let missing: Vec<_> = plugin_root_paths(&out.path().join("plugin"))
+            .into_iter()
+            .filter(|(_, _, ok)| !ok)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{name}: ${{CLAUDE_PLUGIN_ROOT}} paths that name no file: {missing:#?}"
+        );
     }
+}
+
+/// The shipped agent compiled at the default agent budget: every pattern page of its skill is either in the prompt
+/// whole or pointed at, the pointers name the compiled plugin's `references/` files, and the prompt is far smaller
+/// than the whole skill.
+#[test]
+fn the_compiled_agent_points_at_every_page_it_does_not_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    crate::common::copy_dir(&crate::common::project_dir().join("content"), &content);
+    let out = tmp.path().join("out");
+    let r = build(&content, &out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plugin = out.join("plugin");
+    let agent = fs::read_to_string(plugin.join("agents/distributed-systems-expert.md")).unwrap();
+    let pointers = plugin_root_paths(&plugin);
+    assert!(pointers.iter().all(|(_, _, ok)| *ok), "{pointers:#?}");
+    let refs = plugin.join("skills/distributed-systems/references");
+    let mut pages: Vec<String> = fs::read_dir(&refs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert_eq!(pages.len(), 21);
+    let mut pointed = 0;
+    for page in &pages {
+        let pointer = format!(
+            "Full page: `${{CLAUDE_PLUGIN_ROOT}}/skills/distributed-systems/references/{page}`"
+        );
+        let text = fs::read_to_string(refs.join(page)).unwrap();
+        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+        let whole = agent.contains(last);
+        assert!(
+            agent.matches(&pointer).count() + usize::from(whole) == 1,
+            "{page}: pointed at {} times, whole: {whole}",
+            agent.matches(&pointer).count()
+        );
+        pointed += agent.matches(&pointer).count();
+    }
+    assert!(pointed > 0, "nothing is pointed at");
+    assert!(agent.contains(skillbook::emit::bundle::DISCLOSURE_PREAMBLE));
+    // The skill it names in its text is listed for injection.
+    assert!(
+        agent.contains("\nskills:\n- distributed-systems\n---\n"),
+        "{agent}"
+    );
+    let whole_skill: u64 = pages
+        .iter()
+        .map(|p| fs::metadata(refs.join(p)).unwrap().len())
+        .sum();
+    assert!(
+        (agent.len() as u64) * 5 < whole_skill,
+        "{} of {whole_skill}",
+        agent.len()
+    );
 }
