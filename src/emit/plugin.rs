@@ -21,9 +21,14 @@ use crate::write::OutputTree;
 /// Output files as (path in the output, bytes).
 pub type Files = Vec<(String, Vec<u8>)>;
 
-/// Adds the compiled plugin under `prefix` (normally `plugin/`): every unit of it, its agents made with `settings`.
-/// Returns the agents that do not fit the budget (their files are left out).
-pub fn emit(
+/// Adds the compiled plugin under `prefix` (normally `plugin/`): every unit of it, its agents at the default agent
+/// budget. Returns the agents that do not fit it (their files are left out).
+pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) -> Vec<AgentError> {
+    emit_with(model, AgentSettings::default(), prefix, out)
+}
+
+/// [`emit`], its agents made with `settings`.
+pub fn emit_with(
     model: &Model,
     settings: AgentSettings,
     prefix: &str,
