@@ -124,9 +124,10 @@ pub fn materialize(tree: &Tree, root: &Path) {
 pub const BUDGETS: &[usize] = &[300, 3000];
 
 /// Loads, parses and checks the content root, then emits the compiled plugin, the bundles and the report, in
-/// memory; asserts the invariants on the way.
-pub fn pipeline(root: &Path) -> (Compiled, OutputTree) {
-    let config = config::resolve(Some(root)).expect("a root without book.toml always resolves");
+/// memory; asserts the invariants on the way. `None` when the tree is not a plugin at all (no agents/, skills/,
+/// commands/ or manifest): skillbook refuses such a root with a usage error before it reads anything.
+pub fn pipeline(root: &Path) -> Option<(Compiled, OutputTree)> {
+    let config = config::resolve(Some(root)).ok()?;
     let compiled = driver::compile(config, &indicatif::ProgressBar::hidden())
         .expect("the scratch root is readable");
     let mut tree = OutputTree::new();
@@ -152,7 +153,7 @@ pub fn pipeline(root: &Path) -> (Compiled, OutputTree) {
     });
     assert_model_spans(&compiled.model);
     assert_compiled_frontmatter(&compiled.model, &tree);
-    (compiled, tree)
+    Some((compiled, tree))
 }
 
 /// Every diagnostic on a file whose text `text_of` knows has a line in that file and a column at most one past
