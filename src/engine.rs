@@ -582,17 +582,28 @@ fn outputs(
     // The site, from the model, the report and the bundle stage's manifests.
     let t = Instant::now();
     let mut site = OutputTree::new();
+    // Every page is generated; a page is rendered again (and its search document made again) only when what it is
+    // rendered from changed: early cutoff, so an edit re-renders the pages that show it.
     crate::timing::time("site", || {
-        emit::site::emit(
-            &emit::site::SiteInput {
-                model,
-                report: &compiled.report,
-                book_dir: config.book_dir.as_deref(),
-                bundles: Some(&manifests),
-            },
-            SITE,
-            &mut site,
-        )
+        let plan = emit::site::SitePlan::new(&emit::site::SiteInput {
+            model,
+            report: &compiled.report,
+            book_dir: config.book_dir.as_deref(),
+            bundles: Some(&manifests),
+        })?;
+        let items: Vec<(String, u64)> = (0..plan.len())
+            .map(|k| (plan.path(k).to_string(), plan.page_key(k)))
+            .collect();
+        let pages = crate::timing::time("render pages", || {
+            memo.units("page", &items, &mut |todo| {
+                crate::emit::par_map(todo, |&k| plan.render(k))
+            })
+        });
+        let mut done = Vec::with_capacity(pages.len());
+        for p in &pages {
+            done.push(p.as_ref().as_ref().map_err(String::clone)?);
+        }
+        plan.finish(&done, SITE, &mut site)
     })
     .map_err(|e| format!("cannot build the site: {e}"))?;
     files.extend(write::blobs(site));
@@ -694,6 +705,8 @@ pub struct Stats {
     pub skills: Vec<String>,
     /// Agents whose bundles were packed again (by source path).
     pub bundled: Vec<String>,
+    /// Site pages rendered again (by markdown path, `agents/x.md`); the others' HTML came from the memo.
+    pub rendered: Vec<String>,
     /// Output files written (the others were hard-linked from the previous output, or the output was unchanged).
     pub written: Vec<String>,
 }
@@ -983,6 +996,7 @@ impl Engine {
             expanded: self.memo.made("agent"),
             skills: self.memo.made("skill"),
             bundled: self.memo.made("bundles"),
+            rendered: self.memo.made("page"),
             written,
         };
         Outcome::Built(Box::new(Built {
@@ -1413,6 +1427,79 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("agent `a` needs at least"), "{err}");
+    }
+
+    #[test]
+    fn an_edit_re_renders_and_rewrites_only_the_pages_that_show_it() {
+        let dir = project();
+        let root = dir.path();
+        let out = root.join("build");
+        let mut b = Engine::new(Some(root.to_path_buf()), out.clone());
+        let first = built(b.build(&Plan::everything()));
+        let pages = first.stats.rendered.len();
+        assert!(pages >= 8, "{:?}", first.stats.rendered);
+
+        // A pattern's body: only its own page shows it (agent and skill pages show its summary), so only that page
+        // is rendered again; written are its page, its markdown, and the files that hold every page.
+        let plan = edit(
+            root,
+            "content/skills/s1/patterns/alpha.md",
+            Some(&pattern("Alpha", "Alpha", "Alpha text two.")),
+        );
+        let r = built(b.build(&plan));
+        assert_eq!(names(&r.stats.rendered), ["patterns/s1/alpha.md"]);
+        let site: Vec<&str> = r
+            .stats
+            .written
+            .iter()
+            .filter_map(|p| p.strip_prefix("site/"))
+            .collect();
+        assert_eq!(
+            site,
+            [
+                "llms-full.txt",
+                "patterns/s1/alpha.html",
+                "patterns/s1/alpha.md",
+                "print.html",
+                // The search fragments that hold the page's text and the terms that came and went ("one", "two"),
+                // and the list of fragments.
+                "search/d/0.js",
+                "search/meta.js",
+                "search/t/6f6e.js",
+                "search/t/7477.js",
+            ]
+        );
+        assert_eq!(read_tree(&out), full_build(root));
+
+        // A title: the navigation changes, so every page (each names the navigation script) is rendered again.
+        let plan = edit(
+            root,
+            "content/skills/s1/patterns/alpha.md",
+            Some(&pattern("Alpha prime", "Alpha", "Alpha text two.")),
+        );
+        let r = built(b.build(&plan));
+        assert_eq!(r.stats.rendered.len(), pages);
+        assert_eq!(read_tree(&out), full_build(root));
+
+        // An agent's text: its page, and its bundles' page (the new intro changes their token counts); no other.
+        let plan = edit(
+            root,
+            "content/agents/b.md",
+            Some(&agent("b", "s2", "Beta").replace("# b", "# b\n\nNew intro.")),
+        );
+        let r = built(b.build(&plan));
+        assert_eq!(names(&r.stats.rendered), ["agents/b.md", "bundles/b.md"]);
+        assert_eq!(read_tree(&out), full_build(root));
+
+        // The theme's stylesheet: its hashed name is in every page, so every page.
+        let plan = edit(
+            root,
+            "theme/css/skillbook.css",
+            Some("body { color: #123456; }\n"),
+        );
+        let r = built(b.build(&plan));
+        assert_eq!(r.stats.rendered.len(), pages);
+        assert_eq!(read_tree(&out), full_build(root));
     }
 
     #[test]

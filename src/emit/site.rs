@@ -440,130 +440,194 @@ pub struct Prepared {
     pub theme_dir: Option<PathBuf>,
 }
 
-/// Builds the site and adds it under `prefix` (normally `site/`): every page's HTML and markdown, the shared files,
-/// `print.html`, `llms.txt`, `llms-full.txt` and the search index.
-pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(), String> {
-    let prepared = crate::timing::time("generate pages", || prepare(input))?;
-    let site = &prepared.site;
-    let nav = crate::timing::time("navigation", || navigation(site))?;
-    let html: mdbook_core::config::HtmlConfig = prepared
-        .config
-        .get("output.html")
-        .map_err(|e| format!("book.toml [output.html]: {e:#}"))?
-        .unwrap_or_default();
-    let search_cfg = html.search.clone().unwrap_or_default();
-    let settings = render::SearchSettings {
-        enable: search_cfg.enable,
-        limit_results: search_cfg.limit_results,
-        teaser_word_count: search_cfg.teaser_word_count,
-        use_boolean_and: search_cfg.use_boolean_and,
-        expand: search_cfg.expand,
-        copy_js: search_cfg.copy_js,
-    };
-    let shared = crate::timing::time("shared", || {
-        SiteShared::new(
-            &prepared.config,
-            &prepared.theme,
-            &nav.items,
-            &search::assets(&settings),
-            &prepared.extra_files,
-        )
-    })?;
-    let rendered = crate::timing::time("render pages", || render_pages(&shared, site, &nav))?;
-    for (name, bytes) in shared.shared_files() {
-        out.insert(format!("{prefix}{name}"), bytes.clone());
+/// A page rendered, with its search document (when search is on): what the engine remembers per page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageOutput {
+    pub rendered: RenderedPage,
+    pub search: Option<search::SearchDoc>,
+}
+
+/// A site ready to render: its pages generated, its navigation resolved, the files every page shares made. Each page
+/// is then rendered on its own ([`SitePlan::render`], a pure function of what [`SitePlan::page_key`] hashes, so a
+/// caller may remember it), and [`SitePlan::finish`] adds every file of the site to the output.
+pub struct SitePlan {
+    prepared: Prepared,
+    nav: Navigation,
+    shared: SiteShared,
+}
+
+impl SitePlan {
+    pub fn new(input: &SiteInput) -> Result<SitePlan, String> {
+        let prepared = crate::timing::time("generate pages", || prepare(input))?;
+        let nav = crate::timing::time("navigation", || navigation(&prepared.site))?;
+        let html: mdbook_core::config::HtmlConfig = prepared
+            .config
+            .get("output.html")
+            .map_err(|e| format!("book.toml [output.html]: {e:#}"))?
+            .unwrap_or_default();
+        let search_cfg = html.search.clone().unwrap_or_default();
+        let settings = render::SearchSettings {
+            enable: search_cfg.enable,
+            limit_results: search_cfg.limit_results,
+            teaser_word_count: search_cfg.teaser_word_count,
+            use_boolean_and: search_cfg.use_boolean_and,
+            expand: search_cfg.expand,
+            copy_js: search_cfg.copy_js,
+        };
+        let shared = crate::timing::time("shared", || {
+            SiteShared::new(
+                &prepared.config,
+                &prepared.theme,
+                &nav.items,
+                &search::assets(&settings),
+                &prepared.extra_files,
+            )
+        })?;
+        Ok(SitePlan {
+            prepared,
+            nav,
+            shared,
+        })
     }
-    for (k, np) in nav.order.iter().enumerate() {
+
+    /// The number of pages, in reading order.
+    pub fn len(&self) -> usize {
+        self.nav.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nav.order.is_empty()
+    }
+
+    /// The markdown path of the `k`th page in reading order (`agents/x.md`).
+    pub fn path(&self, k: usize) -> &str {
+        &self.prepared.site.pages[self.nav.order[k].page].path
+    }
+
+    fn view(&self, k: usize) -> PageView<'_> {
+        let site = &self.prepared.site;
+        let np = &self.nav.order[k];
         let p = &site.pages[np.page];
-        out.insert(
-            format!("{prefix}{}", render::html_path(&p.path)),
-            rendered[k].html.clone(),
-        );
-    }
-    if shared.print_enabled() {
-        let list: Vec<(&str, &str, &str)> = nav
-            .order
-            .iter()
-            .zip(&rendered)
-            .map(|(np, r)| {
-                let p = &site.pages[np.page];
-                (p.path.as_str(), np.name.as_str(), r.content.as_str())
+        let neighbour = |j: Option<usize>| {
+            j.and_then(|j| self.nav.order.get(j)).map(|n| {
+                let q = &site.pages[n.page];
+                (n.name.as_str(), q.path.as_str())
             })
-            .collect();
-        out.insert(
-            format!("{prefix}print.html"),
-            crate::timing::time("print", || render::render_print(&shared, &list))?,
-        );
-    }
-    if shared.search_enabled() {
-        let docs = crate::timing::time("search documents", || {
-            search_documents(site, &nav, &rendered)
-        });
-        for (name, bytes) in crate::timing::time("search index", || search::index(&docs)) {
-            out.insert(format!("{prefix}{name}"), bytes);
+        };
+        PageView {
+            path: &p.path,
+            title: &np.name,
+            markdown: &p.chapter,
+            section: np.section.as_deref(),
+            previous: neighbour(k.checked_sub(1)),
+            next: neighbour(Some(k + 1)),
         }
     }
-    for p in &site.pages {
-        out.insert(
-            format!("{prefix}{}", p.path),
-            p.markdown.clone().into_bytes(),
-        );
+
+    /// A hash of everything the `k`th page's [`SitePlan::render`] reads: its view (path, title, markdown, section
+    /// number, neighbours) and what every page shares (theme, configuration, asset names, navigation).
+    pub fn page_key(&self, k: usize) -> u64 {
+        let v = self.view(k);
+        crate::write::hash_of(&(
+            self.shared.fingerprint(),
+            self.shared.search_enabled(),
+            v.path,
+            v.title,
+            v.markdown,
+            v.section,
+            v.previous,
+            v.next,
+        ))
     }
-    out.insert(format!("{prefix}llms.txt"), llms_txt(site).into_bytes());
-    out.insert(
-        format!("{prefix}llms-full.txt"),
-        crate::timing::time("llms-full", || llms_full_txt(site)).into_bytes(),
-    );
-    Ok(())
-}
 
-/// Renders every page in reading order, in parallel.
-pub fn render_pages(
-    shared: &SiteShared,
-    site: &Site,
-    nav: &Navigation,
-) -> Result<Vec<RenderedPage>, String> {
-    let views: Vec<PageView> = nav
-        .order
-        .iter()
-        .enumerate()
-        .map(|(k, np)| {
+    /// Renders the `k`th page in reading order, and makes its search document.
+    pub fn render(&self, k: usize) -> Result<PageOutput, String> {
+        let v = self.view(k);
+        let rendered = render::render_page(&self.shared, &v)?;
+        let search = self
+            .shared
+            .search_enabled()
+            .then(|| search::document(&render::html_path(v.path), v.title, &rendered));
+        Ok(PageOutput { rendered, search })
+    }
+
+    /// Adds the whole site under `prefix` (normally `site/`): the shared files, every page's HTML (from `pages`, in
+    /// reading order, as [`SitePlan::render`] made them) and markdown, `print.html`, the search index, `llms.txt` and
+    /// `llms-full.txt`.
+    pub fn finish(
+        &self,
+        pages: &[&PageOutput],
+        prefix: &str,
+        out: &mut OutputTree,
+    ) -> Result<(), String> {
+        let site = &self.prepared.site;
+        let nav = &self.nav;
+        let shared = &self.shared;
+        if pages.len() != nav.order.len() {
+            return Err("the site was not rendered whole".to_string());
+        }
+        for (name, bytes) in shared.shared_files() {
+            out.insert(format!("{prefix}{name}"), bytes.clone());
+        }
+        for (k, np) in nav.order.iter().enumerate() {
             let p = &site.pages[np.page];
-            let neighbour = |j: Option<usize>| {
-                j.and_then(|j| nav.order.get(j)).map(|n| {
-                    let q = &site.pages[n.page];
-                    (n.name.as_str(), q.path.as_str())
+            out.insert(
+                format!("{prefix}{}", render::html_path(&p.path)),
+                pages[k].rendered.html.clone(),
+            );
+        }
+        if shared.print_enabled() {
+            let list: Vec<(&str, &str, &str)> = nav
+                .order
+                .iter()
+                .zip(pages)
+                .map(|(np, r)| {
+                    let p = &site.pages[np.page];
+                    (
+                        p.path.as_str(),
+                        np.name.as_str(),
+                        r.rendered.content.as_str(),
+                    )
                 })
-            };
-            PageView {
-                path: &p.path,
-                title: &np.name,
-                markdown: &p.chapter,
-                section: np.section.as_deref(),
-                previous: neighbour(k.checked_sub(1)),
-                next: neighbour(Some(k + 1)),
+                .collect();
+            out.insert(
+                format!("{prefix}print.html"),
+                crate::timing::time("print", || render::render_print(shared, &list))?,
+            );
+        }
+        if shared.search_enabled() {
+            let docs: Vec<&search::SearchDoc> =
+                pages.iter().filter_map(|p| p.search.as_ref()).collect();
+            for (name, bytes) in crate::timing::time("search index", || search::index(&docs)) {
+                out.insert(format!("{prefix}{name}"), bytes);
             }
-        })
-        .collect();
-    super::par_map(&views, |v| render::render_page(shared, v))
-        .into_iter()
-        .collect()
+        }
+        for p in &site.pages {
+            out.insert(
+                format!("{prefix}{}", p.path),
+                p.markdown.clone().into_bytes(),
+            );
+        }
+        out.insert(format!("{prefix}llms.txt"), llms_txt(site).into_bytes());
+        out.insert(
+            format!("{prefix}llms-full.txt"),
+            crate::timing::time("llms-full", || llms_full_txt(site)).into_bytes(),
+        );
+        Ok(())
+    }
 }
 
-/// Every page's search document, in reading order.
-pub fn search_documents(
-    site: &Site,
-    nav: &Navigation,
-    rendered: &[RenderedPage],
-) -> Vec<search::SearchDoc> {
-    nav.order
-        .iter()
-        .zip(rendered)
-        .map(|(np, r)| {
-            let p = &site.pages[np.page];
-            search::document(&render::html_path(&p.path), &np.name, r)
-        })
-        .collect()
+/// Builds the site and adds it under `prefix` (normally `site/`): every page's HTML and markdown, the shared files,
+/// `print.html`, `llms.txt`, `llms-full.txt` and the search index. Every page is rendered (in parallel); the engine
+/// renders through its memo instead.
+pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(), String> {
+    let plan = SitePlan::new(input)?;
+    let ks: Vec<usize> = (0..plan.len()).collect();
+    let pages = super::par_map(&ks, |&k| plan.render(k))
+        .into_iter()
+        .collect::<Result<Vec<_>, String>>()?;
+    let refs: Vec<&PageOutput> = pages.iter().collect();
+    plan.finish(&refs, prefix, out)
 }
 
 /// Writes the generated book as an ordinary mdBook project in `dir` (book.toml, src/SUMMARY.md, src/**.md, theme,

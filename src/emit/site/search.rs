@@ -229,7 +229,8 @@ pub fn fragment_key(term: &str) -> String {
 
 /// The files of the index, by path under the site root (`search/...`), from every page's document in navigation
 /// order.
-pub fn index(docs: &[SearchDoc]) -> BTreeMap<String, Vec<u8>> {
+pub fn index<D: std::borrow::Borrow<SearchDoc>>(docs: &[D]) -> BTreeMap<String, Vec<u8>> {
+    let docs: Vec<&SearchDoc> = docs.iter().map(|d| d.borrow()).collect();
     // term -> postings (page, section, weight), in page order.
     let mut terms: BTreeMap<String, Vec<u32>> = BTreeMap::new();
     let mut sections = 0usize;
