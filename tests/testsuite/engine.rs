@@ -313,3 +313,100 @@ fn incremental_build_equals_fresh_build_on_the_shipped_content() {
     }
     check_property(copy.path(), 1);
 }
+
+/// Every link and image on every HTML page of a generated corpus's site resolves: to a file of the site, and when it
+/// names an anchor, to an element with that id on the target page (print.html's links stay within it).
+#[test]
+fn every_page_and_anchor_resolves_on_a_generated_corpus() {
+    use skillbook::emit::site::render::{decode_attr, scan_tags};
+    let corpus = tempfile::tempdir().unwrap();
+    gen_corpus::generate(corpus.path(), 24, 4, 60, 3).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().join("build");
+    let outcome =
+        Engine::new(Some(corpus.path().to_path_buf()), out.clone()).build(&Plan::everything());
+    assert!(matches!(outcome, Outcome::Built(_)), "{outcome:?}");
+    let tree = read_tree(&out.join("site"));
+    let html: BTreeMap<&str, String> = tree
+        .iter()
+        .filter(|(p, _)| p.ends_with(".html"))
+        .map(|(p, b)| (p.as_str(), String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    let mut ids: BTreeMap<&str, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (p, text) in &html {
+        let set = ids.entry(p).or_default();
+        scan_tags(text, |_, attrs| {
+            for (n, v) in attrs {
+                if *n == "id" {
+                    set.insert(decode_attr(v));
+                }
+            }
+        });
+    }
+    assert!(html.len() > 24 + 4 + 60, "{} pages", html.len());
+    let mut links = 0;
+    let mut broken = Vec::new();
+    for (page, text) in &html {
+        if *page == "404.html" {
+            continue; // Its links are relative to wherever the server shows it.
+        }
+        let base: Vec<&str> = page.split('/').collect();
+        let base = &base[..base.len() - 1];
+        scan_tags(text, |tag, attrs| {
+            for (n, v) in attrs {
+                if !matches!(
+                    (tag, *n),
+                    ("a", "href") | ("img", "src") | ("link", "href") | ("script", "src")
+                ) {
+                    continue;
+                }
+                let dest = decode_attr(v);
+                if dest.is_empty() || dest.contains(':') || dest.starts_with('/') {
+                    continue;
+                }
+                links += 1;
+                let (path, anchor) = match dest.split_once('#') {
+                    Some((p, a)) => (p.to_string(), Some(a.to_string())),
+                    None => (dest.clone(), None),
+                };
+                let target = if path.is_empty() {
+                    page.to_string()
+                } else {
+                    let mut parts: Vec<&str> = base.to_vec();
+                    for c in path.split('/') {
+                        match c {
+                            ".." => {
+                                parts.pop();
+                            }
+                            "." | "" => {}
+                            c => parts.push(c),
+                        }
+                    }
+                    parts.join("/")
+                };
+                let target = target.split('?').next().unwrap_or_default().to_string();
+                if !tree.contains_key(&target) {
+                    broken.push(format!("{page}: {dest} (no file {target})"));
+                    continue;
+                }
+                if let Some(a) = anchor.filter(|a| !a.is_empty()) {
+                    if !ids.get(target.as_str()).is_some_and(|s| s.contains(&a)) {
+                        broken.push(format!("{page}: {dest} (no id {a} on {target})"));
+                    }
+                }
+            }
+        });
+    }
+    assert!(links > 1000, "{links} links");
+    assert!(
+        broken.is_empty(),
+        "{} broken links of {links}:\n{}",
+        broken.len(),
+        broken
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
