@@ -39,6 +39,8 @@ GEN=$PWD/target/release/examples/gen_corpus
 
 rm -rf "$CORPUS" "$BUILD_OUT"
 "$GEN" "$CORPUS" --agents "$AGENTS" --skills "$SKILLS" --patterns "$PATTERNS" --seed "$SEED"
+# Its agents have up to 150 patterns: their compiled prompts need more than the default agent-budget (8,000).
+printf '[book]\ntitle = "corpus"\n\n[preprocessor.skillbook]\ncontent = "."\nagent-budget = 16000\n' > "$CORPUS"/book.toml
 
 echo "== machine"
 echo "nproc: $(nproc)"

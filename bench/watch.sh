@@ -50,6 +50,8 @@ fi
 if [ "$ENGINE_RUNS" -gt 0 ] || [ "$CORPUS_RUNS" -gt 0 ]; then
     echo "== corpus ($AGENTS agents, $SKILLS skills, $PATTERNS patterns)"
     "$GEN" "$work/corpus" --agents "$AGENTS" --skills "$SKILLS" --patterns "$PATTERNS" --seed "$SEED" >/dev/null
+    # Its agents have up to 150 patterns: their compiled prompts need more than the default agent-budget (8,000).
+    printf '[book]\ntitle = "corpus"\n\n[preprocessor.skillbook]\ncontent = "."\nagent-budget = 16000\n' > "$work/corpus"/book.toml
     file=$(cd "$work/corpus" && ls skills/skill-001/patterns/*.md | head -n 1)
     echo "edited file: $file (its skill is used by $(grep -l 'skill-001\b' "$work/corpus"/agents/*.md | wc -l) agents)"
 fi
