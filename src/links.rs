@@ -135,6 +135,16 @@ pub fn rebase(
     out_dir: &str,
     dest_of: &dyn Fn(&str) -> Option<String>,
 ) -> String {
+    apply(text, &rebase_edits(text, src_dir, out_dir, dest_of))
+}
+
+/// The edits [`rebase`] makes: each link destination's byte range in `text` and what replaces it, in text order.
+pub fn rebase_edits(
+    text: &str,
+    src_dir: &str,
+    out_dir: &str,
+    dest_of: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(Range<usize>, String)> {
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     for link in relative_links(text) {
         if link.path.is_empty() {
@@ -159,15 +169,35 @@ pub fn rebase(
             edits.push((link.range, new));
         }
     }
+    edits
+}
+
+/// `text` with `edits` (sorted, not overlapping) applied.
+pub fn apply(text: &str, edits: &[(Range<usize>, String)]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
     for (r, new) in edits {
         out.push_str(&text[pos..r.start]);
-        out.push_str(&new);
+        out.push_str(new);
         pos = r.end;
     }
     out.push_str(&text[pos..]);
     out
+}
+
+/// Where a byte offset of `text` is once `edits` are applied (an offset inside an edited range maps to its start).
+pub fn shift(offset: usize, edits: &[(Range<usize>, String)]) -> usize {
+    let mut delta: isize = 0;
+    for (r, new) in edits {
+        if r.end <= offset {
+            delta += new.len() as isize - r.len() as isize;
+        } else if r.start < offset {
+            return (r.start as isize + delta) as usize;
+        } else {
+            break;
+        }
+    }
+    (offset as isize + delta) as usize
 }
 
 #[cfg(test)]
@@ -218,5 +248,18 @@ mod tests {
             out,
             "[a](../skills/s/scripts/a.py) [b](../skills/s/patterns/img.png#x) [c](gone.md) [d](https://x.org) [e](x.md)"
         );
+    }
+
+    #[test]
+    fn offsets_shift_with_the_edits() {
+        let text = "[a](x.md) stub [b](y.md) end";
+        let edits = vec![(4..8, "../x.md".to_string()), (19..23, "z.md".to_string())];
+        let out = apply(text, &edits);
+        assert_eq!(out, "[a](../x.md) stub [b](z.md) end");
+        let stub = text.find("stub").unwrap();
+        assert_eq!(&out[shift(stub, &edits)..shift(stub + 4, &edits)], "stub");
+        assert_eq!(&out[shift(text.find("end").unwrap(), &edits)..], "end");
+        assert_eq!(shift(0, &edits), 0);
+        assert_eq!(shift(6, &edits), 4, "inside an edit: its start");
     }
 }

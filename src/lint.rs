@@ -7,6 +7,11 @@ use crate::frontmatter::Value;
 use crate::parse::{Document, Model};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod config;
+mod json;
+
+pub use config::HOOK_EVENTS;
+
 /// Runs every lint of this module on the model.
 pub fn lint(model: &Model, diags: &mut Vec<Diagnostic>) {
     clashes(model, diags);
@@ -30,6 +35,61 @@ pub fn lint(model: &Model, diags: &mut Vec<Diagnostic>) {
         }
     }
     links(model, diags);
+    hooks_and_servers(model, diags);
+}
+
+/// Lints each plugin's hooks file and MCP servers file ([`config`]): the default `hooks/hooks.json` and `.mcp.json`,
+/// and files plugin.json's `hooks` and `mcpServers` name by path.
+fn hooks_and_servers(model: &Model, diags: &mut Vec<Diagnostic>) {
+    let texts: BTreeMap<&str, &[u8]> = model
+        .copies
+        .iter()
+        .map(|c| (c.rel.as_str(), c.bytes.as_slice()))
+        .collect();
+    for plugin in &model.plugins {
+        let base = if plugin.dir.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", plugin.dir)
+        };
+        let named = |key: &str| -> Vec<String> {
+            let paths = match plugin.manifest.as_ref().and_then(|m| m.json.get(key)) {
+                Some(serde_json::Value::String(s)) => vec![s.clone()],
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            paths
+                .iter()
+                .filter_map(|p| crate::links::join(plugin.dir.as_str(), p.trim_start_matches("./")))
+                .collect()
+        };
+        let mut hooks = vec![format!("{base}hooks/hooks.json")];
+        hooks.extend(named("hooks"));
+        let mut servers = vec![format!("{base}.mcp.json")];
+        servers.extend(named("mcpServers"));
+        let mut done = BTreeSet::new();
+        for (files, lint) in [
+            (
+                hooks,
+                config::hooks_file as fn(&str, &str, &mut Vec<Diagnostic>),
+            ),
+            (servers, config::mcp_file),
+        ] {
+            for rel in files {
+                let Some(bytes) = texts.get(rel.as_str()) else {
+                    continue;
+                };
+                if !done.insert(rel.clone()) {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(bytes);
+                lint(&rel, &text, diags);
+            }
+        }
+    }
 }
 
 /// Fields of plugin.json that Claude Code knows (2.1.332): others get an "Unknown field" warning from it.
@@ -404,52 +464,46 @@ fn closes(s: &str, q: char) -> Option<usize> {
     None
 }
 
-/// Claude Code's tool names (its documentation's tools reference), for `tools:` and `allowed-tools:`.
+/// Claude Code's tool names, for `tools:` and `allowed-tools:`: its documentation's tools reference, checked against
+/// Claude Code 2.1.332 (the version `tests/run` pins), which defines each of these names. Not here: names 2.1.332 lists
+/// as removed tools (`TeamCreate`, `TeamDelete`, `TaskOutput`, `BashOutput`) and older names it no longer defines
+/// (`KillShell`, `LS`, `MultiEdit`, `NotebookRead`, `SlashCommand`, `TodoRead`), which an agent's `tools:` gains
+/// nothing from.
 pub const CLAUDE_TOOLS: &[&str] = &[
     "Agent",
     "Artifact",
     "AskUserQuestion",
     "Bash",
-    "BashOutput",
+    "CronCreate",
+    "CronDelete",
+    "CronList",
     "Edit",
+    "EnterPlanMode",
+    "EnterWorktree",
     "ExitPlanMode",
+    "ExitWorktree",
     "Glob",
     "Grep",
-    "KillShell",
-    "LS",
-    "ListMcpResourcesTool",
     "LSP",
-    "MultiEdit",
+    "ListMcpResourcesTool",
+    "Monitor",
     "NotebookEdit",
-    "NotebookRead",
+    "PowerShell",
     "Read",
     "ReadMcpResourceTool",
+    "SendMessage",
     "Skill",
-    "SlashCommand",
     "Task",
     "TaskCreate",
     "TaskGet",
     "TaskList",
-    "TaskOutput",
     "TaskStop",
     "TaskUpdate",
-    "TodoRead",
     "TodoWrite",
     "ToolSearch",
     "WebFetch",
     "WebSearch",
     "Write",
-    "EnterPlanMode",
-    "EnterWorktree",
-    "ExitWorktree",
-    "CronCreate",
-    "CronDelete",
-    "CronList",
-    "Monitor",
-    "PowerShell",
-    "SendMessage",
-    "TeamCreate",
-    "TeamDelete",
 ];
 
 /// Unknown tool names in `tools:` (agents) or `allowed-tools:` (skills, commands): a warning with a suggestion.

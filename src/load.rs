@@ -102,7 +102,7 @@ pub struct Workspace {
 /// own `book.toml` (one with a `[preprocessor.skillbook]` table).
 ///
 /// Left out: version-control folders ([`VCS_DIRS`]), `.DS_Store` and editors' temporary and backup files
-/// ([`crate::watch::is_editor_temp`]: `.x.swp`, `x~`, `.#x`, ...) anywhere; a folder holding skillbook's output
+/// ([`is_editor_temp`]: `.x.swp`, `x~`, `.#x`, ...) anywhere; a folder holding skillbook's output
 /// marker (`.skillbook-output`, an output directory inside the root) and the temporary siblings `write` makes
 /// (`.NAME.skillbook-tmp-*`, `.NAME.skillbook-old`); and, when the root holds skillbook's `book.toml`, that file and
 /// the `theme/` folder beside it, which configure the site rather than the plugin.
@@ -113,7 +113,7 @@ pub fn left_out(rel: &str, dir: bool, root_book: bool, has_marker: bool) -> Opti
         Some("a version-control folder")
     } else if !dir && name == ".DS_Store" {
         Some("Finder metadata")
-    } else if !dir && crate::watch::is_editor_temp(name) {
+    } else if !dir && is_editor_temp(name) {
         Some("an editor's temporary or backup file")
     } else if dir && has_marker {
         Some("a skillbook output directory")
@@ -126,6 +126,32 @@ pub fn left_out(rel: &str, dir: bool, root_book: bool, has_marker: bool) -> Opti
     } else {
         None
     }
+}
+
+/// Editors' temporary and backup files: vim (`.x.swp`, `4913`, `x~`), emacs (`.#x`, `#x#`), JetBrains, kate,
+/// and `*.tmp` files written before a rename.
+pub fn is_editor_temp(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.ends_with('~')
+        || name.starts_with(".#")
+        || (name.starts_with('#') && name.ends_with('#') && name.len() > 1)
+        || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()))
+        || [
+            ".swp",
+            ".swx",
+            ".swo",
+            ".swpx",
+            ".tmp",
+            ".temp",
+            ".bak",
+            ".kate-swp",
+            ".crswap",
+            "___jb_tmp___",
+            "___jb_old___",
+        ]
+        .iter()
+        .any(|s| lower.ends_with(s))
+        || lower.starts_with(".goutputstream-")
 }
 
 /// Where the loader gets a file's bytes: [`FsReader`] reads the disk; the watch loop's cache answers files that have
@@ -955,6 +981,27 @@ fn strip_json_location(msg: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn editor_temp_table() {
+        for (name, temp) in [
+            ("raft.md", false),
+            ("SKILL.md", false),
+            ("plugin.json", false),
+            ("agent-2024.md", false),
+            (".raft.md.swp", true),
+            ("raft.md~", true),
+            ("4913", true),
+            (".#raft.md", true),
+            ("#raft.md#", true),
+            ("raft.md.tmp", true),
+            ("raft.md.TMP", true),
+            (".goutputstream-ABC123", true),
+            ("raft.md.kate-swp", true),
+        ] {
+            assert_eq!(is_editor_temp(name), temp, "{name}");
+        }
+    }
 
     #[test]
     fn left_out_names_the_files_that_do_not_ship() {

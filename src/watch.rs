@@ -5,8 +5,9 @@
 //!
 //! - **What changed** (pure, like zola's `fs_utils`): [`classify`] names what one changed path is ([`Change`]), and
 //!   [`Plan::add`] folds debounced notify events into a [`Plan`]: rebuild everything (book.toml, lost events), the
-//!   site (the theme), or the content paths that changed. Editor temporary files, hidden folders and the output
-//!   directory are ignored.
+//!   site (the theme), or the content paths that changed. What the compiled plugin leaves out
+//!   ([`crate::load::left_out`]: version control, editor temporaries, output directories) and the output are ignored;
+//!   hidden files of the plugin (`.mcp.json`, `.claude-plugin/`) are content.
 //! - **The loop** ([`run`]): notify with a debouncer (a burst of saves is one build), one [`Engine`] kept between
 //!   builds, and a listener (`serve` pushes each outcome to the browser) that is called only once the new output is
 //!   completely in place.
@@ -17,6 +18,7 @@ use crate::driver::Options;
 use crate::emit::report::display_path;
 use crate::engine::Engine;
 pub use crate::engine::{Built, Failed, Outcome, Plan, Stats, Timings};
+use crate::load::{is_editor_temp, left_out};
 use crate::write;
 use crate::Exit;
 use notify_debouncer_full::notify::event::{AccessKind, AccessMode, MetadataKind};
@@ -96,7 +98,8 @@ impl Roots {
 /// What one changed path means for the build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Nothing: an editor's temporary file, a hidden file, the output, or a path outside what is built.
+    /// Nothing: a file the plugin leaves out (an editor's temporary file, version control), the output, or a path
+    /// outside what is built.
     Ignore,
     /// `book.toml`: everything is rebuilt.
     Config,
@@ -104,32 +107,6 @@ pub enum Change {
     Theme,
     /// A file or folder of the content, relative to the content root.
     Content(PathBuf),
-}
-
-/// Editors' temporary and backup files: vim (`.x.swp`, `4913`, `x~`), emacs (`.#x`, `#x#`), JetBrains, kate,
-/// and `*.tmp` files written before a rename.
-pub fn is_editor_temp(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    name.ends_with('~')
-        || name.starts_with(".#")
-        || (name.starts_with('#') && name.ends_with('#') && name.len() > 1)
-        || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()))
-        || [
-            ".swp",
-            ".swx",
-            ".swo",
-            ".swpx",
-            ".tmp",
-            ".temp",
-            ".bak",
-            ".kate-swp",
-            ".crswap",
-            "___jb_tmp___",
-            "___jb_old___",
-        ]
-        .iter()
-        .any(|s| lower.ends_with(s))
-        || lower.starts_with(".goutputstream-")
 }
 
 /// What a changed path means. `path` is absolute, as notify reports it.
@@ -164,13 +141,20 @@ pub fn classify(path: &Path, roots: &Roots) -> Change {
         }
     }
     if let Ok(rel) = path.strip_prefix(&roots.content) {
-        // The loader skips hidden files and folders, except the plugin manifests' folder.
-        let hidden = rel.components().any(|c| {
-            let s = c.as_os_str().to_string_lossy();
-            s.starts_with('.') && s != ".claude-plugin"
-        });
-        if hidden {
-            return Change::Ignore;
+        // What the loader leaves out of the plugin ([`left_out`]) is no change; everything else is, hidden files such
+        // as `.mcp.json` or `.claude-plugin/plugin.json` included.
+        let rel_str = rel.to_string_lossy().replace('\\', "/");
+        let root_book = roots.content.join("book.toml").is_file();
+        let parts: Vec<&str> = rel_str.split('/').filter(|p| !p.is_empty()).collect();
+        for i in 0..parts.len() {
+            let prefix = parts[..=i].join("/");
+            let last = i + 1 == parts.len();
+            // A removed path is no longer a folder on disk; a VCS folder's name is enough.
+            let folder = !last || path.is_dir() || crate::load::VCS_DIRS.contains(&parts[i]);
+            let marker = folder && roots.content.join(&prefix).join(write::MARKER).exists();
+            if left_out(&prefix, folder, root_book, marker).is_some() {
+                return Change::Ignore;
+            }
         }
         return Change::Content(rel.to_path_buf());
     }
@@ -533,9 +517,27 @@ mod tests {
             ("/p/content/agents/a.md___jb_tmp___", Change::Ignore),
             ("/p/theme/.book.css.swp", Change::Ignore),
             ("/p/book.toml~", Change::Ignore),
-            // Hidden folders the loader never reads.
+            // What the compiled plugin leaves out: version control, Finder metadata.
             ("/p/content/.git/index", Change::Ignore),
-            ("/p/content/skills/.obsidian/workspace.json", Change::Ignore),
+            ("/p/content/.git", Change::Ignore),
+            ("/p/content/skills/s/.hg/store/x", Change::Ignore),
+            ("/p/content/.jj/repo", Change::Ignore),
+            ("/p/content/agents/.DS_Store", Change::Ignore),
+            // Hidden files that are part of the plugin: it carries them, so they are content.
+            ("/p/content/.mcp.json", content(".mcp.json")),
+            ("/p/content/.env.example", content(".env.example")),
+            (
+                "/p/content/hooks/.shellcheckrc",
+                content("hooks/.shellcheckrc"),
+            ),
+            (
+                "/p/content/.github/workflows/ci.yml",
+                content(".github/workflows/ci.yml"),
+            ),
+            (
+                "/p/content/skills/.obsidian/workspace.json",
+                content("skills/.obsidian/workspace.json"),
+            ),
             // The output and its temporary siblings.
             ("/p/build/plugin/agents/a.md", Change::Ignore),
             ("/p/build", Change::Ignore),
@@ -566,27 +568,6 @@ mod tests {
             ("/plugin/theme/x.css", content("theme/x.css")),
         ] {
             assert_eq!(classify(Path::new(path), &r), expect, "{path}");
-        }
-    }
-
-    #[test]
-    fn editor_temp_table() {
-        for (name, temp) in [
-            ("raft.md", false),
-            ("SKILL.md", false),
-            ("plugin.json", false),
-            ("agent-2024.md", false),
-            (".raft.md.swp", true),
-            ("raft.md~", true),
-            ("4913", true),
-            (".#raft.md", true),
-            ("#raft.md#", true),
-            ("raft.md.tmp", true),
-            ("raft.md.TMP", true),
-            (".goutputstream-ABC123", true),
-            ("raft.md.kate-swp", true),
-        ] {
-            assert_eq!(is_editor_temp(name), temp, "{name}");
         }
     }
 

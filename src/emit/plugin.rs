@@ -341,6 +341,12 @@ impl Agents<'_> {
         let compiler = self.compiler;
         let plugin = &compiler.model.plugins[pi];
         let path = format!("{}{}", base(plugin, prefix), agent_dest(&agent.doc));
+        // An agent from a custom path moves to `agents/`: its own links are rebased for there.
+        let moved = compiler.dests.moved_agent(
+            agent,
+            &format!("{}{}", base(plugin, ""), agent_dest(&agent.doc)),
+        );
+        let agent = moved.as_ref().unwrap_or(agent);
         let tokenizer = self.settings.tokenizer;
         let model = self.bundler_model();
         let plan = plan_agent(model, pi, agent);
@@ -483,6 +489,44 @@ impl Dests {
             .get(target)
             .or_else(|| self.dirs.get(target))
             .cloned()
+    }
+
+    /// An agent that moves (one at a custom path goes to `agents/`) with its own links rebased for `out`, the path of its
+    /// compiled file; the offsets of its stubs, headings and code blocks follow the edits. `None` when no link changes.
+    fn moved_agent(&self, agent: &Agent, out: &str) -> Option<Agent> {
+        let doc = &agent.doc;
+        let (src_dir, out_dir) = (
+            crate::links::parent(&doc.file.rel),
+            crate::links::parent(out),
+        );
+        let edits = crate::links::rebase_edits(doc.body(), src_dir, out_dir, &|t| self.dest_of(t));
+        if edits.is_empty() {
+            return None;
+        }
+        let base = doc.body_start;
+        let map = |o: usize| {
+            if o < base {
+                o
+            } else {
+                base + crate::links::shift(o - base, &edits)
+            }
+        };
+        let mut moved = agent.clone();
+        moved.doc.file.text = format!(
+            "{}{}",
+            &doc.file.text[..base],
+            crate::links::apply(doc.body(), &edits)
+        );
+        for s in &mut moved.doc.stubs {
+            s.range = map(s.range.start)..map(s.range.end);
+        }
+        for h in &mut moved.doc.headings {
+            h.range = map(h.range.start)..map(h.range.end);
+        }
+        for c in &mut moved.doc.code {
+            *c = map(c.start)..map(c.end);
+        }
+        Some(moved)
     }
 
     /// `text`, written in the source file `src`, with its relative links rebased for the output file `out`.

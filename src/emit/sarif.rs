@@ -106,6 +106,14 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     ("empty-marketplace", "A marketplace that lists no plugins"),
     ("broken-symlink", "A symlink that leads nowhere"),
+    ("hooks-json", "A hooks file that is not JSON"),
+    (
+        "hooks-schema",
+        "A hooks file, matcher or hook entry of a shape Claude Code refuses or drops",
+    ),
+    ("hooks-event", "A hook event Claude Code does not have"),
+    ("mcp-json", "An MCP servers file that is not JSON"),
+    ("mcp-schema", "An MCP server Claude Code drops at load"),
 ];
 
 fn level(s: Severity) -> &'static str {

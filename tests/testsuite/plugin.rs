@@ -267,6 +267,7 @@ fn compiling_never_introduces_a_broken_link() {
         "plugin-repo",
         "marketplace",
         "full-plugin",
+        "custom-paths",
     ]
     .iter()
     .map(|n| (n.to_string(), fixture(n)))

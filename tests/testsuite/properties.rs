@@ -465,4 +465,10 @@ proptest! {
     fn check_never_panics_on_damaged_marketplace(file in any::<prop::sample::Index>(), damage in damage()) {
         check_survives("marketplace", file, &damage)?;
     }
+
+    /// The same for a plugin with hooks and MCP servers (`hooks/hooks.json`, `.mcp.json`, scripts, assets).
+    #[test]
+    fn check_never_panics_on_damaged_full_plugin(file in any::<prop::sample::Index>(), damage in damage()) {
+        check_survives("full-plugin", file, &damage)?;
+    }
 }

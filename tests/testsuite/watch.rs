@@ -285,6 +285,44 @@ fn watch_rebuilds_edits_keeps_the_last_good_output_and_recovers() {
     assert!(read(&agent).contains("Marker-two-Q7"));
 }
 
+/// Hidden files that are part of the plugin (`.mcp.json`, `.claude-plugin/plugin.json`, `hooks/hooks.json` beside
+/// them) rebuild the compiled plugin when saved; a version-control folder is not carried over.
+#[test]
+fn watch_rebuilds_on_hidden_files_of_the_plugin() {
+    let fx = common::fixture("full-plugin");
+    let dir = fx.path();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("out");
+    let mut w = Running::start(dir, &["watch", ".", "--out", out.to_str().unwrap()]);
+    w.wait_for_line("built ", 1);
+    let mcp = out.join("plugin/.mcp.json");
+    assert!(read(&mcp).contains("toolkit-server"), "{}", w.stderr());
+
+    // Version control is not part of the plugin.
+    fs::create_dir_all(dir.join(".git/refs")).unwrap();
+    fs::write(dir.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+
+    let mut text = read(&dir.join(".mcp.json"));
+    text = text.replace("--stdio", "--stdio-Marker-mcp-K2");
+    atomic_save(&dir.join(".mcp.json"), &text);
+    w.wait_for_line("rebuilt in", 1);
+    wait("the compiled .mcp.json to change", || {
+        read(&mcp).contains("Marker-mcp-K2")
+    });
+
+    let manifest = dir.join(".claude-plugin/plugin.json");
+    let text = read(&manifest).replace("\"version\": \"1.2.0\"", "\"version\": \"1.2.1\"");
+    assert!(text.contains("1.2.1"));
+    atomic_save(&manifest, &text);
+    w.wait_for_line("rebuilt in", 2);
+    wait("the compiled plugin.json to change", || {
+        read(&out.join("plugin/.claude-plugin/plugin.json")).contains("1.2.1")
+    });
+    // The `.git` folder written before the saves is not part of the compiled plugin (`classify_table` unit-tests
+    // that its changes are no changes).
+    assert!(!out.join("plugin/.git").exists());
+}
+
 /// Reads websocket messages until a text one arrives.
 fn next_text(
     ws: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
