@@ -290,6 +290,25 @@ fn claude_frontmatter(doc: &Document, kind: &str, diags: &mut Vec<Diagnostic>) {
         return;
     }
     let src = doc.source();
+    // Claude Code ends a frontmatter block at the first `---` it finds, even inside a value.
+    let yaml_range = doc.frontmatter.yaml.clone();
+    if let Some(cut) = doc.file.text[yaml_range.clone()].find("---") {
+        let at = yaml_range.start + cut;
+        let head = &doc.file.text[yaml_range.start..at];
+        let fails = claude_yaml_error(head).is_some()
+            || (doc.frontmatter.strict && crate::frontmatter::parse_strict(head).is_err());
+        let d = if fails {
+            src.diag(at, Severity::Error, "yaml-invalid", format!("Claude Code ends the frontmatter at this `---`, and what comes before it does not parse; at runtime this {kind} loads {}", if kind == "agent" { "with its name taken from the file name and every other field dropped" } else { "with empty metadata" }))
+        } else {
+            src.diag(at, Severity::Warning, "frontmatter-dashes", format!("Claude Code ends the frontmatter at this `---`, even inside a value: at runtime this {kind} loses what follows it"))
+        };
+        diags.push(d.help(
+            "write the dashes another way (`—`, or `--` and `-`), or put the text in the body",
+        ));
+        if fails {
+            return;
+        }
+    }
     if !doc.frontmatter.strict {
         let yaml = &doc.file.text[doc.frontmatter.yaml.clone()];
         if let Some((offset, why)) = claude_yaml_error(yaml) {

@@ -114,6 +114,10 @@ pub const RULES: &[(&str, &str)] = &[
     ("hooks-event", "A hook event Claude Code does not have"),
     ("mcp-json", "An MCP servers file that is not JSON"),
     ("mcp-schema", "An MCP server Claude Code drops at load"),
+    (
+        "frontmatter-dashes",
+        "A `---` inside a frontmatter value, where Claude Code ends the block",
+    ),
 ];
 
 fn level(s: Severity) -> &'static str {
