@@ -514,10 +514,14 @@ fn outputs(
                 .doc
                 .as_ref()
                 .map(|d| (&d.file.rel, text_hash(hashes, &d.file), d.has_frontmatter));
+            // Its own `references/` files are in its SKILL.md's index.
+            let own: Vec<(&str, u64)> = plugin::own_reference_files(model, s)
+                .map(|f| (f.rel.as_str(), write::hash_bytes(&f.bytes)))
+                .collect();
             skills.push((pi, si));
             skill_items.push((
                 s.dir.clone(),
-                hash_of(&(skill_keys[pi][si], doc, skill_links[pi][si])),
+                hash_of(&(skill_keys[pi][si], doc, skill_links[pi][si], own)),
             ));
         }
     }
@@ -1427,6 +1431,34 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("agent `a` needs at least"), "{err}");
+    }
+
+    /// A skill's own `references/` file is in its SKILL.md's index: editing it makes that skill again.
+    #[test]
+    fn a_skills_own_reference_is_in_its_index_and_its_key() {
+        let dir = project();
+        let root = dir.path();
+        let out = root.join("build");
+        let notes = "content/skills/s1/references/notes.md";
+        edit(root, notes, Some("# Notes\n\nFirst words.\n"));
+        let mut b = Engine::new(Some(root.to_path_buf()), out.clone());
+        built(b.build(&Plan::everything()));
+        let skill_md = out.join("plugin/skills/s1/SKILL.md");
+        let text = fs::read_to_string(&skill_md).unwrap();
+        assert!(
+            text.contains("- [Notes](references/notes.md): First words."),
+            "{text}"
+        );
+        let plan = edit(root, notes, Some("# Notes\n\nSecond words.\n"));
+        let r = built(b.build(&plan));
+        assert_eq!(names(&r.stats.skills), ["skills/s1"]);
+        assert!(r.stats.expanded.is_empty() && r.stats.bundled.is_empty());
+        let text = fs::read_to_string(&skill_md).unwrap();
+        assert!(
+            text.contains("- [Notes](references/notes.md): Second words."),
+            "{text}"
+        );
+        assert_eq!(read_tree(&out), full_build(root));
     }
 
     #[test]

@@ -522,22 +522,135 @@ fn sibling_link(skill: &Skill, dest: &str, link: LinkFn) -> Option<String> {
     Some(link(skill, target, fragment))
 }
 
-/// Renders a skill's SKILL.md body: its stub replaced by an index of its patterns, `patterns/x.md` links pointed at
-/// `references/x.md` as the compiled plugin lays them out.
-pub fn render_skill(skill: &Skill) -> Option<String> {
+/// A file of a skill's own `references/` folder, as the compiled SKILL.md indexes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnReference {
+    /// Its path relative to the skill's folder (`references/notes.md`).
+    pub path: String,
+    pub title: String,
+    pub summary: Option<String>,
+}
+
+impl OwnReference {
+    /// The index entry of a file at `path` (relative to the skill's folder) with these bytes: a markdown file's title
+    /// is its frontmatter's `title` or `name`, else its first heading, else its file name; its summary is its
+    /// frontmatter's `summary` or `description`, else its first paragraph, cut at about 300 characters.
+    pub fn new(path: &str, bytes: &[u8]) -> Self {
+        let name = path.rsplit('/').next().unwrap_or(path).to_string();
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) if path.ends_with(".md") => t,
+            _ => {
+                return OwnReference {
+                    path: path.to_string(),
+                    title: name,
+                    summary: None,
+                }
+            }
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let (fields, body) = match crate::frontmatter::split(text) {
+            crate::frontmatter::Split::Found { yaml, body_start } => (
+                crate::frontmatter::parse_strict(&text[yaml]).unwrap_or_default(),
+                &text[body_start..],
+            ),
+            _ => (Vec::new(), text),
+        };
+        let field = |keys: &[&str]| {
+            keys.iter().find_map(|k| {
+                fields
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .and_then(|(_, v)| match v {
+                        crate::frontmatter::Value::String(s) if !s.trim().is_empty() => {
+                            Some(one_line(s))
+                        }
+                        _ => None,
+                    })
+            })
+        };
+        let mut heading = None;
+        let mut paragraph = None;
+        let mut depth = 0usize;
+        let mut current = String::new();
+        let mut in_heading = false;
+        for event in Parser::new_ext(body, markdown_options()) {
+            match event {
+                Event::Start(tag) => {
+                    if depth == 0 {
+                        in_heading = matches!(tag, Tag::Heading { .. });
+                        current.clear();
+                    }
+                    depth += 1;
+                }
+                Event::End(_) => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        let t = one_line(&current);
+                        if in_heading {
+                            heading = heading.or(Some(t).filter(|t| !t.is_empty()));
+                        } else if paragraph.is_none() && !t.is_empty() {
+                            paragraph = Some(t);
+                        }
+                        if heading.is_some() && paragraph.is_some() {
+                            break;
+                        }
+                    }
+                }
+                Event::Text(t) | Event::Code(t) => current.push_str(&t),
+                Event::SoftBreak | Event::HardBreak => current.push(' '),
+                _ => {}
+            }
+        }
+        OwnReference {
+            path: path.to_string(),
+            title: field(&["title", "name"]).or(heading).unwrap_or(name),
+            summary: field(&["summary", "description"])
+                .or(paragraph)
+                .map(|s| cut_words(&s, 300)),
+        }
+    }
+}
+
+/// Whitespace runs as single spaces, trimmed.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `s` cut at the last word boundary within `max` bytes, with `…` when cut.
+fn cut_words(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = s[..end].rfind(' ').map_or(&s[..end], |i| &s[..i]);
+    format!("{}…", cut.trim_end_matches([',', ';', ':', ' ']))
+}
+
+/// Renders a skill's SKILL.md body, `patterns/x.md` links pointed at `references/x.md` as the compiled plugin lays
+/// them out, with an index of every reference the compiled skill has (its patterns' pages, highest priority first,
+/// then its own `references/` files) and their summaries: in place of its stub, or, without one, appended as a
+/// `## References` section. The index is what progressive disclosure reads to choose a page.
+pub fn render_skill(skill: &Skill, own: &[OwnReference]) -> Option<String> {
     let doc = skill.doc.as_ref()?;
     let text = &doc.file.text;
+    let any = !skill.patterns.is_empty() || !own.is_empty();
     let mut out = String::new();
     let mut pos = doc.body_start;
     for (i, stub) in doc.stubs.iter().enumerate() {
         out.push_str(&text[pos..stub.range.start]);
-        if i == 0 && !skill.patterns.is_empty() {
-            out.push_str(skill_index(skill, stub.enclosing_level.clamp(2, 6)).trim_end());
+        if i == 0 && any {
+            out.push_str(skill_index(skill, own, stub.enclosing_level.clamp(2, 6)).trim_end());
             out.push('\n');
         }
         pos = stub.range.end;
     }
     out.push_str(&text[pos..]);
+    if doc.stubs.is_empty() && any {
+        out = format!("{}\n\n{}", out.trim_end(), skill_index(skill, own, 2));
+    }
     let out = rewrite_links(&out, &|dest| {
         let rest = dest
             .strip_prefix("./")
@@ -548,18 +661,38 @@ pub fn render_skill(skill: &Skill) -> Option<String> {
     Some(tidy(&out))
 }
 
-/// The patterns of a skill, highest priority first, as a linked list with summaries.
-pub fn skill_index(skill: &Skill, level: u8) -> String {
+/// Every reference of a compiled skill as a linked list with summaries, under a `References` heading at `level`:
+/// its patterns' pages (highest priority first), then its own `references/` files (by path).
+pub fn skill_index(skill: &Skill, own: &[OwnReference], level: u8) -> String {
     let mut patterns: Vec<&Pattern> = skill.patterns.iter().collect();
     patterns.sort_by_key(|p| (std::cmp::Reverse(p.priority), p.slug.clone()));
-    let mut out = format!("{} Patterns\n\n", hashes(level));
-    for p in patterns {
-        out.push_str(&format!("- [{}](references/{}.md)", p.title, p.slug));
-        if let Some(s) = &p.summary {
+    let mut out = format!(
+        "{} References\n\nThe full pages, to read when a task needs one:\n\n",
+        hashes(level)
+    );
+    let mut entry = |title: &str, path: &str, summary: Option<&str>| {
+        out.push_str(&format!(
+            "- [{}]({})",
+            title.replace(['[', ']'], ""),
+            path.replace(' ', "%20")
+        ));
+        if let Some(s) = summary {
             out.push_str(": ");
-            out.push_str(&s.split_whitespace().collect::<Vec<_>>().join(" "));
+            out.push_str(&one_line(s));
         }
         out.push('\n');
+    };
+    for p in patterns {
+        entry(
+            &p.title,
+            &format!("references/{}.md", p.slug),
+            p.summary.as_deref(),
+        );
+    }
+    let mut own: Vec<&OwnReference> = own.iter().collect();
+    own.sort_by(|a, b| a.path.cmp(&b.path));
+    for r in own {
+        entry(&r.title, &r.path, r.summary.as_deref());
     }
     out
 }
@@ -678,6 +811,37 @@ mod tests {
             d.ends_with(".md").then(|| format!("../{d}"))
         });
         assert_eq!(out, "[a](../raft.md) [b](https://x.org) `[c](raft.md)`");
+    }
+
+    #[test]
+    fn own_reference_title_and_summary() {
+        let r = OwnReference::new(
+            "references/notes.md",
+            b"---\ntitle: Notes\nsummary: What the notes say.\n---\n\n# Other\n\nText.\n",
+        );
+        assert_eq!(
+            (r.title.as_str(), r.summary.as_deref()),
+            ("Notes", Some("What the notes say."))
+        );
+        let r = OwnReference::new(
+            "references/a.md",
+            b"# API\n\nThe `run/1` call\nand its options.\n\nMore.\n",
+        );
+        assert_eq!(
+            (r.title.as_str(), r.summary.as_deref()),
+            ("API", Some("The run/1 call and its options."))
+        );
+        let r = OwnReference::new("references/b.md", b"Just text.\n");
+        assert_eq!(
+            (r.title.as_str(), r.summary.as_deref()),
+            ("b.md", Some("Just text."))
+        );
+        let r = OwnReference::new("references/logo.png", &[0x89, b'P', b'N', b'G']);
+        assert_eq!((r.title.as_str(), r.summary), ("logo.png", None));
+        let long = format!("# T\n\n{}\n", "word ".repeat(100));
+        let r = OwnReference::new("references/c.md", long.as_bytes());
+        let s = r.summary.unwrap();
+        assert!(s.ends_with('…') && s.len() <= 303, "{s}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! `skills:`, which Claude Code injects into the subagent when it starts.
 
 use crate::emit::bundle::{BundleError, Bundler, Templates};
-use crate::expand::{plan_agent, render_skill, Form};
+use crate::expand::{plan_agent, render_skill, Form, OwnReference};
 use crate::frontmatter::{to_strict_yaml, Value};
 use crate::parse::{Agent, Command, Document, Model, Plugin, Skill};
 use crate::tokenize::Tokenizer;
@@ -250,7 +250,9 @@ impl<'m> Compiler<'m> {
         let dir = format!("{}{}", base(plugin, prefix), skill_dest(skill));
         let out_dir = format!("{}{}", base(plugin, ""), skill_dest(skill));
         let mut files = Vec::new();
-        if let (Some(doc), Some(body)) = (&skill.doc, render_skill(skill)) {
+        if let (Some(doc), Some(body)) =
+            (&skill.doc, render_skill(skill, &self.own_references(skill)))
+        {
             let body = self
                 .dests
                 .rebase(&body, &doc.file.rel, &format!("{out_dir}SKILL.md"));
@@ -459,6 +461,30 @@ fn skills_field(model: &Model, pi: usize, agent: &Agent) -> Option<Value> {
         names.push(r.name.clone());
     }
     (names.len() > before).then(|| Value::List(names.into_iter().map(Value::String).collect()))
+}
+
+impl Compiler<'_> {
+    /// The files of a skill's own `references/` folder (carried over as they are), for its SKILL.md's index.
+    pub fn own_references(&self, skill: &Skill) -> Vec<OwnReference> {
+        own_reference_files(self.model, skill)
+            .map(|f| {
+                let path = &f.rel[skill.dir.len() + 1..];
+                OwnReference::new(path, &f.bytes)
+            })
+            .collect()
+    }
+}
+
+/// The files of a skill's own `references/` folder among the files the compiled plugin copies.
+pub fn own_reference_files<'m>(
+    model: &'m Model,
+    skill: &'m Skill,
+) -> impl Iterator<Item = &'m crate::load::RawFile> + 'm {
+    let prefix = format!("{}/references/", skill.dir);
+    model
+        .copies
+        .iter()
+        .filter(move |f| f.rel.starts_with(&prefix))
 }
 
 /// Where each source file is in the compiled plugin, for rebasing links of texts that move.

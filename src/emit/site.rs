@@ -177,7 +177,11 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
     let pages = crate::timing::time("pages", || {
         super::par_map(&jobs, |job| match *job {
             Job::Home => Some(pages::home(&ix, &title, &description)),
-            Job::Agent(ai) => Some(pages::agent(&ix, ai)),
+            Job::Agent(ai) => Some(pages::agent(
+                &ix,
+                ai,
+                compiled_prompt(input, &ix.agents[ai].display),
+            )),
             Job::Skill(si) => Some(pages::skill(&ix, &ix.skills[si])),
             Job::Group(si, g) => Some(pages::group(&ix, &ix.skills[si], g)),
             Job::Pattern(k) => pages::pattern(&ix, k),
@@ -194,6 +198,19 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
         summary: nav,
         pages,
     }
+}
+
+/// The size of an agent's system prompt in the compiled plugin, from the bundle stage's manifests.
+fn compiled_prompt<'a>(
+    input: &'a SiteInput,
+    agent: &str,
+) -> Option<&'a crate::emit::plugin::PromptSize> {
+    input
+        .bundles?
+        .iter()
+        .find(|m| m.agent == agent)?
+        .compiled
+        .as_ref()
 }
 
 /// One page to make.

@@ -356,3 +356,54 @@ fn the_compiled_agent_points_at_every_page_it_does_not_hold() {
         agent.len()
     );
 }
+
+/// The compiled SKILL.md indexes every file of the compiled skill's `references/` (pattern pages and the skill's own
+/// references) with a relative link and, where it has one, its summary.
+#[test]
+fn compiled_skill_md_indexes_every_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    crate::common::copy_dir(&crate::common::project_dir().join("content"), &content);
+    let full = fixture("full-plugin");
+    for (name, root, skill) in [
+        ("content", content.as_path(), "distributed-systems"),
+        ("full-plugin", full.path(), "toolkit"),
+    ] {
+        let out = tmp.path().join(format!("out-{name}"));
+        let r = build(root, &out);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let dir = out.join("plugin/skills").join(skill);
+        let text = fs::read_to_string(dir.join("SKILL.md")).unwrap();
+        let index = text
+            .split("References\n\nThe full pages, to read when a task needs one:\n\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: no index in {text}"));
+        let refs: Vec<String> = files(&dir.join("references"));
+        assert!(!refs.is_empty());
+        for f in &refs {
+            let entry = index
+                .lines()
+                .find(|l| l.contains(&format!("](references/{f})")))
+                .unwrap_or_else(|| panic!("{name}: {f} is not indexed:\n{index}"));
+            assert!(
+                entry.starts_with("- [") && entry.contains("): "),
+                "{name}: {entry}"
+            );
+        }
+        assert_eq!(
+            index.lines().filter(|l| l.starts_with("- [")).count(),
+            refs.len(),
+            "{name}"
+        );
+    }
+    // The skill's own reference: its title from its heading, its summary from its first paragraph.
+    let text = fs::read_to_string(
+        tmp.path()
+            .join("out-full-plugin/plugin/skills/toolkit/SKILL.md"),
+    )
+    .unwrap();
+    assert!(
+        text.contains("- [Checklist notes](references/checklist-notes.md): "),
+        "{text}"
+    );
+}

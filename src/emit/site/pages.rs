@@ -3,6 +3,7 @@
 
 use super::index::{AgentInfo, Index, SkillInfo, Target};
 use super::util::{bar, escape, first_sentence, inline_html, md_escape, one_line, percent, rel};
+use crate::emit::plugin::PromptSize;
 use crate::expand::{self, Form, PatternKey};
 use crate::highlight::highlight_fences;
 use crate::parse::{self, Example, Pattern, Skill};
@@ -478,7 +479,7 @@ fn stats_html(ix: &Index, items: usize, covered: usize, patterns: usize) -> Stri
 // Agents
 
 /// One agent's page: header card, conversation cards, expertise linked to patterns, the expanded body.
-pub fn agent(ix: &Index, ai: usize) -> Page {
+pub fn agent(ix: &Index, ai: usize, prompt: Option<&PromptSize>) -> Page {
     let a = &ix.agents[ai];
     let agent = a.agent;
     let path = a.path.as_str();
@@ -508,15 +509,17 @@ pub fn agent(ix: &Index, ai: usize) -> Page {
     } else {
         ix.skill_links_md(path, &a.skills)
     };
+    let prompt = prompt.map(prompt_size);
     let _ = write!(
         md,
-        "- **Model:** {}\n- **Color:** {}\n- **Tools:** {tools_md}\n- **Skills:** {skills_md}\n- **Coverage:** {}\n- **Source:** `{}`\n\n",
+        "- **Model:** {}\n- **Color:** {}\n- **Tools:** {tools_md}\n- **Skills:** {skills_md}\n- **Coverage:** {}\n- **Source:** `{}`\n{}\n",
         agent.model.as_deref().map(md_escape).unwrap_or_else(|| "not set (inherits)".to_string()),
         agent.color.as_deref().map(md_escape).unwrap_or_else(|| "not set".to_string()),
         agent_coverage_phrase(a),
         agent.doc.file.rel,
+        prompt.as_deref().map(|p| format!("- **Compiled prompt:** {p}\n")).unwrap_or_default(),
     );
-    ch.push_str(&no_blank_lines(&agent_card(ix, a)));
+    ch.push_str(&no_blank_lines(&agent_card(ix, a, prompt.as_deref())));
     ch.push_str("\n\n");
     if !description.is_empty() {
         let _ = write!(ch, "<div class=\"sb-lead\">\n\n{description}\n\n</div>\n\n");
@@ -772,7 +775,51 @@ fn agent_body(ix: &Index, a: &AgentInfo) -> (String, usize) {
     (out, count)
 }
 
-fn agent_card(ix: &Index, a: &AgentInfo) -> String {
+/// What an agent's system prompt in the compiled plugin costs, and how it was packed: `7,848 tokens (claude, an
+/// estimate), 17,742 bytes; agent budget 8,000: 5 patterns partly, 16 as summaries`.
+fn prompt_size(p: &PromptSize) -> String {
+    let n = |x: usize| {
+        let s = x.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let t = p.tokenizer;
+    let unit = if t.exact() {
+        t.name().to_string()
+    } else {
+        format!("{}, an estimate", t.name())
+    };
+    let mut out = format!("{} tokens ({unit}), {} bytes", n(p.tokens), n(p.bytes));
+    match p.budget {
+        Some(b) => {
+            let forms: Vec<String> = [
+                (p.full, "whole"),
+                (p.partial, "partly"),
+                (p.summary, "as summaries"),
+                (p.omitted, "as pointers only"),
+            ]
+            .iter()
+            .filter(|(c, _)| *c > 0)
+            .map(|(c, w)| format!("{c} {w}"))
+            .collect();
+            out.push_str(&format!(
+                "; agent budget {}: patterns {}",
+                n(b),
+                forms.join(", ")
+            ));
+        }
+        None => out.push_str("; its body as written (nothing to expand)"),
+    }
+    out
+}
+
+fn agent_card(ix: &Index, a: &AgentInfo, prompt: Option<&str>) -> String {
     let agent = a.agent;
     let path = a.path.as_str();
     let model = match &agent.model {
@@ -806,10 +853,13 @@ fn agent_card(ix: &Index, a: &AgentInfo) -> String {
         .map(|c| format!(" sb-accent-{c}"))
         .unwrap_or_default();
     format!(
-        "<div class=\"sb-card sb-header-card{accent}\">\n<dl class=\"sb-facts\">\n<dt>Name</dt><dd><code>{}</code></dd>\n<dt>Model</dt><dd>{model}</dd>\n<dt>Color</dt><dd>{color}</dd>\n<dt>Tools</dt><dd>{tools}</dd>\n<dt>Skills</dt><dd>{skills}</dd>\n<dt>Coverage</dt><dd>{}</dd>\n<dt>Source</dt><dd><code>{}</code></dd>\n</dl>\n</div>",
+        "<div class=\"sb-card sb-header-card{accent}\">\n<dl class=\"sb-facts\">\n<dt>Name</dt><dd><code>{}</code></dd>\n<dt>Model</dt><dd>{model}</dd>\n<dt>Color</dt><dd>{color}</dd>\n<dt>Tools</dt><dd>{tools}</dd>\n<dt>Skills</dt><dd>{skills}</dd>\n<dt>Coverage</dt><dd>{}</dd>\n<dt>Source</dt><dd><code>{}</code></dd>\n{}</dl>\n</div>",
         escape(&agent.name),
         agent_coverage_bar(a),
         escape(&agent.doc.file.rel),
+        prompt
+            .map(|p| format!("<dt>Compiled prompt</dt><dd>{}</dd>\n", escape(p)))
+            .unwrap_or_default(),
     )
 }
 
