@@ -3,6 +3,8 @@
 //! before it.
 
 use bpe_openai::Tokenizer as Bpe;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 /// `claude` counts are o200k counts times this factor, rounded up. Calibrated to err high for Claude Opus 4.7 and
 /// later: see the README's "Tokenizers" section and `bench/calibrate-claude.sh`.
@@ -82,6 +84,16 @@ impl Tokenizer {
         }
     }
 
+    fn memo(self) -> MutexGuard<'static, Memo> {
+        static O200K: LazyLock<Mutex<Memo>> = LazyLock::new(|| Mutex::new(Memo::default()));
+        static CL100K: LazyLock<Mutex<Memo>> = LazyLock::new(|| Mutex::new(Memo::default()));
+        let memo = match self {
+            Tokenizer::Cl100k => &CL100K,
+            _ => &O200K,
+        };
+        memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn scale(self, n: usize) -> usize {
         match self.factor() {
             Some(f) => (n as f64 * f).ceil() as usize,
@@ -89,23 +101,103 @@ impl Tokenizer {
         }
     }
 
+    /// The exact count of the vocabulary (o200k or cl100k) of one block, remembered.
+    fn block_count(self, block: &str) -> usize {
+        if let Some(&n) = self.memo().map.get(block) {
+            return n;
+        }
+        let n = self.bpe().count(block);
+        self.memo().insert(block, n);
+        n
+    }
+
+    /// The vocabulary's exact count of `text`, block by block, stopping once it passes `limit`.
+    fn raw_count(self, text: &str, limit: usize) -> Option<usize> {
+        let mut sum = 0;
+        for block in blocks(text) {
+            sum += self.block_count(block);
+            if sum > limit {
+                return None;
+            }
+        }
+        Some(sum)
+    }
+
     /// The number of tokens in `text`.
     pub fn count(self, text: &str) -> usize {
-        self.scale(self.bpe().count(text))
+        self.scale(self.raw_count(text, usize::MAX).unwrap_or(usize::MAX))
     }
 
     /// The number of tokens in `text` if it is at most `limit`, else `None`; stops counting past the limit.
     pub fn count_within(self, text: &str, limit: usize) -> Option<usize> {
-        let bpe = self.bpe();
         let raw_limit = match self.factor() {
             // Any raw count above this scales to more than `limit`.
             Some(f) => (limit as f64 / f).floor() as usize,
             None => limit,
         };
-        let raw = bpe.count_till_limit(&bpe.normalize(text), raw_limit)?;
-        let n = self.scale(raw);
+        let n = self.scale(self.raw_count(text, raw_limit)?);
         (n <= limit).then_some(n)
     }
+}
+
+/// Counts of text blocks already made, so that a text counted again (a bundle measured at another cutoff, a pattern
+/// in another agent's bundle, the same pattern after a save) costs a lookup per block. Bounded: cleared when the
+/// blocks it holds pass [`MEMO_BYTES`].
+#[derive(Default)]
+struct Memo {
+    map: HashMap<Box<str>, usize>,
+    bytes: usize,
+}
+
+const MEMO_BYTES: usize = 64 << 20;
+
+impl Memo {
+    fn insert(&mut self, block: &str, n: usize) {
+        if self.bytes + block.len() > MEMO_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        if self.map.insert(block.into(), n).is_none() {
+            self.bytes += block.len();
+        }
+    }
+}
+
+/// Splits `text` where its tokens cannot straddle: after a `\n` that a character other than whitespace or `/`
+/// follows. No piece of o200k's or cl100k's pre-tokenizer crosses such a point (a newline ends every piece that
+/// holds one, except punctuation runs, which may go on with newlines and `/`), and BPE works within pieces, so the
+/// count of the text is the sum of its blocks' counts. `tests::blocks_add_up_to_the_whole` checks this against
+/// the whole text's count.
+fn blocks(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let at = i;
+            i += 1;
+            if bytes[at] == b'\n' && i < bytes.len() {
+                let next = bytes[i];
+                // An ASCII byte that is not whitespace or `/`, or the first byte of a multi-byte character that is
+                // not whitespace (U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000).
+                let cut = if next.is_ascii() {
+                    !next.is_ascii_whitespace() && next != b'/' && next != 0x0B
+                } else {
+                    text[i..].chars().next().is_some_and(|c| !c.is_whitespace())
+                };
+                if cut {
+                    let block = &text[start..i];
+                    start = i;
+                    return Some(block);
+                }
+            }
+        }
+        (start < bytes.len()).then(|| {
+            let block = &text[start..];
+            start = bytes.len();
+            block
+        })
+    })
 }
 
 #[cfg(test)]
@@ -142,6 +234,97 @@ mod tests {
             assert_eq!(t.count_within(&text, n), Some(n), "{t:?}");
             assert_eq!(t.count_within(&text, n - 1), None, "{t:?}");
             assert_eq!(t.count_within(&text, n + 10), Some(n), "{t:?}");
+        }
+    }
+
+    /// Texts made of the characters where pre-tokenizers differ: newlines before words, spaces, `/`, punctuation
+    /// runs, digits, apostrophes, CJK, accents, emoji, tabs, CR, non-breaking and other Unicode spaces.
+    fn tricky() -> impl proptest::strategy::Strategy<Value = String> {
+        let atoms = proptest::sample::select(vec![
+            "\n",
+            "\n\n",
+            "\r\n",
+            "\r",
+            " ",
+            "  ",
+            "\t",
+            "/",
+            "//",
+            "```",
+            "- ",
+            "**",
+            "# ",
+            "'s",
+            "'T",
+            "I'm",
+            "word",
+            "Word",
+            "WORD",
+            "é",
+            "über",
+            "数据",
+            "こんにちは",
+            "😀",
+            "123",
+            "4567",
+            ".",
+            ",",
+            ":",
+            "(",
+            ")",
+            "\u{a0}",
+            "\u{3000}",
+            "\u{2028}",
+            "\u{85}",
+            "\u{b}",
+            "\u{c}",
+            "x",
+            "<example>",
+            "${CLAUDE_PLUGIN_ROOT}",
+        ]);
+        proptest::collection::vec(atoms, 0..80).prop_map(|v| v.concat())
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn blocks_add_up_to_the_whole(text in tricky()) {
+            prop_assert_eq!(blocks(&text).collect::<String>(), text.clone());
+            for t in [Tokenizer::O200k, Tokenizer::Cl100k] {
+                let whole = t.bpe().count(&text);
+                let sum: usize = blocks(&text).map(|b| t.bpe().count(b)).sum();
+                prop_assert_eq!(sum, whole, "{:?} {:?}", t, blocks(&text).collect::<Vec<_>>());
+                prop_assert_eq!(t.count(&text), whole);
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_add_up_on_every_shipped_and_fixture_file() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "md") {
+                    out.push(p);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        walk(&root.join("content"), &mut files);
+        walk(&root.join("tests/fixtures"), &mut files);
+        assert!(files.len() > 50);
+        for f in files {
+            let Ok(text) = std::fs::read_to_string(&f) else {
+                continue;
+            };
+            for t in [Tokenizer::O200k, Tokenizer::Cl100k] {
+                assert_eq!(t.count(&text), t.bpe().count(&text), "{}", f.display());
+            }
         }
     }
 }
