@@ -299,8 +299,13 @@ pub fn parse_as(
                     ..Frontmatter::default()
                 };
             }
-            // A duplicate key is reported as `duplicate-key` by the lenient parser, in either mode.
-            let fm = lenient(src, yaml.clone(), diags);
+            // A duplicate key is reported as `duplicate-key` by the lenient parser, in either mode: an error in
+            // skillbook's own strict format, a warning in Claude Code's formats, which Claude Code loads.
+            let dup = match mode {
+                Yaml::Strict => Severity::Error,
+                Yaml::Lenient => Severity::Warning,
+            };
+            let fm = lenient(src, yaml.clone(), dup, diags);
             if !msg.contains("duplicate entry") {
                 diags.push(
                     src.diag_at(
@@ -566,8 +571,14 @@ enum Pending {
 }
 
 /// The lenient line parser: `key: value` lines, indented lists and block scalars, and plain values whose `\n`
-/// escapes are decoded as newlines. Duplicate keys are errors; the first value is kept.
-fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Frontmatter {
+/// escapes are decoded as newlines. A key given twice is reported with severity `dup`; the last value is kept, as
+/// Claude Code keeps it.
+fn lenient(
+    src: &Source,
+    yaml: Range<usize>,
+    dup: Severity,
+    diags: &mut Vec<Diagnostic>,
+) -> Frontmatter {
     let text = src.text;
     let mut fields: Vec<Field> = Vec::new();
     let mut pending = Pending::None;
@@ -597,7 +608,6 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
         }
     }
 
-    let mut duplicate = false;
     while pos < yaml.end {
         let end = line_end(text, pos).unwrap_or(yaml.end).min(yaml.end);
         let raw = text[pos..end].trim_end_matches('\r');
@@ -607,30 +617,26 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
         let indented = line.starts_with(' ');
         if let Some((key, rest)) = key_line(line) {
             finish(&mut fields, &mut pending);
-            if let Some(first) = fields.iter().find(|f| f.key == key) {
-                let (first_line, _) = src.line_col(first.key_offset);
+            if let Some(i) = fields.iter().position(|f| f.key == key) {
+                let (first_line, _) = src.line_col(fields[i].key_offset);
                 diags.push(
                     src.diag(
                         pos,
-                        Severity::Error,
+                        dup,
                         "duplicate-key",
-                        format!("duplicate frontmatter key `{key}` (first set on line {first_line})"),
+                        format!("duplicate frontmatter key `{key}` (first set on line {first_line}); the last value is kept, as Claude Code keeps it"),
                     )
-                    .help("remove one of the two; strict YAML parsers reject the file, and skillbook keeps the first"),
+                    .help("remove one of the two; strict YAML parsers reject the file"),
                 );
-                duplicate = true;
-            } else {
-                duplicate = false;
-                fields.push(Field {
-                    key: key.to_string(),
-                    value: Value::Null,
-                    key_offset: pos,
-                    region: pos..yaml.end,
-                });
+                fields.remove(i);
             }
-            if duplicate {
-                pending = Pending::None;
-            } else if let Some(f) = fields.last_mut() {
+            fields.push(Field {
+                key: key.to_string(),
+                value: Value::Null,
+                key_offset: pos,
+                region: pos..yaml.end,
+            });
+            if let Some(f) = fields.last_mut() {
                 if rest.is_empty() {
                     pending = Pending::Open;
                 } else if let Some(ind) = block_indicator(rest) {
@@ -649,7 +655,7 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
                     };
                 }
             }
-            if let Some(prev) = fields.iter_mut().rev().nth(1).filter(|_| !duplicate) {
+            if let Some(prev) = fields.iter_mut().rev().nth(1) {
                 prev.region.end = pos;
             }
         } else if trimmed.is_empty()
@@ -658,8 +664,6 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
             if let Pending::Block { lines, .. } = &mut pending {
                 lines.push(String::new());
             }
-        } else if duplicate {
-            // continuation of a duplicate key: ignored with it
         } else {
             let item = trimmed
                 .strip_prefix("- ")
@@ -674,18 +678,20 @@ fn lenient(src: &Source, yaml: Range<usize>, diags: &mut Vec<Diagnostic>) -> Fro
                     let (k, v) = key_line(trimmed).unwrap_or_default();
                     let entry = (k.to_string(), lenient_scalar(v));
                     match &mut pending {
-                        // A key given twice in a nested mapping: an error, the first value kept, as at the top.
+                        // A key given twice in a nested mapping: reported, the last value kept, as at the top.
                         Pending::Map(entries) if entries.iter().any(|(e, _)| e == k) => {
                             let indent = raw.len() - raw.trim_start().len();
                             diags.push(
                                 src.diag(
                                     pos + indent,
-                                    Severity::Error,
+                                    dup,
                                     "duplicate-key",
-                                    format!("duplicate key `{k}` in a nested mapping; the first value is kept"),
+                                    format!("duplicate key `{k}` in a nested mapping; the last value is kept, as Claude Code keeps it"),
                                 )
                                 .help("remove one of the two entries"),
                             );
+                            entries.retain(|(e, _)| e != k);
+                            entries.push(entry);
                         }
                         Pending::Map(entries) => entries.push(entry),
                         _ => pending = Pending::Map(vec![entry]),
@@ -950,13 +956,13 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_nested_key_is_an_error_and_first_wins() {
+    fn duplicate_nested_key_warns_and_last_wins() {
         // Found by the `roundtrip` fuzzer: the compiled plugin kept only the last of two nested keys.
         let text = "---\ndescription: a: b\nm:\n  k: 1\n  k: 2\n---\n";
         let (fm, diags) = run(text);
         assert_eq!(
             value(&fm, "m"),
-            &Value::Map(vec![("k".to_string(), Value::Number("1".to_string()))])
+            &Value::Map(vec![("k".to_string(), Value::Number("2".to_string()))])
         );
         let dup: Vec<_> = diags
             .iter()
@@ -967,13 +973,18 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_key_is_an_error_and_first_wins() {
+    fn duplicate_key_warns_and_last_wins() {
         let (fm, diags) = run("---\nname: a\nname: b\n---\n");
-        assert_eq!(value(&fm, "name"), &Value::String("a".into()));
+        assert_eq!(value(&fm, "name"), &Value::String("b".into()));
         assert_eq!(diags.len(), 1, "{diags:?}");
         assert_eq!(
-            (diags[0].code, diags[0].line, diags[0].column),
-            ("duplicate-key", 3, 1)
+            (
+                diags[0].code,
+                diags[0].severity,
+                diags[0].line,
+                diags[0].column
+            ),
+            ("duplicate-key", Severity::Warning, 3, 1)
         );
     }
 
