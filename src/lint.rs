@@ -66,6 +66,22 @@ fn hooks_and_servers(model: &Model, diags: &mut Vec<Diagnostic>) {
                 .filter_map(|p| crate::links::join(plugin.dir.as_str(), p.trim_start_matches("./")))
                 .collect()
         };
+        // Hooks and MCP servers written inline in plugin.json: the manifest read as a hooks file (its `hooks`
+        // object) and as an MCP servers file (its `mcpServers` object).
+        if let Some(m) = &plugin.manifest {
+            if m.json
+                .get("hooks")
+                .is_some_and(serde_json::Value::is_object)
+            {
+                config::hooks_file(&m.rel, &m.text, diags);
+            }
+            if m.json
+                .get("mcpServers")
+                .is_some_and(serde_json::Value::is_object)
+            {
+                config::mcp_file(&m.rel, &m.text, diags);
+            }
+        }
         let mut hooks = vec![format!("{base}hooks/hooks.json")];
         hooks.extend(named("hooks"));
         let mut servers = vec![format!("{base}.mcp.json")];
