@@ -6,7 +6,7 @@
 #[allow(dead_code)]
 pub mod fuzz_lib;
 
-use crate::common::{project_dir, tests_dir};
+use crate::common::{files, project_dir, tests_dir};
 use fuzz_lib::targets;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,19 +21,13 @@ const TARGETS: &[(&str, Target)] = &[
     ("pipeline", targets::pipeline),
 ];
 
-fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files_under(&p, keep, out);
-        } else if keep(&p) {
-            out.push(p);
-        }
-    }
+/// The files under `dir` that `keep` accepts, as paths.
+fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .map(|rel| dir.join(rel))
+        .filter(|p| keep(p))
+        .collect()
 }
 
 /// Runs `target` on `bytes`, naming the input when it panics.
@@ -49,8 +43,7 @@ fn regressions_replay_through_every_target() {
     let root = project_dir().join("fuzz/regressions");
     let mut replayed = 0;
     for (name, target) in TARGETS {
-        let mut inputs = Vec::new();
-        files_under(&root.join(name), &|p| !p.ends_with(".gitkeep"), &mut inputs);
+        let inputs = files_under(&root.join(name), &|p| !p.ends_with(".gitkeep"));
         for input in &inputs {
             replay(name, *target, input);
             replayed += 1;
@@ -65,10 +58,9 @@ fn regressions_replay_through_every_target() {
 
 #[test]
 fn fixture_markdown_replays_through_the_markdown_targets() {
-    let mut inputs = Vec::new();
     let md = |p: &Path| p.extension().is_some_and(|e| e == "md");
-    files_under(&tests_dir().join("fixtures"), &md, &mut inputs);
-    files_under(&project_dir().join("content"), &md, &mut inputs);
+    let mut inputs = files_under(&tests_dir().join("fixtures"), &md);
+    inputs.extend(files_under(&project_dir().join("content"), &md));
     assert!(
         inputs.len() > 50,
         "only {} markdown files found",
