@@ -485,7 +485,7 @@ fn outputs(
                 let (pi, a) = agent(i);
                 match agent_compiler.agent(pi, a, PLUGIN) {
                     Ok(c) => AgentUnit {
-                        files: blobs(vec![(c.path, c.bytes)]),
+                        files: blobs(std::iter::once((c.path, c.bytes)).chain(c.pages).collect()),
                         result: Ok(c.prompt),
                     },
                     Err(e) => AgentUnit {

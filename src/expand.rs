@@ -381,7 +381,12 @@ impl Cut {
 /// Cuts a pattern's body, rendered as a section at heading `level` (links rewritten by `link`), into sections at its
 /// top-level headings of the highest level it has, and each section into chunks of whole blocks.
 pub fn cut_pattern(skill: &Skill, pattern: &Pattern, level: u8, link: LinkFn) -> Cut {
-    let body = rewrite_links(pattern.doc.body(), &|dest| sibling_link(skill, dest, link));
+    cut_pattern_body(skill, pattern.doc.body(), level, link)
+}
+
+/// [`cut_pattern`] of a pattern's `body` as given (a pattern of `skill`).
+pub fn cut_pattern_body(skill: &Skill, body: &str, level: u8, link: LinkFn) -> Cut {
+    let body = rewrite_links(body, &|dest| sibling_link(skill, dest, link));
     let text = demote_headings(&body, level.saturating_sub(1))
         .trim()
         .to_string();

@@ -145,6 +145,40 @@ pub fn rebase_edits(
     out_dir: &str,
     dest_of: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<(Range<usize>, String)> {
+    edits_for(text, src_dir, out_dir, None, dest_of)
+}
+
+/// The edits of [`rebase_edits`] for a text that becomes a system prompt (a compiled agent's body): a link whose
+/// target is inside the plugin at `plugin_base` (its folder in the output, `""` or ending in `/`) becomes the path
+/// Claude Code gives a plugin agent, `${CLAUDE_PLUGIN_ROOT}/<path in the plugin>`, since a path relative to the agent's
+/// file means nothing to the model that reads the prompt. Other links are rebased for `out_dir` as [`rebase_edits`]
+/// does.
+pub fn plugin_root_edits(
+    text: &str,
+    src_dir: &str,
+    out_dir: &str,
+    plugin_base: &str,
+    dest_of: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(Range<usize>, String)> {
+    edits_for(text, src_dir, out_dir, Some(plugin_base), dest_of)
+}
+
+/// The path a plugin agent reads for `path` (relative to the plugin's folder).
+pub fn plugin_root(path: &str) -> String {
+    if path.is_empty() {
+        "${CLAUDE_PLUGIN_ROOT}".to_string()
+    } else {
+        format!("${{CLAUDE_PLUGIN_ROOT}}/{path}")
+    }
+}
+
+fn edits_for(
+    text: &str,
+    src_dir: &str,
+    out_dir: &str,
+    root: Option<&str>,
+    dest_of: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(Range<usize>, String)> {
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
     for link in relative_links(text) {
         if link.path.is_empty() {
@@ -156,10 +190,27 @@ pub fn rebase_edits(
         let Some(new_target) = dest_of(&target) else {
             continue;
         };
+        let suffix = &link.dest[link.dest.find(['#', '?']).unwrap_or(link.dest.len())..];
+        let inside = root.and_then(|base| {
+            if base.is_empty() {
+                Some(new_target.as_str())
+            } else {
+                new_target
+                    .strip_prefix(base)
+                    .or_else(|| (format!("{new_target}/") == base).then_some(""))
+            }
+        });
+        if let Some(rest) = inside {
+            let mut new = plugin_root(rest);
+            if link.path.ends_with('/') && !new.ends_with('/') {
+                new.push('/');
+            }
+            edits.push((link.range, format!("{new}{suffix}")));
+            continue;
+        }
         if join(out_dir, &link.path).as_deref() == Some(new_target.as_str()) {
             continue; // it still leads there from the new folder: leave it as written
         }
-        let suffix = &link.dest[link.dest.find(['#', '?']).unwrap_or(link.dest.len())..];
         let mut new = relative(out_dir, &new_target);
         if link.path.ends_with('/') && !new.ends_with('/') {
             new.push('/');
@@ -170,6 +221,36 @@ pub fn rebase_edits(
         }
     }
     edits
+}
+
+/// `text` with every inline link and image whose destination `drop` accepts replaced by its text (an image by its
+/// alt text): for a link that cannot lead anywhere from where the text goes. Links inside code are not links.
+pub fn unlink(text: &str, drop: &dyn Fn(&str) -> bool) -> String {
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    let mut open: Option<usize> = None;
+    for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
+        let dest = match event {
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => dest_url,
+            _ => continue,
+        };
+        // A link inside a link's text (an image in a link) goes with the outer one.
+        if open.is_some_and(|end| range.start < end) || !drop(&dest) {
+            continue;
+        }
+        let raw = &text[range.clone()];
+        let needle = format!("]({dest}");
+        let Some(close) = raw.rfind(&needle) else {
+            continue;
+        };
+        let start = if raw.starts_with("![") { 2 } else { 1 };
+        if close < start {
+            continue;
+        }
+        open = Some(range.end);
+        edits.push((range.clone(), raw[start..close].to_string()));
+    }
+    apply(text, &edits)
 }
 
 /// `text` with `edits` (sorted, not overlapping) applied.
@@ -248,6 +329,41 @@ mod tests {
             out,
             "[a](../skills/s/scripts/a.py) [b](../skills/s/patterns/img.png#x) [c](gone.md) [d](https://x.org) [e](x.md)"
         );
+    }
+
+    #[test]
+    fn links_into_the_plugin_become_plugin_root_paths() {
+        let text = "[g](../docs/g.md#x) [d](../docs/) [o](../../other/a.md) [w](https://x.org) [h](#top) [n](gone.md)";
+        let dest = |t: &str| match t {
+            "plugins/b/docs/g.md" | "plugins/b/docs" => Some(t.to_string()),
+            "plugins/other/a.md" => Some(t.to_string()),
+            _ => None,
+        };
+        let edits = plugin_root_edits(
+            text,
+            "plugins/b/agents",
+            "plugins/b/agents",
+            "plugins/b/",
+            &dest,
+        );
+        assert_eq!(
+            apply(text, &edits),
+            "[g](${CLAUDE_PLUGIN_ROOT}/docs/g.md#x) [d](${CLAUDE_PLUGIN_ROOT}/docs/) [o](../../other/a.md) [w](https://x.org) [h](#top) [n](gone.md)"
+        );
+        let edits = plugin_root_edits("[r](../README.md)", "agents", "agents", "", &|t| {
+            Some(t.to_string())
+        });
+        assert_eq!(
+            apply("[r](../README.md)", &edits),
+            "[r](${CLAUDE_PLUGIN_ROOT}/README.md)"
+        );
+    }
+
+    #[test]
+    fn unlink_keeps_the_text() {
+        let text = "[a](x.md) ![i](y.png) [k](keep.md) `[c](x.md)` [**b**](x.md#f)";
+        let out = unlink(text, &|d| d != "keep.md");
+        assert_eq!(out, "a i [k](keep.md) `[c](x.md)` **b**");
     }
 
     #[test]

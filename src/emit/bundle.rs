@@ -8,8 +8,8 @@
 //! counted exactly, fits. Raising the budget can only raise `k`, so it never removes or downgrades a pattern.
 
 use crate::expand::{
-    cut_pattern, plan_agent, plugin_root_link, plugin_root_path, render_agent, render_agent_with,
-    Cut, Form, PatternKey, Plan, SectionKind,
+    cut_pattern, cut_pattern_body, plan_agent, plugin_root_link, plugin_root_path, render_agent,
+    render_agent_with, Cut, Form, PatternKey, Plan, SectionKind,
 };
 use crate::parse::{Agent, Model, Pattern, Skill};
 use crate::tokenize::Tokenizer;
@@ -212,9 +212,9 @@ pub struct Bundler<'m> {
     /// Progressive disclosure (the compiled agent): every pattern that does not go in whole names its full page,
     /// and those left out still appear, as their title and that pointer.
     disclosure: bool,
-    prepared: Mutex<HashMap<(PatternKey, u8), Arc<Prepared>>>,
-    /// Exact counts of rendered patterns: (pattern, level, what went in) -> tokens.
-    counts: Mutex<HashMap<(PatternKey, u8, Pick), usize>>,
+    prepared: Mutex<HashMap<(PatternKey, At), Arc<Prepared>>>,
+    /// Exact counts of rendered patterns: (pattern, where, what went in) -> tokens.
+    counts: Mutex<HashMap<(PatternKey, At, Pick), usize>>,
 }
 
 /// The memo behind a lock; a poisoned lock (a panic elsewhere) still holds good values, all pure.
@@ -260,16 +260,35 @@ struct Element {
     chunk: Option<(usize, usize)>,
 }
 
+/// Where a pattern is rendered: the heading level of its title, and whether it belongs to another plugin than the
+/// agent's (with disclosure, its pages are then the copies in the agent's plugin, see [`foreign_page`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct At {
+    level: u8,
+    foreign: bool,
+}
+
 /// What an agent's bundles are packed from, shared by its budgets.
 struct Packing<'a> {
     plan: Option<&'a Plan>,
     level: u8,
+    /// The agent's plugin, with disclosure (whose pointers depend on it).
+    home: Option<usize>,
     order: Vec<Element>,
     /// Whether a task ranks the patterns.
     task: bool,
     relevance: HashMap<PatternKey, f64>,
     /// Rendered texts by cutoff, with their exact count if it was within the budget it was counted for.
     exact: HashMap<usize, (String, Option<usize>)>,
+}
+
+impl Packing<'_> {
+    fn at(&self, key: PatternKey) -> At {
+        At {
+            level: self.level,
+            foreign: self.home.is_some_and(|h| h != key.plugin),
+        }
+    }
 }
 
 impl<'m> Bundler<'m> {
@@ -311,13 +330,31 @@ impl<'m> Bundler<'m> {
     }
 
     /// A pattern cut for a section at heading `level`, with its counts; made once per bundler.
-    fn prepared(&self, key: PatternKey, level: u8) -> Arc<Prepared> {
-        let hit = lock(&self.prepared).get(&(key, level)).cloned();
+    fn prepared(&self, key: PatternKey, at: At) -> Arc<Prepared> {
+        let hit = lock(&self.prepared).get(&(key, at)).cloned();
         if let Some(hit) = hit {
             return hit;
         }
+        let level = at.level;
         let (skill, pattern) = key.get(self.model);
-        let cut = cut_pattern(skill, pattern, level, &self.link);
+        let cut = if at.foreign {
+            // Its links to its siblings lead to their copies; its other links, to files of a plugin the agent's
+            // plugin does not carry, keep their text only.
+            let plugin = &self.model.plugins[key.plugin].name;
+            let body = crate::links::unlink(pattern.doc.body(), &|d| {
+                d.starts_with("${CLAUDE_PLUGIN_ROOT}")
+            });
+            let link = |s: &Skill, p: &Pattern, f: Option<&str>| {
+                format!(
+                    "{}{}",
+                    crate::links::plugin_root(&foreign_page(plugin, s, p)),
+                    f.map(|f| format!("#{f}")).unwrap_or_default()
+                )
+            };
+            cut_pattern_body(skill, &body, level, &link)
+        } else {
+            cut_pattern(skill, pattern, level, &self.link)
+        };
         let t = self.tokenizer;
         let sections = (0..cut.sections.len())
             .map(|s| {
@@ -351,17 +388,17 @@ impl<'m> Bundler<'m> {
         });
         // Another thread may have made it meanwhile: the same value (a pure function of the pattern), kept once.
         lock(&self.prepared)
-            .entry((key, level))
+            .entry((key, at))
             .or_insert(prepared)
             .clone()
     }
 
     /// One pattern as a section at heading `level`, with what `pick` takes of it; with disclosure, a pattern not
     /// taken whole ends with the path of its full page.
-    fn render_pick(&self, key: PatternKey, level: u8, pick: &Pick) -> String {
+    fn render_pick(&self, key: PatternKey, at: At, pick: &Pick) -> String {
         let (skill, pattern) = key.get(self.model);
-        let prepared = self.prepared(key, level);
-        let mut out = format!("{} {}\n\n", hashes(level), pattern.title);
+        let prepared = self.prepared(key, at);
+        let mut out = format!("{} {}\n\n", hashes(at.level), pattern.title);
         let body = pick_body(&prepared.cut, pattern, pick);
         out.push_str(&body);
         if self.disclosure
@@ -370,23 +407,29 @@ impl<'m> Bundler<'m> {
             if !body.is_empty() {
                 out.push_str("\n\n");
             }
-            out.push_str(&format!(
-                "Full page: `{}`",
+            let page = if at.foreign {
+                crate::links::plugin_root(&foreign_page(
+                    &self.model.plugins[key.plugin].name,
+                    skill,
+                    pattern,
+                ))
+            } else {
                 plugin_root_path(skill, pattern)
-            ));
+            };
+            out.push_str(&format!("Full page: `{page}`"));
         }
         out.push('\n');
         out
     }
 
     /// The exact count of a pattern's section as `pick` takes it.
-    fn pick_tokens(&self, key: PatternKey, level: u8, pick: &Pick) -> usize {
-        let id = (key, level, pick.clone());
+    fn pick_tokens(&self, key: PatternKey, at: At, pick: &Pick) -> usize {
+        let id = (key, at, pick.clone());
         let hit = lock(&self.counts).get(&id).copied();
         if let Some(n) = hit {
             return n;
         }
-        let n = self.tokenizer.count(&self.render_pick(key, level, pick));
+        let n = self.tokenizer.count(&self.render_pick(key, at, pick));
         lock(&self.counts).insert(id, n);
         n
     }
@@ -424,6 +467,7 @@ impl<'m> Bundler<'m> {
         let mut packing = Packing {
             plan: plan.as_ref(),
             level,
+            home: self.disclosure.then_some(plugin),
             order: Vec::new(),
             task: task.is_some(),
             relevance,
@@ -475,7 +519,7 @@ impl<'m> Bundler<'m> {
                 };
                 keyed.push((k, Element { key, chunk: None }));
             }
-            let prepared = self.prepared(key, packing.level);
+            let prepared = self.prepared(key, packing.at(key));
             for (s, sec) in prepared.cut.sections.iter().enumerate() {
                 let w = sec.kind.weight() as u64;
                 for c in 0..sec.chunks.len() {
@@ -499,10 +543,10 @@ impl<'m> Bundler<'m> {
     }
 
     /// A pick of nothing of a pattern.
-    fn nothing(&self, key: PatternKey, level: u8) -> Pick {
+    fn nothing(&self, key: PatternKey, at: At) -> Pick {
         Pick {
             summary: false,
-            chunks: vec![0; self.prepared(key, level).cut.sections.len()],
+            chunks: vec![0; self.prepared(key, at).cut.sections.len()],
         }
     }
 
@@ -512,7 +556,7 @@ impl<'m> Bundler<'m> {
         for e in &packing.order[..k] {
             let pick = picks.entry(e.key).or_insert_with(|| Pick {
                 summary: false,
-                chunks: vec![0; self.prepared(e.key, packing.level).cut.sections.len()],
+                chunks: vec![0; self.prepared(e.key, packing.at(e.key)).cut.sections.len()],
             });
             match e.chunk {
                 None => pick.summary = true,
@@ -530,7 +574,6 @@ impl<'m> Bundler<'m> {
         budget: usize,
     ) -> Result<String, BundleError> {
         let plan = packing.plan;
-        let level = packing.level;
         let form = |k: PatternKey| match picks.get(&k) {
             None => Form::Omit,
             Some(p) if p.chunks.iter().all(|&n| n == 0) && !p.summary => Form::Omit,
@@ -547,13 +590,13 @@ impl<'m> Bundler<'m> {
         let body = match plan {
             Some(plan) => {
                 let section = |k: PatternKey, _: Form| match picks.get(&k) {
-                    Some(pick) => self.render_pick(k, level, pick),
-                    None => self.render_pick(k, level, &self.nothing(k, level)),
+                    Some(pick) => self.render_pick(k, packing.at(k), pick),
+                    None => self.render_pick(k, packing.at(k), &self.nothing(k, packing.at(k))),
                 };
                 let shortened = self.disclosure
                     && plan.patterns().any(|k| {
                         let (_, p) = k.get(self.model);
-                        let all = self.prepared(k, level).cut.chunk_counts();
+                        let all = self.prepared(k, packing.at(k)).cut.chunk_counts();
                         picks.get(&k).map(|x| x.form(&all, p.summary.is_some())) != Some(Form::Full)
                     });
                 let preamble = shortened.then_some(DISCLOSURE_PREAMBLE);
@@ -572,7 +615,7 @@ impl<'m> Bundler<'m> {
                     continue;
                 };
                 let (skill, p) = key.get(self.model);
-                let cut = &self.prepared(key, level).cut;
+                let cut = &self.prepared(key, packing.at(key)).cut;
                 let f = pick.form(&cut.chunk_counts(), p.summary.is_some());
                 patterns.push(serde_json::json!({
                     "name": p.slug,
@@ -656,7 +699,7 @@ impl<'m> Bundler<'m> {
         let mut guess = 0;
         let mut present: HashMap<PatternKey, Vec<bool>> = HashMap::new();
         for (i, e) in packing.order.iter().enumerate() {
-            let prepared = self.prepared(e.key, packing.level);
+            let prepared = self.prepared(e.key, packing.at(e.key));
             let seen = present.entry(e.key).or_default();
             let mut add = 0;
             if seen.is_empty() {
@@ -756,7 +799,7 @@ impl<'m> Bundler<'m> {
 
     fn entry(&self, key: PatternKey, packing: &Packing, pick: Option<&Pick>) -> PatternEntry {
         let (skill, p) = key.get(self.model);
-        let level = packing.level;
+        let level = packing.at(key);
         let prepared = self.prepared(key, level);
         let all = prepared.cut.chunk_counts();
         let full = Pick {
@@ -853,6 +896,13 @@ fn form_name(f: Form) -> &'static str {
         Form::Partial => "partial",
         Form::Full => "full",
     }
+}
+
+/// Where the compiled plugin of an agent carries the page of a pattern of another plugin (`plugin`) that the agent
+/// includes, relative to the agent's plugin: `references/<plugin>/<skill folder>/<pattern>.md`. An installed plugin
+/// is a copy of its own folder, so a plugin agent can read only its own plugin's files.
+pub fn foreign_page(plugin: &str, skill: &Skill, pattern: &Pattern) -> String {
+    format!("references/{plugin}/{}/{}.md", skill.dir_name, pattern.slug)
 }
 
 /// In a bundle every pattern is inline: links between patterns become in-document anchors of their titles.

@@ -43,6 +43,7 @@ pub fn emit_with(
             match agents.agent(pi, agent, prefix) {
                 Ok(a) => {
                     out.insert(a.path, a.bytes);
+                    out.extend(a.pages);
                 }
                 Err(e) => errors.push(e),
             }
@@ -88,6 +89,9 @@ pub struct CompiledAgent {
     pub path: String,
     pub bytes: Vec<u8>,
     pub prompt: PromptSize,
+    /// The pages of the patterns of other plugins' skills that it includes, copied into its own plugin where its
+    /// pointers lead (see [`foreign_skills`]).
+    pub pages: Files,
 }
 
 /// The size of a compiled agent's system prompt (its body: what Claude Code sends each time it starts the subagent).
@@ -343,10 +347,12 @@ impl Agents<'_> {
         let compiler = self.compiler;
         let plugin = &compiler.model.plugins[pi];
         let path = format!("{}{}", base(plugin, prefix), agent_dest(&agent.doc));
-        // An agent from a custom path moves to `agents/`: its own links are rebased for there.
-        let moved = compiler.dests.moved_agent(
+        // Its body is a system prompt: its own links to files of the plugin become `${CLAUDE_PLUGIN_ROOT}/...` paths
+        // (others are rebased for `agents/`, where an agent from a custom path moves).
+        let moved = compiler.dests.prompt_agent(
             agent,
             &format!("{}{}", base(plugin, ""), agent_dest(&agent.doc)),
+            &base(plugin, ""),
         );
         let agent = moved.as_ref().unwrap_or(agent);
         let tokenizer = self.settings.tokenizer;
@@ -402,10 +408,15 @@ impl Agents<'_> {
             }
         };
         let skills = skills_field(compiler.model, pi, agent);
+        let pages = match plan {
+            Some(_) => compiler.foreign_pages(pi, agent, prefix),
+            None => Files::new(),
+        };
         Ok(CompiledAgent {
             path,
             bytes: completed_document_with(&agent.doc, &agent.name, "agent", &body, skills),
             prompt,
+            pages,
         })
     }
 
@@ -463,7 +474,77 @@ fn skills_field(model: &Model, pi: usize, agent: &Agent) -> Option<Value> {
     (names.len() > before).then(|| Value::List(names.into_iter().map(Value::String).collect()))
 }
 
+/// The skills of other plugins (in a marketplace, `plugin:skill`) whose patterns an agent with a stub includes. An
+/// installed plugin is a copy of its own folder (Claude Code caches each plugin on its own, and a path that leaves
+/// the plugin's folder does not resolve), so the agent's plugin carries their pages: under
+/// `references/<plugin>/<skill>/` ([`crate::emit::bundle::foreign_page`]), where its pointers lead.
+pub fn foreign_skills(model: &Model, pi: usize, agent: &Agent) -> Vec<(usize, usize)> {
+    if agent.doc.stubs.is_empty() {
+        return Vec::new();
+    }
+    model
+        .agent_skills(pi, agent)
+        .into_iter()
+        .filter(|&(p, _)| p != pi)
+        .collect()
+}
+
 impl Compiler<'_> {
+    /// The copies of the pages of other plugins' patterns that an agent of plugin `pi` includes ([`foreign_skills`]),
+    /// under `prefix`. A page's links to its sibling patterns lead to their copies; its other relative links, to files
+    /// the agent's plugin does not carry, keep their text only.
+    pub fn foreign_pages(&self, pi: usize, agent: &Agent, prefix: &str) -> Files {
+        let model = self.model;
+        let plugin = &model.plugins[pi];
+        let mut out = Files::new();
+        for (fp, fs) in foreign_skills(model, pi, agent) {
+            let owner = &model.plugins[fp].name;
+            let skill = &model.plugins[fp].skills[fs];
+            let copies: std::collections::HashMap<&str, String> = skill
+                .patterns
+                .iter()
+                .map(|p| {
+                    (
+                        p.doc.file.rel.as_str(),
+                        format!(
+                            "{}{}",
+                            base(plugin, ""),
+                            crate::emit::bundle::foreign_page(owner, skill, p)
+                        ),
+                    )
+                })
+                .collect();
+            for p in &skill.patterns {
+                let dest = &copies[p.doc.file.rel.as_str()];
+                let (src_dir, out_dir) = (
+                    crate::links::parent(&p.doc.file.rel),
+                    crate::links::parent(dest),
+                );
+                let body = crate::links::rebase(p.doc.body(), src_dir, out_dir, &|t| {
+                    copies.get(t).cloned()
+                });
+                let carried: std::collections::HashSet<&str> =
+                    copies.values().map(|c| c.as_str()).collect();
+                let dangling: std::collections::HashSet<String> =
+                    crate::links::relative_links(&body)
+                        .into_iter()
+                        .filter(|l| {
+                            !l.path.is_empty()
+                                && !crate::links::join(out_dir, &l.path)
+                                    .is_some_and(|t| carried.contains(t.as_str()))
+                        })
+                        .map(|l| l.dest)
+                        .collect();
+                let body = crate::links::unlink(&body, &|d| dangling.contains(d));
+                out.push((
+                    format!("{prefix}{dest}"),
+                    format!("# {}\n\n{}\n", p.title, body.trim()).into_bytes(),
+                ));
+            }
+        }
+        out
+    }
+
     /// The files of a skill's own `references/` folder (carried over as they are), for its SKILL.md's index.
     pub fn own_references(&self, skill: &Skill) -> Vec<OwnReference> {
         own_reference_files(self.model, skill)
@@ -517,15 +598,20 @@ impl Dests {
             .cloned()
     }
 
-    /// An agent that moves (one at a custom path goes to `agents/`) with its own links rebased for `out`, the path of its
-    /// compiled file; the offsets of its stubs, headings and code blocks follow the edits. `None` when no link changes.
-    fn moved_agent(&self, agent: &Agent, out: &str) -> Option<Agent> {
+    /// An agent as its compiled body has it, `out` the path of its compiled file in the plugin at `plugin_base`: its
+    /// links to files of the plugin written `${CLAUDE_PLUGIN_ROOT}/<path>` (a system prompt has no folder for a
+    /// relative path to start from), other links rebased for `out` (an agent at a custom path moves to `agents/`);
+    /// the offsets of its stubs, headings and code blocks follow the edits. `None` when no link changes.
+    fn prompt_agent(&self, agent: &Agent, out: &str, plugin_base: &str) -> Option<Agent> {
         let doc = &agent.doc;
         let (src_dir, out_dir) = (
             crate::links::parent(&doc.file.rel),
             crate::links::parent(out),
         );
-        let edits = crate::links::rebase_edits(doc.body(), src_dir, out_dir, &|t| self.dest_of(t));
+        let edits =
+            crate::links::plugin_root_edits(doc.body(), src_dir, out_dir, plugin_base, &|t| {
+                self.dest_of(t)
+            });
         if edits.is_empty() {
             return None;
         }
@@ -562,9 +648,10 @@ impl Dests {
     }
 }
 
-/// The model with each pattern's links rebased for the `agents/` folder of its plugin, where agents include it; `None`
-/// when no link needs it. Links to a sibling pattern are left as written: the bundler points them at the sibling's
-/// page (`${CLAUDE_PLUGIN_ROOT}/skills/<skill>/references/<pattern>.md`), which the agent can read.
+/// The model with each pattern's links as a compiled agent of its plugin includes them: to a file of the plugin,
+/// `${CLAUDE_PLUGIN_ROOT}/<path>`; elsewhere, rebased for the `agents/` folder. `None` when no link needs it. Links
+/// to a sibling pattern are left as written: the bundler points them at the sibling's page
+/// (`${CLAUDE_PLUGIN_ROOT}/skills/<skill>/references/<pattern>.md`), which the agent can read.
 fn agent_model(model: &Model, dests: &Dests) -> Option<Model> {
     let mut changed = false;
     let mut clone: Option<Model> = None;
@@ -582,13 +669,20 @@ fn agent_model(model: &Model, dests: &Dests) -> Option<Model> {
                     crate::links::parent(&p.doc.file.rel),
                     crate::links::parent(&agents_dir),
                 );
-                let rebased = crate::links::rebase(body, src_dir, out_dir, &|t| {
-                    if siblings.contains(t) {
-                        None
-                    } else {
-                        dests.dest_of(t)
-                    }
-                });
+                let edits = crate::links::plugin_root_edits(
+                    body,
+                    src_dir,
+                    out_dir,
+                    &base(plugin, ""),
+                    &|t| {
+                        if siblings.contains(t) {
+                            None
+                        } else {
+                            dests.dest_of(t)
+                        }
+                    },
+                );
+                let rebased = crate::links::apply(body, &edits);
                 if rebased == body {
                     continue;
                 }
@@ -625,7 +719,7 @@ pub fn layout(model: &Model) -> Vec<(String, Option<String>)> {
     if let Some(m) = &model.marketplace {
         out.push((m.rel.clone(), Some(m.rel.clone())));
     }
-    for plugin in &model.plugins {
+    for (pi, plugin) in model.plugins.iter().enumerate() {
         let base = base(plugin, "");
         out.push((
             format!("{base}.claude-plugin/plugin.json"),
@@ -636,6 +730,23 @@ pub fn layout(model: &Model) -> Vec<(String, Option<String>)> {
                 format!("{base}{}", agent_dest(&agent.doc)),
                 Some(agent.doc.file.rel.clone()),
             ));
+        }
+        // The pages of other plugins' patterns its agents include, once each.
+        let mut carried = std::collections::BTreeSet::new();
+        for agent in &plugin.agents {
+            carried.extend(foreign_skills(model, pi, agent));
+        }
+        for (fp, fs) in carried {
+            let skill = &model.plugins[fp].skills[fs];
+            for p in &skill.patterns {
+                out.push((
+                    format!(
+                        "{base}{}",
+                        crate::emit::bundle::foreign_page(&model.plugins[fp].name, skill, p)
+                    ),
+                    Some(p.doc.file.rel.clone()),
+                ));
+            }
         }
         for command in &plugin.commands {
             out.push((

@@ -6,7 +6,13 @@ use std::fs;
 
 #[test]
 fn compiled_plugins_match_golden() {
-    for name in ["clean-plugin", "seed", "plugin-repo", "marketplace"] {
+    for name in [
+        "clean-plugin",
+        "seed",
+        "plugin-repo",
+        "marketplace",
+        "marketplace-shared",
+    ] {
         let dir = fixture(name);
         let out = tempfile::tempdir().unwrap();
         let out_dir = out.path().join("build");
@@ -311,4 +317,59 @@ fn gap_only_build_writes_its_site_with_the_gaps() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("build failed"), "{}", r.stderr);
     assert_eq!(fs::read(out.join("report.json")).unwrap(), before);
+}
+
+/// In a marketplace, an agent that includes another plugin's skill (`skills: ["alpha:shared"]`) points at pages its
+/// own plugin carries: an installed plugin is a copy of its own folder, so `${CLAUDE_PLUGIN_ROOT}` of beta's agent is
+/// beta's folder. The pages are copied to `references/alpha/shared/`, their sibling links kept, their links to alpha's
+/// other files left as text; the agent's own relative links become `${CLAUDE_PLUGIN_ROOT}/...` paths.
+#[test]
+fn an_agent_using_another_plugins_skill_points_into_its_own_plugin() {
+    let dir = fixture("marketplace-shared");
+    let r = run(dir.path(), &["build", ".", "-q", "--out", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.path().join("out/plugin/plugins");
+    let agent = fs::read_to_string(out.join("beta/agents/reviewer.md")).unwrap();
+    let pointers: Vec<&str> = agent
+        .lines()
+        .filter_map(|l| l.strip_prefix("Full page: `"))
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "${CLAUDE_PLUGIN_ROOT}/references/alpha/shared/restart-strategies.md`",
+            "${CLAUDE_PLUGIN_ROOT}/references/alpha/shared/restart-intensity.md`",
+            "${CLAUDE_PLUGIN_ROOT}/skills/local/references/timeouts.md`",
+        ]
+    );
+    // Every path the agent names is a file of beta's own folder.
+    for p in crate::plugin::plugin_root_paths(&dir.path().join("out/plugin")) {
+        assert!(p.2, "{p:?}");
+    }
+    assert!(agent.contains(
+        "[restart intensity](${CLAUDE_PLUGIN_ROOT}/references/alpha/shared/restart-intensity.md#the-limits)"
+    ));
+    // Alpha's script is not in beta: the link keeps its text only.
+    assert!(agent
+        .contains("- [ ] Children that share state restart together: the script prints the tree."));
+    assert!(agent.starts_with("---\nname: reviewer\n"));
+    assert!(agent.contains(
+        "Follow [the review notes](${CLAUDE_PLUGIN_ROOT}/docs/notes.md#order) and the [local skill](${CLAUDE_PLUGIN_ROOT}/skills/local/SKILL.md); a\n\
+         [timeouts page](${CLAUDE_PLUGIN_ROOT}/skills/local/references/timeouts.md) says how long to wait. Nothing links to\n\
+         [the web](https://example.org/otp) or [this section](#your-expertise) differently."
+    ), "{agent}");
+    // The copies are alpha's pages as its own plugin compiles them, but for the links that leave the skill's pages.
+    let own = fs::read_to_string(out.join("alpha/skills/shared/references/restart-strategies.md"))
+        .unwrap();
+    let copy =
+        fs::read_to_string(out.join("beta/references/alpha/shared/restart-strategies.md")).unwrap();
+    assert_eq!(
+        copy,
+        own.replace("[the script](../scripts/tree.sh)", "the script")
+    );
+    // Alpha's own agent reaches its script, at its plugin's root.
+    let supervisor = fs::read_to_string(out.join("alpha/agents/supervisor.md")).unwrap();
+    assert!(
+        supervisor.contains("[the script](${CLAUDE_PLUGIN_ROOT}/skills/shared/scripts/tree.sh)")
+    );
 }

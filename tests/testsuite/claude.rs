@@ -101,6 +101,7 @@ fn compiled_plugins_pass_claude_plugin_validate_strict() {
         "seed",
         "plugin-repo",
         "marketplace",
+        "marketplace-shared",
         "full-plugin",
         "custom-paths",
     ]

@@ -291,7 +291,13 @@ fn check_property(source: &Path, cases: u32) {
 
 #[test]
 fn incremental_build_equals_fresh_build_on_every_fixture() {
-    for name in ["clean-plugin", "seed", "plugin-repo", "marketplace"] {
+    for name in [
+        "clean-plugin",
+        "seed",
+        "plugin-repo",
+        "marketplace",
+        "marketplace-shared",
+    ] {
         check_property(&crate::common::tests_dir().join("fixtures").join(name), 2);
     }
 }

