@@ -2,7 +2,9 @@
 # Runs one fuzz target for SECONDS on its corpus and prints one summary row: executions, final coverage (libFuzzer's
 # `cov`, edges) and features (`ft`), corpus size, when coverage and features last grew, and crashes. Coverage that stopped growing
 # long before the end is the plateau the README's "Fuzz runs" table records.
-#   fuzz/run.sh TARGET SECONDS      (after `cargo +nightly fuzz build -O --debug-assertions`)
+#   fuzz/run.sh TARGET SECONDS      (after `cargo +nightly fuzz build -O --debug-assertions -s none`)
+# SANITIZER=address runs under AddressSanitizer instead (about 4x slower; skillbook's code is safe Rust, its only
+# `unsafe` is two libc calls outside the fuzzed paths, so the default is none).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 target=$1
@@ -12,7 +14,7 @@ mkdir -p "corpus/$target" "artifacts/$target"
 log=$(mktemp)
 start=$(date +%s)
 last_new=$start
-cargo +nightly fuzz run -O --debug-assertions "$target" "corpus/$target" -- \
+cargo +nightly fuzz run -O --debug-assertions -s "${SANITIZER:-none}" "$target" "corpus/$target" -- \
   -dict=skillbook.dict -max_total_time="$secs" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 -close_fd_mask=3 2>&1 |
   while IFS= read -r line; do

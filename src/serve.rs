@@ -1,6 +1,8 @@
 //! Serve: the watch loop plus an HTTP server for `<out>/site/` with live reload.
 //!
-//! - HTTP with `tiny_http` on a few threads, bound to 127.0.0.1 unless told otherwise. Only GET and HEAD. A request
+//! - HTTP with `tiny_http` on a few threads, bound to 127.0.0.1 unless told otherwise, with a listen backlog of
+//!   [`BACKLOG`] connections (the standard library's 128 overflowed under a burst of connections: the kernel fell
+//!   back to SYN cookies and reset some of them). Only GET and HEAD. A request
 //!   path is percent-decoded and split into segments; `..`, `.`, backslashes and NUL are refused (403), and a path
 //!   whose target, once symlinks are resolved, lies outside the served folder is refused too.
 //! - The served folder is `<out>/site/` once it exists, else `<out>/` itself; a folder without `index.html` is
@@ -163,11 +165,29 @@ pub struct Server {
 
 const WORKERS: usize = 4;
 
+/// Connections the kernel may queue before the server accepts them. A page load opens a few; a burst of hundreds
+/// (a reload of many tabs, a link checker) overflowed the standard library's 128, and the kernel then answered some
+/// with a reset. The kernel caps it at `net.core.somaxconn`.
+pub const BACKLOG: i32 = 1024;
+
+/// Binds a TCP listener on `addr` with a backlog of [`BACKLOG`], as `TcpListener::bind` does otherwise
+/// (`SO_REUSEADDR` on Unix, so a restarted server can take its port back at once).
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
 impl Server {
     /// Binds `bind:port` and serves `out` (its `site/` folder once there is one).
     pub fn start(bind: IpAddr, port: u16, out: &Path) -> io::Result<Server> {
-        let http = tiny_http::Server::http(SocketAddr::new(bind, port))
-            .map_err(|e| io::Error::new(io::ErrorKind::AddrInUse, e.to_string()))?;
+        let listener = listen(SocketAddr::new(bind, port))?;
+        let http = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let addr = http
             .server_addr()
             .to_ip()
