@@ -125,6 +125,9 @@ pub struct SectionEntry {
     pub tokens: usize,
     /// `full`, `partial` (its first blocks) or `omit`.
     pub form: Form,
+    /// How many of its chunks went in, of how many (not in the manifest: `form` says it).
+    #[serde(skip)]
+    pub chunks: (usize, usize),
 }
 
 /// One pattern in a bundle's manifest.
@@ -142,6 +145,9 @@ pub struct PatternEntry {
     /// `None` when the pattern has no summary.
     pub summary_tokens: Option<usize>,
     pub form: Form,
+    /// Whether its summary went in (not in the manifest: `form` says it).
+    #[serde(skip)]
+    pub with_summary: bool,
     /// The pattern's own count as it went in (0 when left out).
     pub tokens: usize,
     pub sections: Vec<SectionEntry>,
@@ -274,6 +280,8 @@ struct Packing<'a> {
     level: u8,
     /// The agent's plugin, with disclosure (whose pointers depend on it).
     home: Option<usize>,
+    /// With disclosure, the cutoffs that complete a pattern (its pointer goes), ascending.
+    completions: Vec<usize>,
     order: Vec<Element>,
     /// Whether a task ranks the patterns.
     task: bool,
@@ -468,12 +476,22 @@ impl<'m> Bundler<'m> {
             plan: plan.as_ref(),
             level,
             home: self.disclosure.then_some(plugin),
+            completions: Vec::new(),
             order: Vec::new(),
             task: task.is_some(),
             relevance,
             exact: HashMap::new(),
         };
         packing.order = self.order(&packing);
+        if self.disclosure {
+            let mut last: HashMap<PatternKey, usize> = HashMap::new();
+            for (i, e) in packing.order.iter().enumerate() {
+                last.insert(e.key, i + 1);
+            }
+            let mut completions: Vec<usize> = last.into_values().collect();
+            completions.sort_unstable();
+            packing.completions = completions;
+        }
         budgets
             .iter()
             .map(|&b| self.pack(agent, &mut packing, b))
@@ -668,6 +686,35 @@ impl<'m> Bundler<'m> {
         Ok(t)
     }
 
+    /// Whether every cutoff up to `k` fits `budget`. Taking an element only adds text, except with disclosure, where
+    /// the element that completes a pattern also drops its pointer line, so the text can get shorter: the cutoffs
+    /// `d - 1` just before each completion `d <= k` are the only ones that can be longer than `k`, and they are
+    /// checked too. So the predicate is monotone in `k` (true up to some cutoff, false after) and in the budget, and
+    /// the search below finds, for a larger budget, never a smaller cutoff.
+    fn fits_prefix(
+        &self,
+        agent: &Agent,
+        packing: &mut Packing,
+        k: usize,
+        budget: usize,
+    ) -> Result<bool, BundleError> {
+        if self.measure(agent, packing, k, budget)?.is_none() {
+            return Ok(false);
+        }
+        let dips: Vec<usize> = packing
+            .completions
+            .iter()
+            .copied()
+            .take_while(|&d| d <= k)
+            .collect();
+        for d in dips {
+            if self.measure(agent, packing, d - 1, budget)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     fn pack(
         &self,
         agent: &Agent,
@@ -675,14 +722,15 @@ impl<'m> Bundler<'m> {
         budget: usize,
     ) -> Result<Bundle, BundleError> {
         let n = packing.order.len();
-        let Some(base) = self.measure(agent, packing, 0, budget)? else {
-            // With disclosure, a pattern left out costs its title and pointer, which can be more than small
-            // patterns in whole: everything may fit where nothing does.
+        // With disclosure, a pattern left out costs its title and pointer, which can be more than small patterns in
+        // whole, and the preamble goes too: everything may fit where less does.
+        if self.disclosure && n > 0 && self.measure(agent, packing, n, budget)?.is_some() {
+            let base = self.measure(agent, packing, 0, usize::MAX)?.unwrap_or(0);
+            return self.finish(agent, packing, n, budget, base);
+        }
+        if !self.fits_prefix(agent, packing, 0, budget)? {
             let base = self.tokenizer.count(&packing.exact[&0].0);
             if self.disclosure && n > 0 {
-                if self.measure(agent, packing, n, budget)?.is_some() {
-                    return self.finish(agent, packing, n, budget, base);
-                }
                 let whole = self.tokenizer.count(&packing.exact[&n].0);
                 return Err(BundleError::TooSmall {
                     minimum: base.min(whole),
@@ -693,7 +741,8 @@ impl<'m> Bundler<'m> {
                 minimum: base,
                 budget,
             });
-        };
+        }
+        let base = self.measure(agent, packing, 0, budget)?.unwrap_or(0);
         // A first guess from the pieces' own counts, then exact counts around it.
         let mut estimate = base;
         let mut guess = 0;
@@ -728,12 +777,12 @@ impl<'m> Bundler<'m> {
         // Invariant: cutoff `lo` fits; cutoff `hi` does not (`n + 1` stands for "nothing more to take"). Gallop
         // away from the guess, then bisect.
         let (mut lo, mut hi) = (0, n + 1);
-        if guess > 0 && self.measure(agent, packing, guess, budget)?.is_none() {
+        if guess > 0 && !self.fits_prefix(agent, packing, guess, budget)? {
             hi = guess;
             let mut step = 1;
             while hi > lo + step {
                 let probe = hi - step;
-                if self.measure(agent, packing, probe, budget)?.is_some() {
+                if self.fits_prefix(agent, packing, probe, budget)? {
                     lo = probe;
                     break;
                 }
@@ -744,7 +793,7 @@ impl<'m> Bundler<'m> {
             lo = guess;
             let mut step = 1;
             while lo + step < hi {
-                if self.measure(agent, packing, lo + step, budget)?.is_some() {
+                if lo + step <= n && self.fits_prefix(agent, packing, lo + step, budget)? {
                     lo += step;
                     step *= 2;
                 } else {
@@ -755,18 +804,13 @@ impl<'m> Bundler<'m> {
         }
         while lo + 1 < hi {
             let mid = (lo + hi) / 2;
-            if self.measure(agent, packing, mid, budget)?.is_some() {
+            if mid <= n && self.fits_prefix(agent, packing, mid, budget)? {
                 lo = mid;
             } else {
                 hi = mid;
             }
         }
-        let mut k = lo.min(n);
-        // With disclosure the text is not monotone in `k` (a pattern taken whole drops its pointer): everything may
-        // fit where the search stopped short of it.
-        if self.disclosure && k < n && self.measure(agent, packing, n, budget)?.is_some() {
-            k = n;
-        }
+        let k = lo.min(n);
         self.finish(agent, packing, k, budget, base)
     }
 
@@ -845,6 +889,7 @@ impl<'m> Bundler<'m> {
                     } else {
                         Form::Partial
                     },
+                    chunks: (taken, sec.chunks.len()),
                 }
             })
             .collect();
@@ -859,6 +904,7 @@ impl<'m> Bundler<'m> {
             full_tokens,
             summary_tokens,
             form,
+            with_summary: pick.summary && p.summary.is_some(),
             tokens,
             sections,
         }

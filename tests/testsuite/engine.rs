@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 #[allow(dead_code)]
 #[path = "../../examples/gen_corpus.rs"]
-mod gen_corpus;
+pub(crate) mod gen_corpus;
 
 type Tree = BTreeMap<String, Vec<u8>>;
 
