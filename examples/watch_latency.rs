@@ -1,16 +1,20 @@
 //! Save-to-reload latency of `skillbook serve`: starts it on a content root, connects to its live-reload websocket
 //! like a browser page does, then saves one file again and again (a temporary file renamed over it, as editors do)
-//! and times each save until the `{"type":"reload"}` message arrives. Prints every sample, the median, and the
+//! and times each save until the `{"type":"reload"}` message arrives, or, with `--page`, until the page served at
+//! that path (over HTTP, polled every millisecond or so) shows the edit. Prints every sample, the median, and the
 //! server's own line about the last rebuild.
 //!
 //! ```text
-//! cargo run --release --example watch_latency -- BIN ROOT FILE [--runs 10] [--out DIR] [--timeout-secs 1800]
+//! cargo run --release --example watch_latency -- BIN ROOT FILE [--page PATH] [--runs 10] [--out DIR] [--timeout-secs 1800]
 //! ```
 //!
 //! BIN is the skillbook binary, ROOT the content root (or a folder with book.toml), FILE the file to edit,
-//! relative to ROOT. The file is put back as it was at the end. Benchmark only: `bench/watch.sh` runs it.
+//! relative to ROOT; PATH is the page to poll, relative to the site (`patterns/raft.html`). Each save appends a line
+//! `Edited by the benchmark, save N.` to the file. The file is put back as it was at the end. Benchmark only:
+//! `bench/watch.sh` runs it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
@@ -23,18 +27,21 @@ struct Args {
     runs: usize,
     out: PathBuf,
     timeout: Duration,
+    page: Option<String>,
 }
 
 fn args() -> Result<Args, String> {
     let mut pos = Vec::new();
     let mut runs = 10;
     let mut out = None;
+    let mut page = None;
     let mut timeout = Duration::from_secs(1800);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--runs" => runs = it.next().and_then(|v| v.parse().ok()).ok_or("--runs N")?,
             "--out" => out = Some(PathBuf::from(it.next().ok_or("--out DIR")?)),
+            "--page" => page = Some(it.next().ok_or("--page PATH")?),
             "--timeout-secs" => {
                 timeout = Duration::from_secs(
                     it.next()
@@ -55,6 +62,7 @@ fn args() -> Result<Args, String> {
         file: PathBuf::from(file),
         runs,
         timeout,
+        page,
     })
 }
 
@@ -83,6 +91,23 @@ fn wait_line(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The body of `GET /target`, if the server answered 200.
+fn get(port: &str, target: &str) -> Option<String> {
+    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).ok()?;
+    write!(
+        s,
+        "GET /{target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    if !text.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    text.split_once("\r\n\r\n").map(|x| x.1.to_string())
 }
 
 fn save(path: &Path, text: &str) -> std::io::Result<()> {
@@ -140,17 +165,37 @@ fn run(a: &Args) -> Result<(), String> {
                 format!("{original}\nEdited by the benchmark, save {i}.\n")
             };
             std::thread::sleep(Duration::from_millis(300));
+            let marker = format!("Edited by the benchmark, save {i}.");
             let t = Instant::now();
             save(&path, &text).map_err(|e| e.to_string())?;
-            loop {
-                match ws.read().map_err(|e| format!("websocket: {e}"))? {
-                    tungstenite::Message::Text(m) if m.contains("\"reload\"") => break,
-                    tungstenite::Message::Text(m) => return Err(format!("the build failed: {m}")),
-                    _ => continue,
-                }
+            match &a.page {
+                // Poll the page until it shows the edit (the last save, which removes it, until it does not).
+                Some(page) => loop {
+                    let body = get(&port, page).unwrap_or_default();
+                    if body.contains(&marker) == (i < a.runs) && !body.is_empty() {
+                        break;
+                    }
+                    if t.elapsed() > a.timeout {
+                        return Err(format!(
+                            "{page} did not show the edit within {:?}",
+                            a.timeout
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                },
+                None => loop {
+                    match ws.read().map_err(|e| format!("websocket: {e}"))? {
+                        tungstenite::Message::Text(m) if m.contains("\"reload\"") => break,
+                        tungstenite::Message::Text(m) => {
+                            return Err(format!("the build failed: {m}"))
+                        }
+                        _ => continue,
+                    }
+                },
             }
             let dt = t.elapsed();
-            let (next, line) = wait_line(&lines, seen + 1, "rebuilt in", Duration::from_secs(10))?;
+            // The whole build (after the reload, the files that hold every page and the bundles) is done.
+            let (next, line) = wait_line(&lines, seen + 1, "rebuilt in", a.timeout)?;
             seen = next;
             if i < a.runs {
                 println!(

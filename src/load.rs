@@ -104,7 +104,7 @@ pub struct Workspace {
 /// Left out: version-control folders ([`VCS_DIRS`]), `.DS_Store` and editors' temporary and backup files
 /// ([`is_editor_temp`]: `.x.swp`, `x~`, `.#x`, ...) anywhere; a folder holding skillbook's output
 /// marker (`.skillbook-output`, an output directory inside the root) and the temporary siblings `write` makes
-/// (`.NAME.skillbook-tmp-*`, `.NAME.skillbook-old`); and, when the root holds skillbook's `book.toml`, that file and
+/// (`.NAME.skillbook-tmp-*`, `.NAME.skillbook-trash-*`, `.NAME.skillbook-old`); and, when the root holds skillbook's `book.toml`, that file and
 /// the `theme/` folder beside it, which configure the site rather than the plugin.
 pub fn left_out(rel: &str, dir: bool, root_book: bool, has_marker: bool) -> Option<&'static str> {
     let name = rel.rsplit('/').next().unwrap_or(rel);
@@ -118,7 +118,9 @@ pub fn left_out(rel: &str, dir: bool, root_book: bool, has_marker: bool) -> Opti
     } else if dir && has_marker {
         Some("a skillbook output directory")
     } else if name.starts_with('.')
-        && (name.contains(".skillbook-tmp-") || name.ends_with(".skillbook-old"))
+        && (name.contains(".skillbook-tmp-")
+            || name.contains(".skillbook-trash-")
+            || name.ends_with(".skillbook-old"))
     {
         Some("a skillbook temporary directory")
     } else if top && root_book && ((!dir && name == "book.toml") || (dir && name == "theme")) {
@@ -1017,6 +1019,7 @@ mod tests {
             ("build", true, false, true, true),
             (".build.skillbook-tmp-42", true, false, false, true),
             (".build.skillbook-old", true, false, false, true),
+            (".build.skillbook-trash-42-3", true, false, false, true),
             ("book.toml", false, true, false, true),
             ("book.toml", false, false, false, false),
             ("docs/book.toml", false, true, false, false),

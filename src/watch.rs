@@ -8,9 +8,9 @@
 //!   site (the theme), or the content paths that changed. What the compiled plugin leaves out
 //!   ([`crate::load::left_out`]: version control, editor temporaries, output directories) and the output are ignored;
 //!   hidden files of the plugin (`.mcp.json`, `.claude-plugin/`) are content.
-//! - **The loop** ([`run`]): notify with a debouncer (a burst of saves is one build), one [`Engine`] kept between
-//!   builds, and a listener (`serve` pushes each outcome to the browser) that is called only once the new output is
-//!   completely in place.
+//! - **The loop** ([`run`]): notify, whose events are gathered until [`QUIET`] passes without a new change (a burst
+//!   of saves is one build), one [`Engine`] kept between builds, and a listener (`serve` pushes each outcome to the
+//!   browser) that is called only once the new output is completely in place.
 
 use crate::config::{self, Config};
 use crate::diagnostic;
@@ -21,17 +21,21 @@ pub use crate::engine::{Built, Failed, Outcome, Plan, Stats, Timings};
 use crate::load::{is_editor_temp, left_out};
 use crate::write;
 use crate::Exit;
-use notify_debouncer_full::notify::event::{AccessKind, AccessMode, MetadataKind};
-use notify_debouncer_full::notify::{Event, EventKind, RecursiveMode};
-use notify_debouncer_full::{new_debouncer, DebounceEventResult};
+use notify::event::{AccessKind, AccessMode, MetadataKind};
+use notify::{Event, EventKind, RecursiveMode, Watcher};
 use std::io::IsTerminal;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How long a path must be quiet before its events are handed on: a burst of saves is one rebuild.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
+/// How long the watcher must be quiet (no event that changes what to build) before a build starts: a burst of saves
+/// (an editor's temporary file renamed over the original, a `git checkout`) is one build. Short, since it is part of
+/// every save's wait for the reload.
+pub const QUIET: Duration = Duration::from_millis(15);
+
+/// How long after the first change a build starts even while changes keep coming.
+pub const MAX_WAIT: Duration = Duration::from_millis(500);
 
 /// The paths that decide what a change means, all absolute and with symlinks resolved (as notify reports them).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,9 +170,7 @@ fn is_change(kind: &EventKind) -> bool {
     match kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,
-        EventKind::Modify(notify_debouncer_full::notify::event::ModifyKind::Metadata(
-            MetadataKind::AccessTime,
-        )) => false,
+        EventKind::Modify(notify::event::ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
         _ => true,
     }
 }
@@ -297,7 +299,7 @@ pub fn describe_stats(s: &Stats) -> String {
 
 /// What the watch loop waits for.
 enum Msg {
-    Events(DebounceEventResult),
+    Event(notify::Result<Event>),
     Stop,
 }
 
@@ -342,8 +344,8 @@ pub fn run(
         }
         let _ = stop.send(Msg::Stop);
     });
-    let mut debouncer = match new_debouncer(DEBOUNCE, None, move |r: DebounceEventResult| {
-        let _ = tx.send(Msg::Events(r));
+    let mut watcher = match notify::recommended_watcher(move |r: notify::Result<Event>| {
+        let _ = tx.send(Msg::Event(r));
     }) {
         Ok(d) => d,
         Err(e) => {
@@ -353,7 +355,7 @@ pub fn run(
     };
     let mut roots = Roots::of(&config, opts.root.as_deref(), out);
     let mut watched: Vec<(PathBuf, RecursiveMode)> = Vec::new();
-    if let Err(e) = rewatch(&mut debouncer, &mut watched, &roots) {
+    if let Err(e) = rewatch(&mut watcher, &mut watched, &roots) {
         eprintln!("skillbook: error: cannot watch {e}");
         return Exit::Failure;
     }
@@ -387,21 +389,15 @@ pub fn run(
         let mut plan = Plan::default();
         match rx.recv() {
             Ok(Msg::Stop) | Err(_) => break,
-            Ok(Msg::Events(r)) => add_events(&mut plan, r, &roots),
-        }
-        // Whatever else is already queued (events that arrived during the last build) joins this rebuild.
-        let mut stop = false;
-        while let Ok(m) = rx.try_recv() {
-            match m {
-                Msg::Stop => stop = true,
-                Msg::Events(r) => add_events(&mut plan, r, &roots),
-            }
-        }
-        if stop {
-            break;
+            Ok(Msg::Event(r)) => add_event(&mut plan, r, &roots),
         }
         if plan.is_empty() {
             continue;
+        }
+        // Whatever else is queued (events that arrived during the last build) joins this build, and so does every
+        // change until QUIET passes without one (at most MAX_WAIT after the first).
+        if gather(&rx, &mut plan, &roots) {
+            break;
         }
         building.store(true, Ordering::SeqCst);
         let outcome = engine.build(&plan);
@@ -414,7 +410,7 @@ pub fn run(
             let next = Roots::of(config, opts.root.as_deref(), out);
             if next != roots || theme_appeared(&watched, &next) {
                 roots = next;
-                if let Err(e) = rewatch(&mut debouncer, &mut watched, &roots) {
+                if let Err(e) = rewatch(&mut watcher, &mut watched, &roots) {
                     eprintln!("skillbook: warning: cannot watch {e}");
                 }
             }
@@ -431,33 +427,53 @@ fn theme_appeared(watched: &[(PathBuf, RecursiveMode)], roots: &Roots) -> bool {
     roots.watches().len() != watched.len()
 }
 
-fn add_events(plan: &mut Plan, result: DebounceEventResult, roots: &Roots) {
+fn add_event(plan: &mut Plan, result: notify::Result<Event>, roots: &Roots) {
     match result {
-        Ok(events) => {
-            for e in &events {
-                plan.add(e, roots);
-            }
-        }
-        Err(errors) => {
-            for e in errors {
-                eprintln!("skillbook: warning: file watcher: {e}; rebuilding everything");
-            }
+        Ok(e) => plan.add(&e, roots),
+        Err(e) => {
+            eprintln!("skillbook: warning: file watcher: {e}; rebuilding everything");
             plan.everything = true;
         }
     }
 }
 
+/// Adds to `plan` the events that come until [`QUIET`] passes without one that changes it (events it ignores, such
+/// as the output's own files, do not count), or [`MAX_WAIT`] after now. Whether Ctrl-C asked to stop.
+fn gather(rx: &mpsc::Receiver<Msg>, plan: &mut Plan, roots: &Roots) -> bool {
+    let first = Instant::now();
+    let mut quiet_from = first;
+    loop {
+        let now = Instant::now();
+        let until = (quiet_from + QUIET).min(first + MAX_WAIT);
+        if now >= until {
+            return false;
+        }
+        match rx.recv_timeout(until - now) {
+            Ok(Msg::Stop) => return true,
+            Ok(Msg::Event(r)) => {
+                let before = (plan.everything, plan.theme, plan.content.len());
+                add_event(plan, r, roots);
+                if (plan.everything, plan.theme, plan.content.len()) != before {
+                    quiet_from = Instant::now();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => return false,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return true,
+        }
+    }
+}
+
 /// Makes the watched paths those `roots` asks for.
-fn rewatch<W: notify_debouncer_full::notify::Watcher, C: notify_debouncer_full::FileIdCache>(
-    debouncer: &mut notify_debouncer_full::Debouncer<W, C>,
+fn rewatch<W: Watcher>(
+    watcher: &mut W,
     watched: &mut Vec<(PathBuf, RecursiveMode)>,
     roots: &Roots,
 ) -> Result<(), String> {
     for (p, _) in watched.drain(..) {
-        let _ = debouncer.unwatch(&p);
+        let _ = watcher.unwatch(&p);
     }
     for (p, mode) in roots.watches() {
-        debouncer
+        watcher
             .watch(&p, mode)
             .map_err(|e| format!("{}: {e}", p.display()))?;
         watched.push((p, mode));
@@ -468,10 +484,8 @@ fn rewatch<W: notify_debouncer_full::notify::Watcher, C: notify_debouncer_full::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify_debouncer_full::notify::event::Flag;
-    use notify_debouncer_full::notify::event::{
-        CreateKind, DataChange, ModifyKind, RemoveKind, RenameMode,
-    };
+    use notify::event::Flag;
+    use notify::event::{CreateKind, DataChange, ModifyKind, RemoveKind, RenameMode};
 
     fn roots() -> Roots {
         Roots {
@@ -563,6 +577,11 @@ mod tests {
         for (path, expect) in [
             ("/plugin/build/report.json", Change::Ignore),
             ("/plugin/.build.skillbook-tmp-7/report.json", Change::Ignore),
+            // A previous output being deleted in the background, its marker file gone already.
+            (
+                "/plugin/.build.skillbook-trash-7-2/site/x.html",
+                Change::Ignore,
+            ),
             ("/plugin/book.toml", Change::Config),
             ("/plugin/agents/a.md", content("agents/a.md")),
             ("/plugin/theme/x.css", content("theme/x.css")),
