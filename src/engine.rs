@@ -28,7 +28,7 @@ use crate::emit::report::display_path;
 use crate::emit::{self, plugin};
 use crate::load::{self, Reader, SourceFile};
 use crate::parse::{self, ParseOptions};
-use crate::write::{self, hash_of, Blob, OutputTree, Outputs};
+use crate::write::{self, hash_of, FileRef, MemorySink, OutputTree, Sink, Staging};
 use indicatif::ProgressBar;
 use std::any::Any;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -285,6 +285,14 @@ impl Memo {
         self.seen = seen;
     }
 
+    /// Forgets the units made in this build: their files were not committed (the build failed), so the previous
+    /// output does not have them.
+    fn forget_made(&mut self) {
+        for id in &self.made {
+            self.entries.remove(id);
+        }
+    }
+
     /// The names of the units of `kind` made in this build.
     fn made(&self, kind: &str) -> Vec<String> {
         self.made
@@ -295,11 +303,23 @@ impl Memo {
     }
 }
 
-/// Output files made together, with their hashes.
-type UnitFiles = Vec<(String, Blob)>;
+/// Output files made together: what the memo keeps of them (path, hash, mode), their bytes being in the output.
+type UnitFiles = Vec<FileRef>;
 
-fn blobs(files: Vec<(String, Vec<u8>)>) -> UnitFiles {
-    files.into_iter().map(|(p, b)| (p, Blob::new(b))).collect()
+/// Puts files made by a unit into the output; what the memo keeps of them.
+fn put_all(sink: &dyn Sink, files: Vec<(String, Vec<u8>)>) -> UnitFiles {
+    files
+        .into_iter()
+        .map(|(p, b)| sink.put(p, &b, None))
+        .collect()
+}
+
+/// Puts the files of the units taken from the memo into the output (linked from the previous one); the units made
+/// in this build put theirs already.
+fn keep_all(sink: &dyn Sink, files: &UnitFiles) {
+    for f in files {
+        sink.keep(f);
+    }
 }
 
 /// One compiled agent as a unit: its file and the size of its prompt, or why it does not fit the agent budget.
@@ -330,13 +350,15 @@ fn text_hash(hashes: &HashMap<String, u64>, file: &SourceFile) -> u64 {
         .unwrap_or_else(|| hash_of(&file.text))
 }
 
-/// Every output of `compiled`, through `memo`: only the units whose inputs changed are made again. `hashes` are the
-/// text hashes of the content files by path (from the parses; missing ones are computed).
+/// Every output of `compiled`, through `memo`, into `sink` as each is made: only the units whose inputs changed are
+/// made again (the others' files are kept from the previous output). `hashes` are the text hashes of the content
+/// files by path (from the parses; missing ones are computed).
 fn outputs(
     memo: &mut Memo,
     hashes: &HashMap<String, u64>,
     compiled: &Compiled,
-) -> Result<(Outputs, Vec<Skipped>, EmitTimes), String> {
+    sink: &dyn Sink,
+) -> Result<(Vec<Skipped>, EmitTimes), String> {
     let t = Instant::now();
     let model = &compiled.model;
     let config = &compiled.config;
@@ -348,12 +370,6 @@ fn outputs(
         config.tokenizer.name(),
         &config.templates,
     ));
-    let mut files = Outputs::new();
-    let put = |files: &mut Outputs, unit: &UnitFiles| {
-        for (p, b) in unit {
-            files.insert(p.clone(), b.clone());
-        }
-    };
 
     // What a skill is for the agents that use it: its plugin, name, folder, and its patterns' paths and texts.
     let skill_keys: Vec<Vec<u64>> = model
@@ -455,10 +471,10 @@ fn outputs(
         ))
     };
     let meta = memo.units("meta", &[(String::new(), meta_key)], &mut |_| {
-        vec![blobs(compiler.meta(PLUGIN))]
+        vec![put_all(sink, compiler.meta(PLUGIN))]
     });
     for unit in &meta {
-        put(&mut files, unit);
+        keep_all(sink, unit);
     }
     let plugin_agent_items: Vec<(String, u64)> = agent_items
         .iter()
@@ -485,7 +501,10 @@ fn outputs(
                 let (pi, a) = agent(i);
                 match agent_compiler.agent(pi, a, PLUGIN) {
                     Ok(c) => AgentUnit {
-                        files: blobs(std::iter::once((c.path, c.bytes)).chain(c.pages).collect()),
+                        files: put_all(
+                            sink,
+                            std::iter::once((c.path, c.bytes)).chain(c.pages).collect(),
+                        ),
                         result: Ok(c.prompt),
                     },
                     Err(e) => AgentUnit {
@@ -498,7 +517,7 @@ fn outputs(
     });
     let mut too_small = Vec::new();
     for unit in &compiled_agents {
-        put(&mut files, &unit.files);
+        keep_all(sink, &unit.files);
         if let Err(e) = &unit.result {
             too_small.push(e.clone());
         }
@@ -529,12 +548,15 @@ fn outputs(
         memo.units("skill", &skill_items, &mut |todo| {
             crate::emit::par_map(todo, |&i| {
                 let (pi, si) = skills[i];
-                blobs(compiler.skill(pi, &model.plugins[pi].skills[si], PLUGIN))
+                put_all(
+                    sink,
+                    compiler.skill(pi, &model.plugins[pi].skills[si], PLUGIN),
+                )
             })
         })
     });
     for unit in &compiled_skills {
-        put(&mut files, unit);
+        keep_all(sink, unit);
     }
     // The files the plugin carries as they are (read whole by every load: their bytes are the key).
     let copies_key = hash_of(
@@ -547,10 +569,13 @@ fn outputs(
     let copies = memo.units("copies", &[(String::new(), copies_key)], &mut |_| {
         let mut tree = OutputTree::new();
         plugin::copies(model, PLUGIN, &mut tree);
-        vec![write::blobs(tree).into_iter().collect::<UnitFiles>()]
+        vec![tree
+            .iter()
+            .map(|(p, b)| sink.put(p.clone(), b, tree.mode(p)))
+            .collect::<UnitFiles>()]
     });
     for unit in &copies {
-        put(&mut files, unit);
+        keep_all(sink, unit);
     }
 
     // Bundles: one unit per agent, in parallel (the bundler shares cut patterns and counts between the agents it packs).
@@ -565,7 +590,7 @@ fn outputs(
                 let (pi, a) = agent(i);
                 let made = bundle::agent_files(&bundler, pi, a, &budgets);
                 BundleUnit {
-                    files: blobs(made.files),
+                    files: put_all(sink, made.files),
                     manifest: made.manifest,
                     failures: made.failures,
                 }
@@ -575,7 +600,7 @@ fn outputs(
     let mut skipped = Vec::new();
     let mut manifests = Vec::with_capacity(bundles.len());
     for (unit, agent) in bundles.iter().zip(&compiled_agents) {
-        put(&mut files, &unit.files);
+        keep_all(sink, &unit.files);
         skipped.extend(unit.failures.iter().cloned());
         let mut manifest = unit.manifest.clone();
         manifest.compiled = agent.result.as_ref().ok().copied();
@@ -585,7 +610,6 @@ fn outputs(
 
     // The site, from the model, the report and the bundle stage's manifests.
     let t = Instant::now();
-    let mut site = OutputTree::new();
     // Every page is generated; a page is rendered again (and its search document made again) only when what it is
     // rendered from changed: early cutoff, so an edit re-renders the pages that show it.
     crate::timing::time("site", || {
@@ -600,23 +624,24 @@ fn outputs(
             .collect();
         let pages = crate::timing::time("render pages", || {
             memo.units("page", &items, &mut |todo| {
-                crate::emit::par_map(todo, |&k| plan.render(k))
+                crate::emit::par_map(todo, |&k| plan.render_into(k, SITE, sink))
             })
         });
         let mut done = Vec::with_capacity(pages.len());
         for p in &pages {
-            done.push(p.as_ref().as_ref().map_err(String::clone)?);
+            let p = p.as_ref().as_ref().map_err(String::clone)?;
+            sink.keep(&p.html);
+            done.push(p);
         }
-        plan.finish(&done, SITE, &mut site)
+        plan.finish(&done, SITE, sink)
     })
     .map_err(|e| format!("cannot build the site: {e}"))?;
-    files.extend(write::blobs(site));
-    files.insert(
+    sink.put(
         "report.json".to_string(),
-        Blob::new(emit::report::json(&compiled.report, &compiled.root_display()).into_bytes()),
+        emit::report::json(&compiled.report, &compiled.root_display()).as_bytes(),
+        None,
     );
     Ok((
-        files,
         skipped,
         EmitTimes {
             expand,
@@ -627,16 +652,9 @@ fn outputs(
 
 /// Every output of `compiled`, made from scratch (an empty memo): what `skillbook build` writes.
 pub fn outputs_of(compiled: &Compiled) -> Result<(OutputTree, Vec<Skipped>), String> {
-    let (files, skipped, _) = outputs(&mut Memo::default(), &HashMap::new(), compiled)?;
-    let mut tree = OutputTree::new();
-    for (p, b) in files {
-        if let Some(m) = b.mode {
-            tree.insert_with_mode(p, b.bytes.to_vec(), m);
-        } else {
-            tree.insert(p, b.bytes.to_vec());
-        }
-    }
-    Ok((tree, skipped))
+    let sink = MemorySink::default();
+    let (skipped, _) = outputs(&mut Memo::default(), &HashMap::new(), compiled, &sink)?;
+    Ok((sink.into_tree(), skipped))
 }
 
 // ----- the build -----
@@ -956,12 +974,44 @@ impl Engine {
         }
         timings.compile = t.elapsed();
         self.progress.set_message("emitting");
-        let made = crate::timing::time("outputs", || {
-            outputs(&mut self.memo, &self.parses.hashes, compiled)
-        });
-        let (files, skipped, times) = match made {
-            Ok(t) => t,
-            Err(e) => return self.failed(e, false, start),
+        // The files go into the new output as they are made. The memo keeps hashes, not bytes: a unit taken from it
+        // has its files linked from the previous output, so without that output (deleted, or never committed) every
+        // unit is made again.
+        let present = self.out.join(write::MARKER).is_file();
+        if !present || self.committed.is_none() {
+            self.memo = Memo::default();
+        }
+        let out = self.out.display().to_string();
+        let mut attempt = 0;
+        let (staging, skipped, times) = loop {
+            let previous = if present {
+                self.committed.clone()
+            } else {
+                None
+            };
+            let staging = match Staging::begin(&self.out, previous) {
+                Ok(s) => s,
+                Err(e) => return self.failed(format!("cannot write {out}: {e}"), true, start),
+            };
+            let made = crate::timing::time("outputs", || {
+                outputs(&mut self.memo, &self.parses.hashes, compiled, &staging)
+            });
+            let (skipped, times) = match made {
+                Ok(t) => t,
+                Err(e) => {
+                    self.memo.forget_made();
+                    return self.failed(e, false, start);
+                }
+            };
+            // A file the memo knew is not in the previous output (someone changed it): once more, without the memo.
+            if staging.stale() && attempt == 0 {
+                attempt += 1;
+                drop(staging);
+                self.memo = Memo::default();
+                self.memo.begin();
+                continue;
+            }
+            break (staging, skipped, times);
         };
         self.memo.end();
         timings.expand = times.expand;
@@ -971,20 +1021,16 @@ impl Engine {
         let t = Instant::now();
         self.progress
             .set_message(format!("writing {}", self.out.display()));
-        let hashes: HashMap<String, u64> = files.iter().map(|(k, b)| (k.clone(), b.hash)).collect();
+        let hashes = staging.hashes();
         let changed = self.committed.as_ref() != Some(&hashes);
-        let present = self.out.join(write::MARKER).is_file();
         let mut written = Vec::new();
         if changed || !present || !self.last_ok {
-            let previous = if present { self.committed.take() } else { None };
-            let commit = crate::timing::time("write", || {
-                write::commit_outputs(&self.out, &files, previous.as_ref(), self.background)
-            });
+            let commit = crate::timing::time("write", || staging.commit(self.background));
             match commit {
                 Ok(done) => written = done.written,
                 Err(e) => {
                     self.committed = None;
-                    let out = self.out.display().to_string();
+                    self.memo.forget_made();
                     return self.failed(format!("cannot write {out}: {e}"), true, start);
                 }
             }
@@ -1004,7 +1050,7 @@ impl Engine {
             written,
         };
         Outcome::Built(Box::new(Built {
-            files: files.len(),
+            files: self.committed.as_ref().map_or(0, HashMap::len),
             written: stats.written.len(),
             changed: changed || !present,
             warnings,
@@ -1379,10 +1425,16 @@ mod tests {
         let config = config::resolve(Some(dir.path())).unwrap();
         let mut compiled = driver::compile(config, &ProgressBar::hidden()).unwrap();
         let mut memo = Memo::default();
+        // Units taken from the memo keep their files from the previous output: here, the last tree made.
+        let last = std::cell::RefCell::new(OutputTree::new());
         let build = |memo: &mut Memo, c: &Compiled| {
             memo.begin();
-            let r = outputs(memo, &HashMap::new(), c).map(|(files, ..)| files);
+            let sink = MemorySink::new(last.borrow().clone());
+            let r = outputs(memo, &HashMap::new(), c, &sink).map(|_| sink.into_tree());
             memo.end();
+            if let Ok(t) = &r {
+                *last.borrow_mut() = t.clone();
+            }
             r
         };
         let first = build(&mut memo, &compiled).unwrap();
@@ -1407,7 +1459,7 @@ mod tests {
             ["agents/a.md", "agents/b.md", "agents/c.md"]
         );
         assert!(memo.made("bundles").is_empty() && memo.made("skill").is_empty());
-        let text = |f: &Outputs| String::from_utf8(f["plugin/agents/a.md"].bytes.to_vec()).unwrap();
+        let text = |f: &OutputTree| String::from_utf8(f["plugin/agents/a.md"].clone()).unwrap();
         assert_ne!(text(&first), text(&second));
         assert!(
             text(&second)
@@ -1415,10 +1467,7 @@ mod tests {
             "{}",
             text(&second)
         );
-        assert_eq!(
-            first["bundles/a/4000.md"].bytes,
-            second["bundles/a/4000.md"].bytes
-        );
+        assert_eq!(first["bundles/a/4000.md"], second["bundles/a/4000.md"]);
         // Too small for any agent: the build fails, naming the key.
         compiled.config.agent_budget = 1;
         let err = build(&mut memo, &compiled).unwrap_err();

@@ -1,4 +1,4 @@
-//! Write: the only stage that writes files. An in-memory output tree is written to a sibling temporary directory
+//! Write: the only stage that writes files. Output files are written, as they are made, to a sibling temporary directory
 //! and swapped in whole, so a failed or killed build leaves the previous output untouched.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,7 +8,7 @@ use std::io;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Output files by path relative to the output directory (`/`-separated), in a stable order, with the permission
 /// bits of the files that must keep their own (files copied from the source plugin, such as executable scripts).
@@ -70,42 +70,6 @@ impl FromIterator<(String, Vec<u8>)> for OutputTree {
     }
 }
 
-/// One output file: its bytes, shared with the engine's memo, and their hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blob {
-    pub bytes: Arc<[u8]>,
-    /// The hash of the bytes and the mode.
-    pub hash: u64,
-    /// Permission bits the file must have (a copied script's `0o755`); `None`: the default.
-    pub mode: Option<u32>,
-}
-
-impl Blob {
-    pub fn new(bytes: Vec<u8>) -> Blob {
-        Blob::with_mode(bytes, None)
-    }
-
-    pub fn with_mode(bytes: Vec<u8>, mode: Option<u32>) -> Blob {
-        Blob {
-            hash: hash_of(&(hash_bytes(&bytes), mode)),
-            bytes: bytes.into(),
-            mode,
-        }
-    }
-}
-
-/// The files of an output tree as blobs, with their modes.
-pub fn blobs(tree: OutputTree) -> Outputs {
-    let OutputTree { files, modes } = tree;
-    files
-        .into_iter()
-        .map(|(p, b)| {
-            let mode = modes.get(&p).copied();
-            (p, Blob::with_mode(b, mode))
-        })
-        .collect()
-}
-
 /// A 64-bit hash of anything hashable: SipHash with fixed keys, the same in every run of one build of skillbook.
 pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -113,13 +77,128 @@ pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
     h.finish()
 }
 
-/// The hash of an output file's bytes.
+/// The hash of an output file's bytes (the same whether they are hashed whole or piece by piece, [`FileHasher`]).
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
-    hash_of(bytes)
+    let mut h = FileHasher::default();
+    h.update(bytes);
+    h.finish_bytes()
 }
 
-/// Every output file of a build, by path.
-pub type Outputs = BTreeMap<String, Blob>;
+/// The hash of an output file: its bytes and the permission bits it must have.
+pub fn file_hash(bytes: &[u8], mode: Option<u32>) -> u64 {
+    hash_of(&(hash_bytes(bytes), mode))
+}
+
+/// Hashes a file's bytes as they are written, piece by piece: the result is [`hash_bytes`] of the whole.
+#[derive(Default)]
+pub struct FileHasher {
+    h: std::collections::hash_map::DefaultHasher,
+    len: u64,
+}
+
+impl FileHasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.h.write(bytes);
+        self.len += bytes.len() as u64;
+    }
+
+    /// The hash of the bytes so far.
+    pub fn finish_bytes(&self) -> u64 {
+        let mut h = self.h.clone();
+        h.write_u64(self.len);
+        h.finish()
+    }
+}
+
+/// An output file a unit made: its path, the hash of its bytes and mode ([`file_hash`]), and its mode. What the
+/// engine's memo keeps of a file instead of its bytes: a unit taken from the memo has its files linked from the
+/// previous output, which has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    pub path: String,
+    pub hash: u64,
+    pub mode: Option<u32>,
+}
+
+/// Where a build's output files go as they are made. Errors are kept (the first one) and reported by the sink's
+/// owner at the end, so that the makers of files, often on other threads, need not carry them.
+pub trait Sink: Sync {
+    /// Adds a file with these bytes; returns what the memo keeps of it.
+    fn put(&self, path: String, bytes: &[u8], mode: Option<u32>) -> FileRef;
+    /// Adds a file whose bytes `write` writes, piece by piece (a file too large to hold twice).
+    fn put_with(
+        &self,
+        path: String,
+        write: &mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>,
+    ) -> FileRef;
+    /// Adds a file made by a unit taken from the memo: the previous output has it with these bytes.
+    fn keep(&self, file: &FileRef);
+}
+
+/// A [`Sink`] that holds the files in memory: an [`OutputTree`] (for callers that want the bytes, and tests). Files
+/// kept from the memo are taken from `previous`.
+#[derive(Default)]
+pub struct MemorySink {
+    tree: Mutex<OutputTree>,
+    previous: OutputTree,
+}
+
+impl MemorySink {
+    pub fn new(previous: OutputTree) -> MemorySink {
+        MemorySink {
+            tree: Mutex::new(OutputTree::new()),
+            previous,
+        }
+    }
+
+    pub fn into_tree(self) -> OutputTree {
+        self.tree.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, path: String, bytes: Vec<u8>, mode: Option<u32>) {
+        let mut tree = self.tree.lock().unwrap_or_else(|e| e.into_inner());
+        match mode {
+            Some(m) => tree.insert_with_mode(path, bytes, m),
+            None => {
+                tree.modes.remove(&path);
+                tree.insert(path, bytes);
+            }
+        }
+    }
+}
+
+impl Sink for MemorySink {
+    fn put(&self, path: String, bytes: &[u8], mode: Option<u32>) -> FileRef {
+        let hash = file_hash(bytes, mode);
+        self.add(path.clone(), bytes.to_vec(), mode);
+        FileRef { path, hash, mode }
+    }
+
+    fn put_with(
+        &self,
+        path: String,
+        write: &mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>,
+    ) -> FileRef {
+        let mut bytes = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = write(&mut bytes);
+        self.put(path, &bytes, None)
+    }
+
+    fn keep(&self, file: &FileRef) {
+        if self
+            .tree
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&file.path)
+        {
+            return;
+        }
+        if let Some(b) = self.previous.get(&file.path) {
+            self.add(file.path.clone(), b.clone(), file.mode);
+        }
+    }
+}
 
 /// What a commit did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,70 +214,211 @@ pub const MARKER: &str = ".skillbook-output";
 
 /// Writes `tree` to `out`, replacing what was there only once the new tree is complete.
 pub fn commit(out: &Path, tree: &OutputTree) -> io::Result<()> {
-    commit_outputs(out, &blobs(tree.clone()), None, false).map(|_| ())
+    let staging = Staging::begin(out, None)?;
+    for (path, bytes) in tree {
+        staging.put(path.clone(), bytes, tree.mode(path));
+    }
+    staging.commit(false).map(|_| ())
 }
 
-/// Writes `files` to `out` atomically: the new output is made complete in a sibling temporary directory, then swapped
-/// in with one rename, so a failed or killed build leaves the previous output as it was.
+/// A new output being made: a sibling temporary directory of `out` that files are written to as they are made (from
+/// any thread), and that [`Staging::commit`] swaps in with one rename, so a failed or killed build leaves the previous
+/// output as it was. Dropped without a commit, the directory is removed.
 ///
 /// `previous` has the hashes of the files the last commit to `out` wrote, by path (the caller knows them, and that
 /// `out` still holds that commit). A file with the same path and hash is hard-linked from `out` instead of written
-/// again (written when linking fails). With `background`, the previous output is deleted on another thread after the
-/// swap (the watch loop: the reload need not wait for it); otherwise before returning.
-pub fn commit_outputs(
-    out: &Path,
-    files: &Outputs,
-    previous: Option<&HashMap<String, u64>>,
-    background: bool,
-) -> io::Result<Committed> {
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = out
-        .file_name()
-        .ok_or_else(|| {
-            io::Error::new(
+/// again (written when linking fails), and a file [`Sink::keep`] names must be there.
+pub struct Staging {
+    out: PathBuf,
+    parent: PathBuf,
+    name: String,
+    tmp: PathBuf,
+    previous: Option<HashMap<String, u64>>,
+    state: Mutex<StageState>,
+    done: bool,
+}
+
+#[derive(Default)]
+struct StageState {
+    /// Every file staged: its hash.
+    files: HashMap<String, u64>,
+    made_dirs: std::collections::HashSet<PathBuf>,
+    written: Vec<String>,
+    linked: usize,
+    error: Option<io::Error>,
+    /// A file to keep was not in the previous output as the memo knew it.
+    stale: bool,
+}
+
+/// What a staging directory holds, for its owner to decide: commit it, or drop it when nothing changed.
+impl Staging {
+    /// Checks that `out` may be replaced (it is skillbook's output, or empty, or absent), removes what killed builds
+    /// left beside it, and makes the temporary directory.
+    pub fn begin(out: &Path, previous: Option<HashMap<String, u64>>) -> io::Result<Staging> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = out
+            .file_name()
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is not a directory name", out.display()),
+                )
+            })?
+            .to_string_lossy()
+            .into_owned();
+        fs::create_dir_all(&parent)?;
+        let old = parent.join(format!(".{name}.skillbook-old"));
+        // A build killed between the two renames of a swap left the previous output here: put it back.
+        if !out.exists() && old.exists() {
+            fs::rename(&old, out)?;
+        }
+        if out.exists() {
+            if !out.is_dir() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} exists and is not a directory", out.display()),
+                ));
+            }
+            let empty = fs::read_dir(out)?.next().is_none();
+            if !empty && !out.join(MARKER).exists() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("refusing to replace {}: it was not written by skillbook (no {MARKER}); choose another --out", out.display()),
+                ));
+            }
+        }
+        remove_stale(&parent, &name);
+        let tmp = parent.join(format!(".{name}.skillbook-tmp-{}", std::process::id()));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        let staging = Staging {
+            out: out.to_path_buf(),
+            parent,
+            name,
+            tmp,
+            previous,
+            state: Mutex::new(StageState::default()),
+            done: false,
+        };
+        fs::create_dir_all(&staging.tmp)?;
+        fs::write(
+            staging.tmp.join(MARKER),
+            b"This directory is written by skillbook and replaced whole on every build.\n",
+        )?;
+        Ok(staging)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, StageState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fail(&self, e: io::Error) {
+        let mut st = self.state();
+        if st.error.is_none() {
+            st.error = Some(e);
+        }
+    }
+
+    /// The path of `rel` in the new output, its folder made; `None` after an error, or for a bad path.
+    fn target(&self, rel: &str) -> Option<PathBuf> {
+        if self.state().error.is_some() {
+            return None;
+        }
+        if rel
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.is_empty())
+        {
+            self.fail(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{} is not a directory name", out.display()),
-            )
-        })?
-        .to_string_lossy()
-        .into_owned();
-    fs::create_dir_all(&parent)?;
-    let old = parent.join(format!(".{name}.skillbook-old"));
-    // A build killed between the two renames of a swap left the previous output here: put it back.
-    if !out.exists() && old.exists() {
-        fs::rename(&old, out)?;
-    }
-    if out.exists() {
-        if !out.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a directory", out.display()),
+                format!("bad output path {rel}"),
             ));
+            return None;
         }
-        let empty = fs::read_dir(out)?.next().is_none();
-        if !empty && !out.join(MARKER).exists() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("refusing to replace {}: it was not written by skillbook (no {MARKER}); choose another --out", out.display()),
-            ));
+        let path = self.tmp.join(rel);
+        if let Some(p) = path.parent() {
+            if !self.state().made_dirs.contains(p) {
+                if let Err(e) = fs::create_dir_all(p) {
+                    self.fail(e);
+                    return None;
+                }
+                self.state().made_dirs.insert(p.to_path_buf());
+            }
         }
+        Some(path)
     }
-    remove_stale(&parent, &name);
-    let tmp = parent.join(format!(".{name}.skillbook-tmp-{}", std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
+
+    fn unchanged(&self, rel: &str, hash: u64) -> bool {
+        self.previous
+            .as_ref()
+            .is_some_and(|p| p.get(rel) == Some(&hash))
     }
-    let unchanged = |rel: &str, hash: u64| previous.is_some_and(|p| p.get(rel) == Some(&hash));
-    let result = write_tree(&tmp, files, out, &unchanged).and_then(|done| {
-        let trash = parent.join(format!(
-            ".{name}.skillbook-trash-{}-{}",
+
+    /// Links `rel` from the previous output if its bytes and mode are `hash`; whether it did.
+    fn link(&self, rel: &str, path: &Path, hash: u64, mode: Option<u32>) -> bool {
+        if !self.unchanged(rel, hash) || fs::hard_link(self.out.join(rel), path).is_err() {
+            return false;
+        }
+        // The bytes are the same; the permission bits must be too, or the file is written again.
+        let same = permissions(path).is_ok_and(|p| match mode {
+            Some(m) => p == m,
+            None => p & 0o111 == 0,
+        });
+        if !same {
+            let _ = fs::remove_file(path);
+        }
+        same
+    }
+
+    fn record(&self, rel: String, hash: u64, written: bool) {
+        let mut st = self.state();
+        if written {
+            st.written.push(rel.clone());
+        } else {
+            st.linked += 1;
+        }
+        st.files.insert(rel, hash);
+    }
+
+    /// The first error met writing, if any.
+    pub fn error(&self) -> Option<io::ErrorKind> {
+        self.state().error.as_ref().map(|e| e.kind())
+    }
+
+    /// Whether a file to keep was missing from the previous output (the memo knew a file the output no longer
+    /// has): the build must be made again without the memo.
+    pub fn stale(&self) -> bool {
+        self.state().stale
+    }
+
+    /// The hash of every file staged, by path.
+    pub fn hashes(&self) -> HashMap<String, u64> {
+        self.state().files.clone()
+    }
+
+    /// Swaps the new output in. With `background`, the previous output is deleted on another thread after the swap
+    /// (the watch loop: the reload need not wait for it); otherwise before returning.
+    pub fn commit(mut self, background: bool) -> io::Result<Committed> {
+        let (mut written, linked) = {
+            let mut st = self.state();
+            if let Some(e) = st.error.take() {
+                return Err(e);
+            }
+            (std::mem::take(&mut st.written), st.linked)
+        };
+        written.sort();
+        let old = self.parent.join(format!(".{}.skillbook-old", self.name));
+        let trash = self.parent.join(format!(
+            ".{}.skillbook-trash-{}-{}",
+            self.name,
             std::process::id(),
             TRASH.fetch_add(1, Ordering::Relaxed)
         ));
-        swap(&tmp, out, &old, &trash)?;
+        swap(&self.tmp, &self.out, &old, &trash)?;
+        self.done = true;
         if trash.exists() {
             if background {
                 let handle = std::thread::spawn(move || {
@@ -212,12 +432,113 @@ pub fn commit_outputs(
                 fs::remove_dir_all(&trash)?;
             }
         }
-        Ok(done)
-    });
-    if result.is_err() && tmp.exists() {
-        let _ = fs::remove_dir_all(&tmp);
+        Ok(Committed { written, linked })
     }
-    result
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done && self.tmp.exists() {
+            let _ = fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+impl Sink for Staging {
+    fn put(&self, rel: String, bytes: &[u8], mode: Option<u32>) -> FileRef {
+        let hash = file_hash(bytes, mode);
+        if let Some(path) = self.target(&rel) {
+            if self.link(&rel, &path, hash, mode) {
+                self.record(rel.clone(), hash, false);
+            } else {
+                match fs::write(&path, bytes).and_then(|()| match mode {
+                    Some(m) => set_permissions(&path, m),
+                    None => Ok(()),
+                }) {
+                    Ok(()) => self.record(rel.clone(), hash, true),
+                    Err(e) => self.fail(e),
+                }
+            }
+        }
+        FileRef {
+            path: rel,
+            hash,
+            mode,
+        }
+    }
+
+    fn put_with(
+        &self,
+        rel: String,
+        write: &mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>,
+    ) -> FileRef {
+        let mut file = FileRef {
+            path: rel,
+            hash: 0,
+            mode: None,
+        };
+        let Some(path) = self.target(&file.path) else {
+            return file;
+        };
+        let made = fs::File::create(&path).and_then(|f| {
+            let mut w = HashingWriter {
+                inner: io::BufWriter::with_capacity(1 << 16, f),
+                hasher: FileHasher::default(),
+            };
+            write(&mut w)?;
+            io::Write::flush(&mut w.inner)?;
+            Ok(hash_of(&(w.hasher.finish_bytes(), None::<u32>)))
+        });
+        match made {
+            Ok(hash) => {
+                file.hash = hash;
+                // Unchanged since the previous output: not counted as written (its bytes are the same).
+                let unchanged = self.unchanged(&file.path, hash);
+                self.record(file.path.clone(), hash, !unchanged);
+            }
+            Err(e) => self.fail(e),
+        }
+        file
+    }
+
+    fn keep(&self, file: &FileRef) {
+        if self.state().files.get(&file.path) == Some(&file.hash) {
+            return;
+        }
+        let Some(path) = self.target(&file.path) else {
+            return;
+        };
+        if self.link(&file.path, &path, file.hash, file.mode) {
+            self.record(file.path.clone(), file.hash, false);
+        } else {
+            let mut st = self.state();
+            st.stale = true;
+            if st.error.is_none() {
+                st.error = Some(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{} is not in the previous output", file.path),
+                ));
+            }
+        }
+    }
+}
+
+/// Writes through to `inner`, hashing what it writes.
+struct HashingWriter<W: io::Write> {
+    inner: W,
+    hasher: FileHasher,
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Numbers the previous outputs waiting to be deleted, so that a quick rebuild never meets the last one's.
@@ -277,56 +598,6 @@ fn process_alive(pid: u32) -> bool {
 #[cfg(not(unix))]
 fn process_alive(_: u32) -> bool {
     true
-}
-
-fn write_tree(
-    dir: &Path,
-    files: &Outputs,
-    previous: &Path,
-    unchanged: &dyn Fn(&str, u64) -> bool,
-) -> io::Result<Committed> {
-    let mut done = Committed::default();
-    fs::create_dir_all(dir)?;
-    fs::write(
-        dir.join(MARKER),
-        b"This directory is written by skillbook and replaced whole on every build.\n",
-    )?;
-    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    for (rel, blob) in files {
-        if rel
-            .split('/')
-            .any(|c| c == ".." || c == "." || c.is_empty())
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("bad output path {rel}"),
-            ));
-        }
-        let path = dir.join(rel);
-        if let Some(p) = path.parent() {
-            if !made.contains(p) {
-                fs::create_dir_all(p)?;
-                made.insert(p.to_path_buf());
-            }
-        }
-        if unchanged(rel, blob.hash) && fs::hard_link(previous.join(rel), &path).is_ok() {
-            // The bytes are the same; the permission bits must be too, or the file is written again.
-            if permissions(&path).is_ok_and(|p| match blob.mode {
-                Some(m) => p == m,
-                None => p & 0o111 == 0,
-            }) {
-                done.linked += 1;
-                continue;
-            }
-            fs::remove_file(&path)?;
-        }
-        fs::write(&path, &blob.bytes)?;
-        if let Some(m) = blob.mode {
-            set_permissions(&path, m)?;
-        }
-        done.written.push(rel.clone());
-    }
-    Ok(done)
 }
 
 #[cfg(unix)]
@@ -464,9 +735,15 @@ mod tests {
         let mut t2 = tree(&[("plain.md", "x"), ("run.sh", "#!/bin/sh\n")]);
         t2.insert_with_mode("secret.txt".into(), b"s".to_vec(), 0o640);
         // Even told that every file is unchanged, the write checks the modes of what it links.
-        let files = blobs(t2);
-        let same: HashMap<String, u64> = files.iter().map(|(k, b)| (k.clone(), b.hash)).collect();
-        let done = commit_outputs(&out, &files, Some(&same), false).unwrap();
+        let same: HashMap<String, u64> = t2
+            .iter()
+            .map(|(k, b)| (k.clone(), file_hash(b, t.mode(k))))
+            .collect();
+        let staging = Staging::begin(&out, Some(same)).unwrap();
+        for (k, b) in &t2 {
+            staging.put(k.clone(), b, t2.mode(k));
+        }
+        let done = staging.commit(false).unwrap();
         assert_eq!(done.linked, 1, "only plain.md keeps its inode");
         assert_eq!(done.written, ["run.sh", "secret.txt"]);
         assert_eq!((mode("run.sh") & 0o111, mode("secret.txt")), (0, 0o640));
@@ -491,6 +768,62 @@ mod tests {
         commit(&out, &tree(&[("a.md", "1")])).unwrap();
         assert!(!dead.exists() && !dead_trash.exists());
         assert!(live.exists() && other.exists());
+    }
+
+    #[test]
+    fn a_file_hashes_the_same_whole_or_in_pieces() {
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for cut in [0, 1, 7, 8, 63, 64, 65, 4096, 9_999, 10_000] {
+            let mut h = FileHasher::default();
+            h.update(&bytes[..cut]);
+            h.update(&bytes[cut..]);
+            assert_eq!(h.finish_bytes(), hash_bytes(&bytes), "cut at {cut}");
+        }
+        assert_ne!(hash_bytes(b"ab"), hash_bytes(b"ab\0"));
+    }
+
+    #[test]
+    fn streamed_files_and_kept_files_are_committed_and_a_dropped_stage_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        let staging = Staging::begin(&out, None).unwrap();
+        let a = staging.put("a.md".into(), b"aaa", None);
+        let big = staging.put_with("big.txt".into(), &mut |w| {
+            for i in 0..1000 {
+                write!(w, "line {i}\n")?;
+            }
+            Ok(())
+        });
+        let first = staging.hashes();
+        staging.commit(false).unwrap();
+        let text = fs::read_to_string(out.join("big.txt")).unwrap();
+        assert_eq!(big.hash, file_hash(text.as_bytes(), None));
+
+        // The next build keeps a.md (the memo knew it) and writes big.txt again with the same bytes.
+        let staging = Staging::begin(&out, Some(first.clone())).unwrap();
+        staging.keep(&a);
+        staging.put("new.md".into(), b"n", None);
+        staging.put_with("big.txt".into(), &mut |w| w.write_all(text.as_bytes()));
+        let done = staging.commit(false).unwrap();
+        assert_eq!(done.written, ["new.md"]);
+        assert_eq!(done.linked, 2);
+        assert_eq!(fs::read_to_string(out.join("a.md")).unwrap(), "aaa");
+
+        // A file to keep that the previous output does not have: stale, and the stage is dropped whole.
+        let staging = Staging::begin(&out, Some(first)).unwrap();
+        staging.keep(&FileRef {
+            path: "gone.md".into(),
+            hash: 1,
+            mode: None,
+        });
+        assert!(staging.stale());
+        drop(staging);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("build")]);
+        assert!(out.join("new.md").exists());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use pages::{clean_description, Page};
 
 use crate::check::Report;
 use crate::parse::Model;
-use crate::write::OutputTree;
+use crate::write::{FileRef, MemorySink, OutputTree, Sink};
 use index::Index;
 use mdbook_core::config::Config;
 use mdbook_summary::SummaryItem;
@@ -298,16 +298,23 @@ pub fn llms_txt(site: &Site) -> String {
 
 /// `llms-full.txt`: every page's markdown, in navigation order.
 pub fn llms_full_txt(site: &Site) -> String {
-    let mut out = format!("# {}\n\n", site.title);
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_llms_full(site, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes `llms-full.txt` to `w`, page by page.
+pub fn write_llms_full(site: &Site, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    write!(w, "# {}\n\n", site.title)?;
     if !site.description.trim().is_empty() {
-        let _ = write!(out, "> {}\n\n", util::one_line(&site.description));
+        write!(w, "> {}\n\n", util::one_line(&site.description))?;
     }
     for p in &site.pages {
         let text = crate::expand::rewrite_links(p.markdown.trim(), &|dest| rebase(&p.path, dest));
-        let _ = write!(out, "<!-- page: {} -->\n\n{}\n", p.path, text);
-        out.push('\n');
+        write!(w, "<!-- page: {} -->\n\n{}\n\n", p.path, text)?;
     }
-    out
+    Ok(())
 }
 
 /// A link written on the page at `page`, made relative to the site root (for text that leaves the page's folder).
@@ -457,10 +464,12 @@ pub struct Prepared {
     pub theme_dir: Option<PathBuf>,
 }
 
-/// A page rendered, with its search document (when search is on): what the engine remembers per page.
+/// A page rendered and its HTML put into the output, with what the files that hold every page need of it (its
+/// `<main>` content for `print.html`, its search document when search is on): what the engine remembers per page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageOutput {
-    pub rendered: RenderedPage,
+    pub html: FileRef,
+    pub content: String,
     pub search: Option<search::SearchDoc>,
 }
 
@@ -558,24 +567,44 @@ impl SitePlan {
     }
 
     /// Renders the `k`th page in reading order, and makes its search document.
-    pub fn render(&self, k: usize) -> Result<PageOutput, String> {
+    pub fn render(&self, k: usize) -> Result<(RenderedPage, Option<search::SearchDoc>), String> {
         let v = self.view(k);
         let rendered = render::render_page(&self.shared, &v)?;
         let search = self
             .shared
             .search_enabled()
             .then(|| search::document(&render::html_path(v.path), v.title, &rendered));
-        Ok(PageOutput { rendered, search })
+        Ok((rendered, search))
     }
 
-    /// Adds the whole site under `prefix` (normally `site/`): the shared files, every page's HTML (from `pages`, in
-    /// reading order, as [`SitePlan::render`] made them) and markdown, `print.html`, the search index, `llms.txt` and
-    /// `llms-full.txt`.
+    /// Renders the `k`th page in reading order and puts its HTML into `sink` under `prefix`.
+    pub fn render_into(
+        &self,
+        k: usize,
+        prefix: &str,
+        sink: &dyn Sink,
+    ) -> Result<PageOutput, String> {
+        let (rendered, search) = self.render(k)?;
+        let html = sink.put(
+            format!("{prefix}{}", render::html_path(self.path(k))),
+            &rendered.html,
+            None,
+        );
+        Ok(PageOutput {
+            html,
+            content: rendered.content,
+            search,
+        })
+    }
+
+    /// Adds the rest of the site under `prefix` (normally `site/`), every page having been rendered into `sink` by
+    /// [`SitePlan::render_into`] (`pages`, in reading order): the shared files, every page's markdown, `print.html`,
+    /// the search index, `llms.txt` and `llms-full.txt`. The files that hold every page are written piece by piece.
     pub fn finish(
         &self,
         pages: &[&PageOutput],
         prefix: &str,
-        out: &mut OutputTree,
+        sink: &dyn Sink,
     ) -> Result<(), String> {
         let site = &self.prepared.site;
         let nav = &self.nav;
@@ -584,14 +613,7 @@ impl SitePlan {
             return Err("the site was not rendered whole".to_string());
         }
         for (name, bytes) in shared.shared_files() {
-            out.insert(format!("{prefix}{name}"), bytes.clone());
-        }
-        for (k, np) in nav.order.iter().enumerate() {
-            let p = &site.pages[np.page];
-            out.insert(
-                format!("{prefix}{}", render::html_path(&p.path)),
-                pages[k].rendered.html.clone(),
-            );
+            sink.put(format!("{prefix}{name}"), bytes, None);
         }
         if shared.print_enabled() {
             let list: Vec<(&str, &str, &str)> = nav
@@ -600,36 +622,41 @@ impl SitePlan {
                 .zip(pages)
                 .map(|(np, r)| {
                     let p = &site.pages[np.page];
-                    (
-                        p.path.as_str(),
-                        np.name.as_str(),
-                        r.rendered.content.as_str(),
-                    )
+                    (p.path.as_str(), np.name.as_str(), r.content.as_str())
                 })
                 .collect();
-            out.insert(
-                format!("{prefix}print.html"),
-                crate::timing::time("print", || render::render_print(shared, &list))?,
-            );
+            let mut failed = None;
+            crate::timing::time("print", || {
+                sink.put_with(format!("{prefix}print.html"), &mut |w| {
+                    render::render_print(shared, &list, w).map_err(|e| match e {
+                        render::PrintError::Io(e) => e,
+                        render::PrintError::Template(t) => {
+                            failed = Some(t.clone());
+                            std::io::Error::other(t)
+                        }
+                    })
+                })
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
         }
         if shared.search_enabled() {
             let docs: Vec<&search::SearchDoc> =
                 pages.iter().filter_map(|p| p.search.as_ref()).collect();
             for (name, bytes) in crate::timing::time("search index", || search::index(&docs)) {
-                out.insert(format!("{prefix}{name}"), bytes);
+                sink.put(format!("{prefix}{name}"), &bytes, None);
             }
         }
         for p in &site.pages {
-            out.insert(
-                format!("{prefix}{}", p.path),
-                p.markdown.clone().into_bytes(),
-            );
+            sink.put(format!("{prefix}{}", p.path), p.markdown.as_bytes(), None);
         }
-        out.insert(format!("{prefix}llms.txt"), llms_txt(site).into_bytes());
-        out.insert(
-            format!("{prefix}llms-full.txt"),
-            crate::timing::time("llms-full", || llms_full_txt(site)).into_bytes(),
-        );
+        sink.put(format!("{prefix}llms.txt"), llms_txt(site).as_bytes(), None);
+        crate::timing::time("llms-full", || {
+            sink.put_with(format!("{prefix}llms-full.txt"), &mut |w| {
+                write_llms_full(site, w)
+            })
+        });
         Ok(())
     }
 }
@@ -640,11 +667,15 @@ impl SitePlan {
 pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(), String> {
     let plan = SitePlan::new(input)?;
     let ks: Vec<usize> = (0..plan.len()).collect();
-    let pages = super::par_map(&ks, |&k| plan.render(k))
+    let sink = MemorySink::default();
+    let pages = super::par_map(&ks, |&k| plan.render_into(k, prefix, &sink))
         .into_iter()
         .collect::<Result<Vec<_>, String>>()?;
     let refs: Vec<&PageOutput> = pages.iter().collect();
-    plan.finish(&refs, prefix, out)
+    plan.finish(&refs, prefix, &sink)?;
+    let tree = sink.into_tree();
+    out.files.extend(tree.files);
+    Ok(())
 }
 
 /// Writes the generated book as an ordinary mdBook project in `dir` (book.toml, src/SUMMARY.md, src/**.md, theme,

@@ -533,9 +533,32 @@ pub fn render_page(shared: &SiteShared, page: &PageView) -> Result<RenderedPage,
     })
 }
 
+/// Why `print.html` could not be written.
+#[derive(Debug)]
+pub enum PrintError {
+    Io(std::io::Error),
+    /// The theme's template failed.
+    Template(String),
+}
+
+impl From<std::io::Error> for PrintError {
+    fn from(e: std::io::Error) -> Self {
+        PrintError::Io(e)
+    }
+}
+
+/// Marks where the content goes in the print page's frame (the template rendered around it): a comment, which a
+/// template that escaped the content would change.
+const PRINT_CONTENT: &str = "<!--skillbook:print-content-->";
+
 /// `print.html`: every page's content in order, its ids made unique across the book and its links to other pages
-/// turned into links within the print page (as mdBook's print page does). `pages`: (markdown path, title, content).
-pub fn render_print(shared: &SiteShared, pages: &[(&str, &str, &str)]) -> Result<Vec<u8>, String> {
+/// turned into links within the print page (as mdBook's print page does), written to `w` page by page (the page holds
+/// the whole book: it is never held whole). `pages`: (markdown path, title, content).
+pub fn render_print(
+    shared: &SiteShared,
+    pages: &[(&str, &str, &str)],
+    w: &mut dyn std::io::Write,
+) -> Result<(), PrintError> {
     // Pass 1: unique ids, and each page's first id (its anchor on the print page).
     let mut used = UsedIds::default();
     let mut remap: Vec<BTreeMap<String, String>> = Vec::with_capacity(pages.len());
@@ -581,72 +604,93 @@ pub fn render_print(shared: &SiteShared, pages: &[(&str, &str, &str)]) -> Result
         .enumerate()
         .map(|(i, (p, _, _))| (html_path(p), i))
         .collect();
-    // Pass 2: rewrite.
-    let mut out = String::new();
-    for (i, (path, title, content)) in pages.iter().enumerate() {
-        if !out.is_empty() {
-            out.push_str(r#"<div style="break-before: page; page-break-before: always;"></div>"#);
-        }
-        if let Some(id) = &prepend[i] {
-            let _ = write!(
-                out,
-                "<h1 id=\"{id}\"><a href=\"#{id}\" class=\"header\">{}</a></h1>",
-                escape_attr(title)
-            );
-        }
-        let here = html_path(path);
-        let base = parent(&here);
-        out.push_str(&rewrite_tags(content, |tag, name, value| {
-            if name == "id" {
-                return remap[i].get(&decode_attr(value)).cloned();
+    // Pass 2: rewrite, piece by piece.
+    let body = |emit: &mut dyn FnMut(&str) -> std::io::Result<()>| -> std::io::Result<()> {
+        for (i, (path, title, content)) in pages.iter().enumerate() {
+            if i > 0 {
+                emit(r#"<div style="break-before: page; page-break-before: always;"></div>"#)?;
             }
-            if !matches!(tag, "a" | "img") || !matches!(name, "href" | "src" | "xlink:href") {
-                return None;
+            if let Some(id) = &prepend[i] {
+                emit(&format!(
+                    "<h1 id=\"{id}\"><a href=\"#{id}\" class=\"header\">{}</a></h1>",
+                    escape_attr(title)
+                ))?;
             }
-            let dest = decode_attr(value);
-            if has_scheme(&dest) || dest.starts_with('/') {
-                return None;
-            }
-            let (p, anchor) = match dest.split_once('#') {
-                Some((p, a)) => (p, Some(a)),
-                None => (dest.as_str(), None),
-            };
-            let target = if p.is_empty() {
-                here.clone()
-            } else {
-                normalize(&format!("{base}{p}"))
-            };
-            let Some(&j) = by_path.get(&target) else {
-                // Not a page: relative to the root, where print.html is.
-                let mut rel = normalize(&format!("{base}{p}"));
-                if let Some(a) = anchor {
-                    rel.push('#');
-                    rel.push_str(a);
+            let here = html_path(path);
+            let base = parent(&here);
+            emit(&rewrite_tags(content, |tag, name, value| {
+                if name == "id" {
+                    return remap[i].get(&decode_attr(value)).cloned();
                 }
-                return Some(escape_attr(&rel));
-            };
-            let id = match anchor {
-                Some(a) => remap[j].get(a).cloned().unwrap_or_else(|| a.to_string()),
-                None => root_id.get(&target).cloned().unwrap_or_default(),
-            };
-            Some(escape_attr(&format!("#{id}")))
-        }));
+                if !matches!(tag, "a" | "img") || !matches!(name, "href" | "src" | "xlink:href") {
+                    return None;
+                }
+                let dest = decode_attr(value);
+                if has_scheme(&dest) || dest.starts_with('/') {
+                    return None;
+                }
+                let (p, anchor) = match dest.split_once('#') {
+                    Some((p, a)) => (p, Some(a)),
+                    None => (dest.as_str(), None),
+                };
+                let target = if p.is_empty() {
+                    here.clone()
+                } else {
+                    normalize(&format!("{base}{p}"))
+                };
+                let Some(&j) = by_path.get(&target) else {
+                    // Not a page: relative to the root, where print.html is.
+                    let mut rel = normalize(&format!("{base}{p}"));
+                    if let Some(a) = anchor {
+                        rel.push('#');
+                        rel.push_str(a);
+                    }
+                    return Some(escape_attr(&rel));
+                };
+                let id = match anchor {
+                    Some(a) => remap[j].get(a).cloned().unwrap_or_else(|| a.to_string()),
+                    None => root_id.get(&target).cloned().unwrap_or_default(),
+                };
+                Some(escape_attr(&format!("#{id}")))
+            }))?;
+        }
+        Ok(())
+    };
+    let frame = |content: &str| -> Result<String, PrintError> {
+        let mut data = shared.data.clone();
+        if shared.book_title.is_empty() {
+            data.remove("title");
+        } else {
+            data.insert("title".into(), json!(shared.book_title));
+        }
+        data.insert("is_print".into(), json!(true));
+        data.insert("path".into(), json!("print.md"));
+        data.insert("content".into(), json!(content));
+        data.insert("path_to_root".into(), json!(""));
+        shared
+            .handlebars
+            .render("index", &data)
+            .map_err(|e| PrintError::Template(format!("theme index.hbs (print page): {e}")))
+    };
+    // The template around a marker; the content is written where the marker is. A template that does not show the
+    // content once and unescaped, as mdBook's does, gets the whole content in memory instead.
+    let around = frame(PRINT_CONTENT)?;
+    match around.split_once(PRINT_CONTENT) {
+        Some((head, tail)) if !tail.contains(PRINT_CONTENT) => {
+            w.write_all(head.as_bytes())?;
+            body(&mut |piece| w.write_all(piece.as_bytes()))?;
+            w.write_all(tail.as_bytes())?;
+        }
+        _ => {
+            let mut out = String::new();
+            body(&mut |piece| {
+                out.push_str(piece);
+                Ok(())
+            })?;
+            w.write_all(frame(&out)?.as_bytes())?;
+        }
     }
-    let mut data = shared.data.clone();
-    if shared.book_title.is_empty() {
-        data.remove("title");
-    } else {
-        data.insert("title".into(), json!(shared.book_title));
-    }
-    data.insert("is_print".into(), json!(true));
-    data.insert("path".into(), json!("print.md"));
-    data.insert("content".into(), json!(out));
-    data.insert("path_to_root".into(), json!(""));
-    shared
-        .handlebars
-        .render("index", &data)
-        .map(String::into_bytes)
-        .map_err(|e| format!("theme index.hbs (print page): {e}"))
+    Ok(())
 }
 
 fn search_settings(html: &HtmlConfig) -> SearchSettings {
