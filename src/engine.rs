@@ -602,9 +602,10 @@ fn outputs(
     for (unit, agent) in bundles.iter().zip(&compiled_agents) {
         keep_all(sink, &unit.files);
         skipped.extend(unit.failures.iter().cloned());
-        let mut manifest = unit.manifest.clone();
-        manifest.compiled = agent.result.as_ref().ok().copied();
-        manifests.push(manifest);
+        manifests.push(emit::site::AgentBundles {
+            manifest: &unit.manifest,
+            compiled: agent.result.as_ref().ok(),
+        });
     }
     let expand = t.elapsed();
 

@@ -55,7 +55,15 @@ pub struct SiteInput<'a> {
     /// `theme/` folder overrides the built-in theme. `None`: mdBook's defaults and the built-in theme.
     pub book_dir: Option<&'a Path>,
     /// The bundle stage's manifests, one per agent; `None` leaves the Bundles pages out.
-    pub bundles: Option<&'a [crate::emit::bundle::Manifest]>,
+    pub bundles: Option<&'a [AgentBundles<'a>]>,
+}
+
+/// One agent's bundles as the site shows them: the bundle stage's manifest (borrowed: the site copies nothing of
+/// it) and the size of the agent's compiled prompt.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentBundles<'a> {
+    pub manifest: &'a crate::emit::bundle::Manifest,
+    pub compiled: Option<&'a crate::emit::plugin::PromptSize>,
 }
 
 /// The generated site before rendering: its pages in navigation order and the navigation itself.
@@ -108,7 +116,7 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
             jobs.push(Job::Agent(ai));
             let mine = input.bundles.and_then(|b| {
                 b.iter()
-                    .position(|x| x.agent == a.display)
+                    .position(|x| x.manifest.agent == a.display)
                     .filter(|&i| i < bundle_pages.len())
             });
             if let Some(i) = mine {
@@ -156,7 +164,8 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
             b.iter()
                 .enumerate()
                 .filter(|(i, x)| {
-                    *i < bundle_pages.len() && !ix.agents.iter().any(|a| a.display == x.agent)
+                    *i < bundle_pages.len()
+                        && !ix.agents.iter().any(|a| a.display == x.manifest.agent)
                 })
                 .map(|(i, _)| i)
                 .collect()
@@ -208,9 +217,8 @@ fn compiled_prompt<'a>(
     input
         .bundles?
         .iter()
-        .find(|m| m.agent == agent)?
+        .find(|m| m.manifest.agent == agent)?
         .compiled
-        .as_ref()
 }
 
 /// One page to make.

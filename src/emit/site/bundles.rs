@@ -13,14 +13,15 @@ use crate::expand::Form;
 use std::fmt::Write as _;
 
 /// The bundles pages, one per agent's manifest, in their order.
-pub fn pages(ix: &Index, manifests: Option<&[Manifest]>) -> Vec<Page> {
+pub fn pages(ix: &Index, manifests: Option<&[super::AgentBundles]>) -> Vec<Page> {
     let Some(manifests) = manifests else {
         return Vec::new();
     };
     let mut paths = Unique::default();
     manifests
         .iter()
-        .map(|m| {
+        .map(|b| {
+            let m = b.manifest;
             agent_page(
                 ix,
                 m,

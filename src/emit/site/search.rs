@@ -13,7 +13,7 @@
 
 use super::render::{decode_attr, RenderedPage, SearchSettings};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 /// The searcher (mdBook's `searcher.js`, MPL-2.0, with elasticlunr replaced by the fragment index).
@@ -217,6 +217,19 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// [`words`] without a copy of the words that are lowercase already.
+fn word_slices(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty() && w.chars().count() <= TERM_MAX)
+        .map(|w| {
+            if w.is_ascii() && !w.bytes().any(|b| b.is_ascii_uppercase()) {
+                std::borrow::Cow::Borrowed(w)
+            } else {
+                std::borrow::Cow::Owned(w.to_lowercase())
+            }
+        })
+}
+
 /// The fragment a term's postings live in: its first two characters, as hex of their UTF-8 bytes.
 pub fn fragment_key(term: &str) -> String {
     let prefix: String = term.chars().take(2).collect();
@@ -231,37 +244,54 @@ pub fn fragment_key(term: &str) -> String {
 /// order.
 pub fn index<D: std::borrow::Borrow<SearchDoc>>(docs: &[D]) -> BTreeMap<String, Vec<u8>> {
     let docs: Vec<&SearchDoc> = docs.iter().map(|d| d.borrow()).collect();
-    // term -> postings (page, section, weight), in page order.
-    let mut terms: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    // term -> postings (page, section, weight), in page order. Each term occurs once per section, so the order in
+    // which a section's terms are visited does not matter.
+    let mut terms: HashMap<String, Vec<u32>> = HashMap::new();
     let mut sections = 0usize;
+    let mut tf: HashMap<std::borrow::Cow<str>, u32> = HashMap::new();
     for (p, doc) in docs.iter().enumerate() {
         for (s, sec) in doc.sections.iter().enumerate() {
             sections += 1;
-            let mut tf: BTreeMap<String, u32> = BTreeMap::new();
-            for w in words(&sec.heading) {
+            tf.clear();
+            for w in word_slices(&sec.heading) {
                 *tf.entry(w).or_default() += 3;
             }
             if s == 0 || sec.anchor.is_empty() {
-                for w in words(&doc.title) {
+                for w in word_slices(&doc.title) {
                     *tf.entry(w).or_default() += 3;
                 }
             }
-            for w in words(&sec.text) {
+            for w in word_slices(&sec.text) {
                 *tf.entry(w).or_default() += 1;
             }
-            for (w, n) in tf {
-                let list = terms.entry(w).or_default();
-                list.extend([p as u32, s as u32, n]);
+            for (w, &n) in &tf {
+                let postings = [p as u32, s as u32, n];
+                match terms.get_mut(w.as_ref()) {
+                    Some(list) => list.extend(postings),
+                    None => {
+                        terms.insert(w.to_string(), postings.to_vec());
+                    }
+                }
             }
         }
     }
     let mut files = BTreeMap::new();
-    let mut shards: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
-    for (term, postings) in terms {
-        shards
-            .entry(fragment_key(&term))
-            .or_default()
-            .insert(term, json!(postings));
+    // Each fragment's JSON object, its terms in order (written as serde_json writes a map of them).
+    let mut sorted: Vec<(String, Vec<u32>)> = terms.into_iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut shards: BTreeMap<String, String> = BTreeMap::new();
+    for (term, postings) in sorted {
+        let text = shards.entry(fragment_key(&term)).or_default();
+        text.push(if text.is_empty() { '{' } else { ',' });
+        text.push_str(&serde_json::to_string(&term).unwrap_or_default());
+        text.push_str(":[");
+        for (i, n) in postings.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            let _ = write!(text, "{n}");
+        }
+        text.push(']');
     }
     let keys: Vec<&String> = shards.keys().collect();
     let mut chunks: Vec<usize> = Vec::new();
@@ -309,11 +339,9 @@ pub fn index<D: std::borrow::Borrow<SearchDoc>>(docs: &[D]) -> BTreeMap<String, 
         "fragments": keys,
     });
     files.insert("search/meta.js".to_string(), fragment_js("meta", &meta));
-    for (key, map) in shards {
-        files.insert(
-            format!("search/t/{key}.js"),
-            fragment_js(&key, &Value::Object(map)),
-        );
+    for (key, mut text) in shards {
+        text.push('}');
+        files.insert(format!("search/t/{key}.js"), fragment_js_text(&key, &text));
     }
     files
 }
@@ -332,9 +360,12 @@ fn clip(s: &str, max: usize) -> &str {
 /// `window.search.fragment("key", data);`: a fragment as a script that hands its data to the searcher. `<` is
 /// escaped so that no text can close a script element.
 fn fragment_js(key: &str, data: &Value) -> Vec<u8> {
-    let text = serde_json::to_string(data)
-        .unwrap_or_default()
-        .replace('<', "\\u003c");
+    fragment_js_text(key, &serde_json::to_string(data).unwrap_or_default())
+}
+
+/// [`fragment_js`] of data already written as JSON.
+fn fragment_js_text(key: &str, json: &str) -> Vec<u8> {
+    let text = json.replace('<', "\\u003c");
     format!("window.search.fragment({},{text});\n", json!(key)).into_bytes()
 }
 
