@@ -790,7 +790,7 @@ mod tests {
         let a = staging.put("a.md".into(), b"aaa", None);
         let big = staging.put_with("big.txt".into(), &mut |w| {
             for i in 0..1000 {
-                write!(w, "line {i}\n")?;
+                writeln!(w, "line {i}")?;
             }
             Ok(())
         });
