@@ -522,6 +522,8 @@ fn outputs(
             too_small.push(e.clone());
         }
     }
+    // Its memo of cut patterns and counts is not needed any more: freed before the next stage allocates.
+    drop(agent_compiler);
     if !too_small.is_empty() {
         return Err(plugin::AgentError::report(&too_small, config));
     }
@@ -607,6 +609,7 @@ fn outputs(
             compiled: agent.result.as_ref().ok(),
         });
     }
+    drop(bundler);
     let expand = t.elapsed();
 
     // The site, from the model, the report and the bundle stage's manifests.

@@ -488,11 +488,20 @@ pub struct SitePlan {
     prepared: Prepared,
     nav: Navigation,
     shared: SiteShared,
+    /// Each page's chapter (by index into the site's pages), taken out of the page: rendering a page consumes it, so
+    /// that the chapters and the rendered pages are not all held at once.
+    chapters: Vec<std::sync::Mutex<Option<String>>>,
 }
 
 impl SitePlan {
     pub fn new(input: &SiteInput) -> Result<SitePlan, String> {
-        let prepared = crate::timing::time("generate pages", || prepare(input))?;
+        let mut prepared = crate::timing::time("generate pages", || prepare(input))?;
+        let chapters = prepared
+            .site
+            .pages
+            .iter_mut()
+            .map(|p| std::sync::Mutex::new(Some(std::mem::take(&mut p.chapter))))
+            .collect();
         let nav = crate::timing::time("navigation", || navigation(&prepared.site))?;
         let html: mdbook_core::config::HtmlConfig = prepared
             .config
@@ -521,6 +530,7 @@ impl SitePlan {
             prepared,
             nav,
             shared,
+            chapters,
         })
     }
 
@@ -538,7 +548,14 @@ impl SitePlan {
         &self.prepared.site.pages[self.nav.order[k].page].path
     }
 
-    fn view(&self, k: usize) -> PageView<'_> {
+    /// The `k`th page's chapter, behind its lock.
+    fn chapter(&self, k: usize) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.chapters[self.nav.order[k].page]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn view<'a>(&'a self, k: usize, markdown: &'a str) -> PageView<'a> {
         let site = &self.prepared.site;
         let np = &self.nav.order[k];
         let p = &site.pages[np.page];
@@ -551,7 +568,7 @@ impl SitePlan {
         PageView {
             path: &p.path,
             title: &np.name,
-            markdown: &p.chapter,
+            markdown,
             section: np.section.as_deref(),
             previous: neighbour(k.checked_sub(1)),
             next: neighbour(Some(k + 1)),
@@ -561,7 +578,8 @@ impl SitePlan {
     /// A hash of everything the `k`th page's [`SitePlan::render`] reads: its view (path, title, markdown, section
     /// number, neighbours) and what every page shares (theme, configuration, asset names, navigation).
     pub fn page_key(&self, k: usize) -> u64 {
-        let v = self.view(k);
+        let chapter = self.chapter(k);
+        let v = self.view(k, chapter.as_deref().unwrap_or_default());
         crate::write::hash_of(&(
             self.shared.fingerprint(),
             self.shared.search_enabled(),
@@ -574,9 +592,13 @@ impl SitePlan {
         ))
     }
 
-    /// Renders the `k`th page in reading order, and makes its search document.
+    /// Renders the `k`th page in reading order, and makes its search document. A page is rendered once per plan: its
+    /// chapter is consumed (ask [`SitePlan::page_key`] before).
     pub fn render(&self, k: usize) -> Result<(RenderedPage, Option<search::SearchDoc>), String> {
-        let v = self.view(k);
+        let Some(chapter) = self.chapter(k).take() else {
+            return Err(format!("{} was rendered twice", self.path(k)));
+        };
+        let v = self.view(k, &chapter);
         let rendered = render::render_page(&self.shared, &v)?;
         let search = self
             .shared
