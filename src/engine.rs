@@ -1419,7 +1419,7 @@ mod tests {
     #[test]
     fn the_agent_budget_is_in_the_compiled_agents_key() {
         let dir = project();
-        // A page long enough that its summary and a pointer take less than it does whole.
+        // A page long enough that a part of it and a pointer take less than it does whole.
         let long = "Alpha text, one paragraph of many.\n\n".repeat(40);
         edit(
             dir.path(),
@@ -1446,7 +1446,7 @@ mod tests {
         build(&mut memo, &compiled).unwrap();
         assert!(memo.made("agent").is_empty() && memo.made("bundles").is_empty());
 
-        // One token less than agent a takes whole: a is cut (its pattern as its summary and a pointer).
+        // One token less than agent a takes whole: a is cut (its pattern partly, with a pointer).
         let a = &compiled.model.plugins[0].agents[0];
         assert_eq!(a.name, "a");
         let compiler = plugin::Compiler::new(&compiled.model);

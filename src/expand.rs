@@ -641,20 +641,30 @@ fn cut_words(s: &str, max: usize) -> String {
 pub fn render_skill(skill: &Skill, own: &[OwnReference]) -> Option<String> {
     let doc = skill.doc.as_ref()?;
     let text = &doc.file.text;
-    let any = !skill.patterns.is_empty() || !own.is_empty();
+    // What the skill's own text links to already (its own index, if it has one) is not indexed again.
+    let linked: std::collections::HashSet<String> = crate::links::relative_links(doc.body())
+        .into_iter()
+        .filter_map(|l| crate::links::join("", &l.path))
+        .map(|p| match p.strip_prefix("patterns/") {
+            Some(rest) => format!("references/{rest}"),
+            None => p,
+        })
+        .collect();
+    let index = |level: u8| skill_index(skill, own, level, &linked);
+    let any = !index(2).is_empty();
     let mut out = String::new();
     let mut pos = doc.body_start;
     for (i, stub) in doc.stubs.iter().enumerate() {
         out.push_str(&text[pos..stub.range.start]);
         if i == 0 && any {
-            out.push_str(skill_index(skill, own, stub.enclosing_level.clamp(2, 6)).trim_end());
+            out.push_str(index(stub.enclosing_level.clamp(2, 6)).trim_end());
             out.push('\n');
         }
         pos = stub.range.end;
     }
     out.push_str(&text[pos..]);
     if doc.stubs.is_empty() && any {
-        out = format!("{}\n\n{}", out.trim_end(), skill_index(skill, own, 2));
+        out = format!("{}\n\n{}", out.trim_end(), index(2));
     }
     let out = rewrite_links(&out, &|dest| {
         let rest = dest
@@ -666,24 +676,32 @@ pub fn render_skill(skill: &Skill, own: &[OwnReference]) -> Option<String> {
     Some(tidy(&out))
 }
 
-/// Every reference of a compiled skill as a linked list with summaries, under a `References` heading at `level`:
-/// its patterns' pages (highest priority first), then its own `references/` files (by path).
-pub fn skill_index(skill: &Skill, own: &[OwnReference], level: u8) -> String {
+/// The references of a compiled skill that its text does not link to yet (`linked`: paths relative to the skill's
+/// folder), as a linked list under a `References` heading at `level`: its patterns' pages (highest priority first),
+/// then its own `references/` files (by path), each with the first sentence of its summary. Empty when there are
+/// none. The index is what a model reads to choose a page, in every subagent that injects the skill and every time
+/// the skill is invoked, so each entry is one line; the page holds the rest.
+pub fn skill_index(
+    skill: &Skill,
+    own: &[OwnReference],
+    level: u8,
+    linked: &std::collections::HashSet<String>,
+) -> String {
     let mut patterns: Vec<&Pattern> = skill.patterns.iter().collect();
     patterns.sort_by_key(|p| (std::cmp::Reverse(p.priority), p.slug.clone()));
-    let mut out = format!(
-        "{} References\n\nThe full pages, to read when a task needs one:\n\n",
-        hashes(level)
-    );
+    let mut out = String::new();
     let mut entry = |title: &str, path: &str, summary: Option<&str>| {
+        if linked.contains(path) {
+            return;
+        }
         out.push_str(&format!(
             "- [{}]({})",
             title.replace(['[', ']'], ""),
             path.replace(' ', "%20")
         ));
-        if let Some(s) = summary {
+        if let Some(s) = summary.map(first_sentence).filter(|s| !s.is_empty()) {
             out.push_str(": ");
-            out.push_str(&one_line(s));
+            out.push_str(&s);
         }
         out.push('\n');
     };
@@ -699,7 +717,37 @@ pub fn skill_index(skill: &Skill, own: &[OwnReference], level: u8) -> String {
     for r in own {
         entry(&r.title, &r.path, r.summary.as_deref());
     }
-    out
+    if out.is_empty() {
+        return out;
+    }
+    format!(
+        "{} References\n\nThe full pages, to read when a task needs one:\n\n{out}",
+        hashes(level)
+    )
+}
+
+/// The first sentence of `s` on one line (up to a `.`, `!` or `?` before a space, not inside an abbreviation such as
+/// `e.g.`), cut at a word before 200 bytes.
+pub fn first_sentence(s: &str) -> String {
+    let s = one_line(s);
+    let bytes = s.as_bytes();
+    let mut end = s.len();
+    for (i, c) in s.char_indices() {
+        if !matches!(c, '.' | '!' | '?') || bytes.get(i + 1) != Some(&b' ') {
+            continue;
+        }
+        let word = s[..i].rsplit(' ').next().unwrap_or("");
+        // `e.g.`, `i.e.`, `vs.`: not the end of a sentence.
+        let abbreviation = word.len() <= 4
+            && word.contains('.')
+            && word.chars().all(|c| c.is_ascii_lowercase() || c == '.');
+        if c == '.' && (abbreviation || matches!(word, "vs" | "etc" | "cf")) {
+            continue;
+        }
+        end = i + 1;
+        break;
+    }
+    cut_words(&s[..end], 200)
 }
 
 fn hashes(level: u8) -> String {
@@ -847,6 +895,25 @@ mod tests {
         let r = OwnReference::new("references/c.md", long.as_bytes());
         let s = r.summary.unwrap();
         assert!(s.ends_with('…') && s.len() <= 303, "{s}");
+    }
+
+    #[test]
+    fn first_sentences() {
+        for (s, want) in [
+            ("One. Two.", "One."),
+            (
+                "Use it, e.g. for\n locks. Then more.",
+                "Use it, e.g. for locks.",
+            ),
+            ("No end", "No end"),
+            ("Ends here? Yes.", "Ends here?"),
+            ("Written against ra 3.1. Next.", "Written against ra 3.1."),
+        ] {
+            assert_eq!(first_sentence(s), want, "{s}");
+        }
+        let long = format!("{}.", "word ".repeat(60).trim());
+        let cut = first_sentence(&long);
+        assert!(cut.len() <= 203 && cut.ends_with('…'), "{cut}");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Emit prompt bundles: for an agent and a token budget, its system prompt with the expanded patterns packed by
 //! priority so that the final text never exceeds the budget, and a manifest of what went in.
 //!
-//! Packing follows priompt: every pattern contributes a summary element (priority + 101, so all summaries rank
-//! above all full pages) and a full element (its priority). Elements are totally ordered (priority, then the order
-//! of the expansion plan), and a cutoff `k` takes the first `k`: a pattern is in full if its full element is taken,
-//! as its summary if only that is, and left out otherwise. The search finds the largest `k` whose rendered text,
-//! counted exactly, fits. Raising the budget can only raise `k`, so it never removes or downgrades a pattern.
+//! Packing follows priompt: the elements are each pattern's summary and the chunks of its sections, totally ordered
+//! (summaries first, then chunks by value), and a cutoff `k` takes the first `k`. The search
+//! finds the largest `k` whose rendered text, counted exactly, fits (with disclosure, whose every smaller cutoff fits
+//! too). Raising the budget can only raise `k`, so it never removes or shortens anything. With disclosure (the
+//! compiled agent) every pattern not taken whole names its page, and the summaries of the skills injected with the
+//! agent are not elements: their SKILL.md says what each page is about.
 
 use crate::expand::{
     cut_pattern, cut_pattern_body, plan_agent, plugin_root_link, plugin_root_path, render_agent,
@@ -272,6 +273,16 @@ struct Element {
 struct At {
     level: u8,
     foreign: bool,
+    /// With disclosure: its skill is injected into the subagent with its index (`skills:` of the compiled agent), so
+    /// its summary is left out of the prompt (see [`crate::emit::plugin::injected_skills`]).
+    indexed: bool,
+}
+
+impl At {
+    /// Whether the pattern's summary is one of the elements here.
+    fn has_summary(&self, p: &Pattern) -> bool {
+        p.summary.is_some() && !self.indexed
+    }
 }
 
 /// What an agent's bundles are packed from, shared by its budgets.
@@ -282,6 +293,8 @@ struct Packing<'a> {
     home: Option<usize>,
     /// With disclosure, the cutoffs that complete a pattern (its pointer goes), ascending.
     completions: Vec<usize>,
+    /// With disclosure, the skills injected with the agent, whose summaries its index holds: (plugin, skill).
+    indexed: Vec<(usize, usize)>,
     order: Vec<Element>,
     /// Whether a task ranks the patterns.
     task: bool,
@@ -295,6 +308,7 @@ impl Packing<'_> {
         At {
             level: self.level,
             foreign: self.home.is_some_and(|h| h != key.plugin),
+            indexed: self.indexed.contains(&(key.plugin, key.skill)),
         }
     }
 }
@@ -339,6 +353,11 @@ impl<'m> Bundler<'m> {
 
     /// A pattern cut for a section at heading `level`, with its counts; made once per bundler.
     fn prepared(&self, key: PatternKey, at: At) -> Arc<Prepared> {
+        // The cut and counts do not depend on whether the summary is an element.
+        let at = At {
+            indexed: false,
+            ..at
+        };
         let hit = lock(&self.prepared).get(&(key, at)).cloned();
         if let Some(hit) = hit {
             return hit;
@@ -410,7 +429,7 @@ impl<'m> Bundler<'m> {
         let body = pick_body(&prepared.cut, pattern, pick);
         out.push_str(&body);
         if self.disclosure
-            && pick.form(&prepared.cut.chunk_counts(), pattern.summary.is_some()) != Form::Full
+            && pick.form(&prepared.cut.chunk_counts(), at.has_summary(pattern)) != Form::Full
         {
             if !body.is_empty() {
                 out.push_str("\n\n");
@@ -477,6 +496,11 @@ impl<'m> Bundler<'m> {
             level,
             home: self.disclosure.then_some(plugin),
             completions: Vec::new(),
+            indexed: if self.disclosure {
+                crate::emit::plugin::injected_skills(self.model, plugin, agent)
+            } else {
+                Vec::new()
+            },
             order: Vec::new(),
             task: task.is_some(),
             relevance,
@@ -529,7 +553,7 @@ impl<'m> Bundler<'m> {
             let prio = p.priority as u64;
             // Relevance as an integer that sorts: higher first.
             let r = (rel(&key) * 1e6).round().max(0.0) as u64;
-            if p.summary.is_some() {
+            if packing.at(key).has_summary(p) {
                 let k = if task {
                     (0, u64::MAX - r, 100 - prio, pos, 0, 0)
                 } else {
@@ -615,7 +639,10 @@ impl<'m> Bundler<'m> {
                     && plan.patterns().any(|k| {
                         let (_, p) = k.get(self.model);
                         let all = self.prepared(k, packing.at(k)).cut.chunk_counts();
-                        picks.get(&k).map(|x| x.form(&all, p.summary.is_some())) != Some(Form::Full)
+                        picks
+                            .get(&k)
+                            .map(|x| x.form(&all, packing.at(k).has_summary(p)))
+                            != Some(Form::Full)
                     });
                 let preamble = shortened.then_some(DISCLOSURE_PREAMBLE);
                 render_agent_with(self.model, agent, plan, &shown, &section, preamble)
@@ -634,7 +661,7 @@ impl<'m> Bundler<'m> {
                 };
                 let (skill, p) = key.get(self.model);
                 let cut = &self.prepared(key, packing.at(key)).cut;
-                let f = pick.form(&cut.chunk_counts(), p.summary.is_some());
+                let f = pick.form(&cut.chunk_counts(), packing.at(key).has_summary(p));
                 patterns.push(serde_json::json!({
                     "name": p.slug,
                     "title": p.title,
@@ -846,8 +873,9 @@ impl<'m> Bundler<'m> {
         let level = packing.at(key);
         let prepared = self.prepared(key, level);
         let all = prepared.cut.chunk_counts();
+        let has_summary = level.has_summary(p);
         let full = Pick {
-            summary: p.summary.is_some(),
+            summary: has_summary,
             chunks: all.clone(),
         };
         let summary = Pick {
@@ -859,12 +887,9 @@ impl<'m> Bundler<'m> {
             chunks: vec![0; all.len()],
         };
         let pick = pick.unwrap_or(&none);
-        let form = pick.form(&all, p.summary.is_some());
+        let form = pick.form(&all, has_summary);
         let full_tokens = self.pick_tokens(key, level, &full);
-        let summary_tokens = p
-            .summary
-            .as_ref()
-            .map(|_| self.pick_tokens(key, level, &summary));
+        let summary_tokens = has_summary.then(|| self.pick_tokens(key, level, &summary));
         let tokens = match form {
             Form::Omit => 0,
             Form::Full => full_tokens,
@@ -904,7 +929,7 @@ impl<'m> Bundler<'m> {
             full_tokens,
             summary_tokens,
             form,
-            with_summary: pick.summary && p.summary.is_some(),
+            with_summary: pick.summary && has_summary,
             tokens,
             sections,
         }

@@ -428,6 +428,47 @@ impl Agents<'_> {
     }
 }
 
+/// The skills of its own plugin that Claude Code injects into a compiled agent when it starts: those its `skills:`
+/// lists (as compiled) that have a SKILL.md. Their compiled SKILL.md indexes their pages, so the
+/// agent's prompt leaves their summaries to it. Another plugin's skill is not counted: that plugin may not be
+/// installed, and the agent's plugin carries only its pages.
+pub fn injected_skills(model: &Model, pi: usize, agent: &Agent) -> Vec<(usize, usize)> {
+    let names: Vec<String> = match skills_field(model, pi, agent) {
+        Some(Value::List(items)) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => match agent.doc.frontmatter.get("skills").map(|f| &f.value) {
+            Some(Value::List(items)) => items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Some(Value::String(s)) => s
+                .split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        },
+    };
+    let mut out = Vec::new();
+    for n in names {
+        if let Some(k) = model.resolve_skill(pi, &n) {
+            let skill = model.skill(k);
+            if k.0 == pi && skill.has_skill_md && skill.doc.is_some() && !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    out
+}
+
 /// The `skills:` of a compiled agent when it must change: the skills of its frontmatter as written, then those it
 /// names in its text (``See `x` skill``) that resolve to a skill none of the others resolves to, in order. `None`
 /// when the text adds nothing (the frontmatter's value is kept as it is).

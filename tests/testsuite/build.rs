@@ -107,8 +107,8 @@ fn seed_with_agent_budget(budget: &str) -> crate::common::Fixture {
     dir
 }
 
-/// Under a budget too small for its patterns in full, the compiled agent is its bundle: summaries, and for each
-/// pattern not in whole the path of its full page; a pattern without a summary is its title and that path.
+/// Under a budget too small for its patterns in full, the compiled agent is its bundle: the sections that fit, and for
+/// each pattern not in whole the path of its full page; no summaries, which the injected skill's SKILL.md indexes.
 #[test]
 fn compiled_agent_is_its_bundle_at_the_agent_budget() {
     let dir = seed_with_agent_budget("1100");
@@ -138,8 +138,8 @@ fn compiled_agent_is_its_bundle_at_the_agent_budget() {
         "build/seed-agent-budget/distributed-systems-expert.md",
         &agent,
     );
-    // Consensus is partial (its checklist, not its long practice section), clustering is whole, the others are
-    // their summaries; conflicts, without a summary, is its title and pointer.
+    // Consensus is partial (its checklist, not its long practice section), clustering is whole, the others are their
+    // title and pointer: the skill is injected with the agent, and its SKILL.md indexes the pages.
     let pointer = |p: &str| {
         format!("Full page: `${{CLAUDE_PLUGIN_ROOT}}/skills/distributed-systems/references/{p}.md`")
     };
@@ -349,6 +349,10 @@ fn an_agent_using_another_plugins_skill_points_into_its_own_plugin() {
     assert!(agent.contains(
         "[restart intensity](${CLAUDE_PLUGIN_ROOT}/references/alpha/shared/restart-intensity.md#the-limits)"
     ));
+    // Alpha's patterns keep their summaries (alpha may not be installed to inject its SKILL.md); beta's own skill is
+    // injected, so its pattern has none in the agent.
+    assert!(agent.contains("one_for_one restarts the child that died;"));
+    assert!(!agent.contains("A GenServer.call waits"));
     // Alpha's script is not in beta: the link keeps its text only.
     assert!(agent
         .contains("- [ ] Children that share state restart together: the script prints the tree."));

@@ -342,6 +342,22 @@ fn the_compiled_agent_points_at_every_page_it_does_not_hold() {
     }
     assert!(pointed > 0, "nothing is pointed at");
     assert!(agent.contains(skillbook::emit::bundle::DISCLOSURE_PREAMBLE));
+    // Each thing once: the skill is injected with the agent, and its SKILL.md says what each page is about, so the
+    // agent holds no summary (the first 80 characters of each are nowhere in it).
+    for f in fs::read_dir(content.join("skills/distributed-systems/patterns")).unwrap() {
+        let src = fs::read_to_string(f.unwrap().path()).unwrap();
+        let fm = src.split("\n---\n").next().unwrap();
+        let summary: String = fm
+            .split("summary: >-\n")
+            .nth(1)
+            .expect("a summary")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let head: String = summary.chars().take(80).collect();
+        let flat = agent.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(!flat.contains(&head), "{head}");
+    }
     // The skill it names in its text is listed for injection.
     assert!(
         agent.contains("\nskills:\n- distributed-systems\n---\n"),
@@ -366,45 +382,48 @@ fn compiled_skill_md_indexes_every_reference() {
     let content = tmp.path().join("content");
     crate::common::copy_dir(&crate::common::project_dir().join("content"), &content);
     let full = fixture("full-plugin");
-    for (name, root, skill) in [
-        ("content", content.as_path(), "distributed-systems"),
-        ("full-plugin", full.path(), "toolkit"),
+    // A reference of the skill's own that its SKILL.md does not link to.
+    fs::write(
+        full.path().join("skills/toolkit/references/extra.md"),
+        "# Extra\n\nWhat the extra says, e.g. its limits. More text that the page holds.\n",
+    )
+    .unwrap();
+    for (name, root, skill, unlinked) in [
+        // The shipped SKILL.md links every page itself: no index is added.
+        ("content", content.as_path(), "distributed-systems", vec![]),
+        (
+            "full-plugin",
+            full.path(),
+            "toolkit",
+            vec![
+                "- [Version bumps](references/version-bumps.md): Bump the major version for breaking changes, the minor for features, the patch for fixes.",
+                "- [Extra](references/extra.md): What the extra says, e.g. its limits.",
+            ],
+        ),
     ] {
         let out = tmp.path().join(format!("out-{name}"));
         let r = build(root, &out);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         let dir = out.join("plugin/skills").join(skill);
         let text = fs::read_to_string(dir.join("SKILL.md")).unwrap();
-        let index = text
-            .split("References\n\nThe full pages, to read when a task needs one:\n\n")
-            .nth(1)
-            .unwrap_or_else(|| panic!("{name}: no index in {text}"));
         let refs: Vec<String> = files(&dir.join("references"));
         assert!(!refs.is_empty());
+        // Every reference is linked from the compiled SKILL.md: by its own text, or by the index, not both.
         for f in &refs {
-            let entry = index
-                .lines()
-                .find(|l| l.contains(&format!("](references/{f})")))
-                .unwrap_or_else(|| panic!("{name}: {f} is not indexed:\n{index}"));
-            assert!(
-                entry.starts_with("- [") && entry.contains("): "),
-                "{name}: {entry}"
-            );
+            let n = text.matches(&format!("](references/{f}")).count();
+            assert!(n >= 1, "{name}: {f} is not linked:\n{text}");
         }
-        assert_eq!(
-            index.lines().filter(|l| l.starts_with("- [")).count(),
-            refs.len(),
-            "{name}"
-        );
+        let index: Vec<&str> = match text
+            .split("References\n\nThe full pages, to read when a task needs one:\n\n")
+            .nth(1)
+        {
+            Some(index) => index.lines().filter(|l| l.starts_with("- [")).collect(),
+            None => vec![],
+        };
+        assert_eq!(index, unlinked, "{name}:\n{text}");
+        for entry in &index {
+            let path = &entry[entry.find("](").unwrap() + 2..entry.find(')').unwrap()];
+            assert_eq!(text.matches(&format!("]({path}")).count(), 1, "{name}: {path}");
+        }
     }
-    // The skill's own reference: its title from its heading, its summary from its first paragraph.
-    let text = fs::read_to_string(
-        tmp.path()
-            .join("out-full-plugin/plugin/skills/toolkit/SKILL.md"),
-    )
-    .unwrap();
-    assert!(
-        text.contains("- [Checklist notes](references/checklist-notes.md): "),
-        "{text}"
-    );
 }
