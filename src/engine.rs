@@ -392,6 +392,8 @@ fn outputs(
                         &s.dir_name,
                         &s.dir,
                         patterns,
+                        // Whether Claude Code injects it (a compiled agent then leaves its summaries out).
+                        s.has_skill_md && s.doc.is_some(),
                     ))
                 })
                 .collect()
