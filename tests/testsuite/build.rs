@@ -377,3 +377,22 @@ fn an_agent_using_another_plugins_skill_points_into_its_own_plugin() {
         supervisor.contains("[the script](${CLAUDE_PLUGIN_ROOT}/skills/shared/scripts/tree.sh)")
     );
 }
+
+/// A file of beta's own at the path where beta carries alpha's page is a clash, never a silent overwrite.
+#[test]
+fn a_file_at_the_path_of_a_carried_page_is_a_clash() {
+    let dir = fixture("marketplace-shared");
+    let own = dir
+        .path()
+        .join("plugins/beta/references/alpha/shared/restart-strategies.md");
+    fs::create_dir_all(own.parent().unwrap()).unwrap();
+    fs::write(&own, "# Beta's own notes\n").unwrap();
+    let r = run(dir.path(), &["build", ".", "-q", "--out", "out"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("error[output-clash]: this file and `plugins/alpha/skills/shared/patterns/restart-strategies.md` would both be written to `plugins/beta/references/alpha/shared/restart-strategies.md` in the compiled plugin"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.path().join("out/plugin").exists());
+}
