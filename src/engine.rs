@@ -285,6 +285,13 @@ impl Memo {
         self.seen = seen;
     }
 
+    /// The value of the unit `name` of `kind` as last made, whatever its key; it is not marked as asked for.
+    fn peek<T: Send + Sync + 'static>(&self, kind: &'static str, name: &str) -> Option<Arc<T>> {
+        self.entries
+            .get(&(kind, name.to_string()))
+            .and_then(|e| e.value.clone().downcast::<T>().ok())
+    }
+
     /// Forgets the units made in this build: their files were not committed (the build failed), so the previous
     /// output does not have them.
     fn forget_made(&mut self) {
@@ -616,14 +623,33 @@ fn outputs(
 
     // The site, from the model, the report and the bundle stage's manifests.
     let t = Instant::now();
-    // Every page is generated; a page is rendered again (and its search document made again) only when what it is
-    // rendered from changed: early cutoff, so an edit re-renders the pages that show it.
+    site(memo, compiled, &manifests, sink, true)?;
+    Ok((
+        skipped,
+        EmitTimes {
+            expand,
+            site: t.elapsed(),
+        },
+    ))
+}
+
+/// The site and report.json, from the model, the report and the bundle stage's manifests. Every page is generated; a
+/// page is rendered again (and its search document made again) only when what it is rendered from changed: early
+/// cutoff, so an edit re-renders the pages that show it. Without `whole`, the files that hold every page
+/// (`print.html`, the search index, `llms-full.txt`: [`emit::site::holds_every_page`]) are not made.
+fn site(
+    memo: &mut Memo,
+    compiled: &Compiled,
+    manifests: &[emit::site::AgentBundles],
+    sink: &dyn Sink,
+    whole: bool,
+) -> Result<(), String> {
     crate::timing::time("site", || {
         let plan = emit::site::SitePlan::new(&emit::site::SiteInput {
-            model,
+            model: &compiled.model,
             report: &compiled.report,
-            book_dir: config.book_dir.as_deref(),
-            bundles: Some(&manifests),
+            book_dir: compiled.config.book_dir.as_deref(),
+            bundles: Some(manifests),
         })?;
         let items: Vec<(String, u64)> = (0..plan.len())
             .map(|k| (plan.path(k).to_string(), plan.page_key(k)))
@@ -639,7 +665,7 @@ fn outputs(
             sink.keep(&p.html);
             done.push(p);
         }
-        plan.finish(&done, SITE, sink)
+        plan.finish(&done, SITE, sink, whole)
     })
     .map_err(|e| format!("cannot build the site: {e}"))?;
     sink.put(
@@ -647,13 +673,36 @@ fn outputs(
         emit::report::json(&compiled.report, &compiled.root_display()).as_bytes(),
         None,
     );
-    Ok((
-        skipped,
-        EmitTimes {
-            expand,
-            site: t.elapsed(),
-        },
-    ))
+    Ok(())
+}
+
+/// The first part of a rebuild under `watch`/`serve`, what the reload waits for: the site's pages and report.json,
+/// made with the bundle stage's manifests of the last build (the bundles are made in the second part); every other
+/// file, the ones that hold every page included, is carried over from the previous output as it is.
+fn pages_first(memo: &mut Memo, compiled: &Compiled, staging: &Staging) -> Result<(), String> {
+    let units: Vec<(Arc<BundleUnit>, Option<Arc<AgentUnit>>)> = compiled
+        .model
+        .plugins
+        .iter()
+        .flat_map(|p| &p.agents)
+        .filter_map(|a| {
+            let bundles = memo.peek::<BundleUnit>("bundles", &a.doc.file.rel)?;
+            Some((bundles, memo.peek::<AgentUnit>("agent", &a.doc.file.rel)))
+        })
+        .collect();
+    let manifests: Vec<emit::site::AgentBundles> = units
+        .iter()
+        .map(|(b, a)| emit::site::AgentBundles {
+            manifest: &b.manifest,
+            compiled: a.as_ref().and_then(|a| a.result.as_ref().ok()),
+        })
+        .collect();
+    site(memo, compiled, &manifests, staging, false)?;
+    staging.carry_rest(|rel| match rel.strip_prefix(SITE) {
+        Some(page) => emit::site::holds_every_page(page),
+        None => true,
+    });
+    Ok(())
 }
 
 /// Every output of `compiled`, made from scratch (an empty memo): what `skillbook build` writes.
@@ -748,6 +797,8 @@ pub struct Built {
     pub written: usize,
     /// Whether any output file was added, changed or removed.
     pub changed: bool,
+    /// Only the site's pages were made (the first part of a deferred build: [`Engine::defer`]).
+    pub partial: bool,
     pub warnings: usize,
     /// Diagnostics that the previous build did not have (all of them on the first build).
     pub new_diagnostics: Vec<Diagnostic>,
@@ -832,8 +883,17 @@ pub struct Engine {
     /// The diagnostics of the last build, to report only new ones.
     seen: HashSet<(String, usize, usize, &'static str, String)>,
     last_ok: bool,
-    /// Delete the previous output on another thread after a swap (the watch loop).
+    /// Delete the previous output on another thread after a swap (the watch loop), or rather keep it as the next
+    /// staging directory, brought up to date in the background ([`write::Mirror`]).
     background: bool,
+    /// Put off what the reload need not wait for (see [`Engine::defer`]).
+    deferred: bool,
+    /// The last build put its second part off.
+    pending: bool,
+    /// When the last build started (its second part's time counts from there).
+    started: Option<Instant>,
+    /// The next staging directory, being prepared.
+    mirror: Option<write::MirrorHandle>,
     progress: ProgressBar,
 }
 
@@ -855,8 +915,21 @@ impl Engine {
             seen: HashSet::new(),
             last_ok: false,
             background: false,
+            deferred: false,
+            pending: false,
+            started: None,
+            mirror: None,
             progress: ProgressBar::hidden(),
         }
+    }
+
+    /// Builds in two parts (the watch loop): [`Engine::build`] makes the site's pages and commits them with everything
+    /// else as the previous build left it, so that the reload waits for nothing more; [`Engine::finish`] then makes
+    /// the rest (bundles and compiled agents, `print.html`, the search index, `llms-full.txt`) and commits the output
+    /// a full build would write. The first build, and one after `book.toml` changed or a failure, is whole at once.
+    pub fn defer(mut self, on: bool) -> Engine {
+        self.deferred = on;
+        self
     }
 
     /// Deletes each previous output on another thread once the new one is in place (for a long-running process).
@@ -979,6 +1052,46 @@ impl Engine {
             return failed;
         }
         timings.compile = t.elapsed();
+        // Under watch/serve, with a previous output to carry the rest over from: the pages first.
+        let first = self.deferred
+            && !plan.everything
+            && self.last_ok
+            && self.committed.is_some()
+            && self.out.join(write::MARKER).is_file();
+        self.started = Some(start);
+        self.emit(first, new, timings, start)
+    }
+
+    /// Whether the last build put off its second part ([`Engine::finish`] does it).
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// The second part of a build that put it off (see [`Engine::defer`]): every output, as a build from scratch makes
+    /// it (the units whose inputs did not change taken from the memo), committed. `None` when nothing is owed.
+    pub fn finish(&mut self) -> Option<Outcome> {
+        if !self.pending {
+            return None;
+        }
+        self.pending = false;
+        let start = self.started.unwrap_or_else(Instant::now);
+        self.memo.begin();
+        Some(self.emit(false, Vec::new(), Timings::default(), start))
+    }
+
+    /// Makes the outputs of the compiled content and commits them: all of them, or with `first` only the site's pages
+    /// and report.json (the rest carried over from the previous output, and owed: [`Engine::finish`]).
+    fn emit(
+        &mut self,
+        mut first: bool,
+        new: Vec<Diagnostic>,
+        mut timings: Timings,
+        start: Instant,
+    ) -> Outcome {
+        let Some(compiled) = self.compiled.as_ref() else {
+            return self.failed("nothing was compiled".into(), false, start);
+        };
+        let report = &compiled.report;
         self.progress.set_message("emitting");
         // The files go into the new output as they are made. The memo keeps hashes, not bytes: a unit taken from it
         // has its files linked from the previous output, so without that output (deleted, or never committed) every
@@ -995,13 +1108,30 @@ impl Engine {
             } else {
                 None
             };
-            let staging = match Staging::begin(&self.out, previous) {
+            let mirror = self.mirror.take().and_then(write::MirrorHandle::wait);
+            let staging = match Staging::begin_mirrored(&self.out, previous, mirror) {
                 Ok(s) => s,
                 Err(e) => return self.failed(format!("cannot write {out}: {e}"), true, start),
             };
-            let made = crate::timing::time("outputs", || {
-                outputs(&mut self.memo, &self.parses.hashes, compiled, &staging)
-            });
+            let made = if first {
+                let t = Instant::now();
+                crate::timing::time("pages first", || {
+                    pages_first(&mut self.memo, compiled, &staging)
+                })
+                .map(|()| {
+                    (
+                        Vec::new(),
+                        EmitTimes {
+                            expand: Duration::ZERO,
+                            site: t.elapsed(),
+                        },
+                    )
+                })
+            } else {
+                crate::timing::time("outputs", || {
+                    outputs(&mut self.memo, &self.parses.hashes, compiled, &staging)
+                })
+            };
             let (skipped, times) = match made {
                 Ok(t) => t,
                 Err(e) => {
@@ -1015,11 +1145,16 @@ impl Engine {
                 drop(staging);
                 self.memo = Memo::default();
                 self.memo.begin();
+                // Without the memo there are no manifests to make the pages with: everything, at once.
+                first = false;
                 continue;
             }
             break (staging, skipped, times);
         };
-        self.memo.end();
+        // The first part asks for the pages only: the other units stay for the second.
+        if !first {
+            self.memo.end();
+        }
         timings.expand = times.expand;
         timings.site = times.site;
         let warnings = report.summary.warnings;
@@ -1031,9 +1166,14 @@ impl Engine {
         let changed = self.committed.as_ref() != Some(&hashes);
         let mut written = Vec::new();
         if changed || !present || !self.last_ok {
-            let commit = crate::timing::time("write", || staging.commit(self.background));
+            let commit = crate::timing::time("write", || {
+                staging.commit_mirrored(self.background, self.background)
+            });
             match commit {
-                Ok(done) => written = done.written,
+                Ok((done, mirror)) => {
+                    written = done.written;
+                    self.mirror = mirror;
+                }
                 Err(e) => {
                     self.committed = None;
                     self.memo.forget_made();
@@ -1044,6 +1184,7 @@ impl Engine {
         timings.write = t.elapsed();
         self.committed = Some(hashes);
         self.last_ok = true;
+        self.pending = first;
         let stats = Stats {
             read: self.files.read.clone(),
             changed: self.files.changed.clone(),
@@ -1059,6 +1200,7 @@ impl Engine {
             files: self.committed.as_ref().map_or(0, HashMap::len),
             written: stats.written.len(),
             changed: changed || !present,
+            partial: first,
             warnings,
             new_diagnostics: new,
             skipped: skipped

@@ -59,13 +59,17 @@ pub const LIVE_SCRIPT: &str = r#"<script data-skillbook-live>
     overlay.append(head, pre, button);
     document.body.appendChild(overlay);
   }
+  function here() {
+    var p = decodeURIComponent(location.pathname).replace(/^\/+/, '');
+    return (p === '' || p.slice(-1) === '/') ? p + 'index.html' : p;
+  }
   function connect() {
     var ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/__skillbook/live');
     ws.onopen = function () { if (wasOpen) { location.reload(); } wasOpen = true; };
     ws.onmessage = function (e) {
       var m;
       try { m = JSON.parse(e.data); } catch (_) { return; }
-      if (m.type === 'reload') { location.reload(); }
+      if (m.type === 'reload' && (!m.pages || m.pages.indexOf(here()) >= 0)) { location.reload(); }
       else if (m.type === 'errors') { show(m.text); }
     };
     ws.onclose = function () { setTimeout(connect, 1000); };
@@ -97,9 +101,16 @@ struct HubInner {
     errors: Option<String>,
 }
 
-/// `{"type":"reload"}`.
+/// `{"type":"reload"}`: every page reloads.
 pub fn reload_message() -> String {
     serde_json::json!({ "type": "reload" }).to_string()
+}
+
+/// `{"type":"reload","pages":[...],"complete":...}`: the pages (HTML files, by path in the site) whose files the
+/// rebuild changed reload; `complete` is false when the rest of the output follows in a second message (the site's
+/// pages are written first, then the bundles, `print.html`, the search index and `llms-full.txt`).
+pub fn pages_message(pages: &[&str], complete: bool) -> String {
+    serde_json::json!({ "type": "reload", "pages": pages, "complete": complete }).to_string()
 }
 
 /// `{"type":"errors","text":...}`.
@@ -118,10 +129,20 @@ impl Hub {
         let msg = match outcome {
             Outcome::Built(b) => {
                 let had_errors = inner.errors.take().is_some();
-                if !b.changed && !had_errors {
+                if had_errors {
+                    reload_message()
+                } else if !b.changed {
                     return;
+                } else {
+                    let pages: Vec<&str> = b
+                        .stats
+                        .written
+                        .iter()
+                        .filter_map(|p| p.strip_prefix("site/"))
+                        .filter(|p| p.ends_with(".html"))
+                        .collect();
+                    pages_message(&pages, !b.partial)
                 }
-                reload_message()
             }
             Outcome::Failed(f) => {
                 inner.errors = Some(f.text.clone());
@@ -820,6 +841,40 @@ mod tests {
         server.hub().publish(&built);
         assert_eq!(ws.read().unwrap().to_text().unwrap(), reload_message());
         assert_eq!(late.read().unwrap().to_text().unwrap(), reload_message());
+        // A rebuild in two parts: the pages whose HTML was written, then the rest.
+        let mut stats = watch::Stats {
+            written: vec![
+                "bundles/a/2000.md".into(),
+                "site/agents/a.html".into(),
+                "site/agents/a.md".into(),
+                "site/index.html".into(),
+            ],
+            ..Default::default()
+        };
+        let first = Outcome::Built(Box::new(watch::Built {
+            changed: true,
+            partial: true,
+            stats: stats.clone(),
+            ..Default::default()
+        }));
+        server.hub().publish(&first);
+        let v: serde_json::Value =
+            serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "reload", "pages": ["agents/a.html", "index.html"], "complete": false})
+        );
+        stats.written = vec!["site/print.html".into()];
+        let rest = Outcome::Built(Box::new(watch::Built {
+            changed: true,
+            stats,
+            ..Default::default()
+        }));
+        server.hub().publish(&rest);
+        assert_eq!(
+            ws.read().unwrap().to_text().unwrap(),
+            pages_message(&["print.html"], true)
+        );
         server.stop();
     }
 

@@ -233,6 +233,17 @@ pub fn print(
                     crate::driver::plural(b.warnings + b.skipped.len(), "warning"),
                     b.timings
                 ));
+            } else if b.partial {
+                if !opts.quiet {
+                    err.push_str(&format!(
+                        "pages in {ms} ms after {}: rendered {}; wrote {} of {} files{}; the rest follows\n",
+                        plan.describe(),
+                        plural(b.stats.rendered.len(), "page", "pages"),
+                        b.written,
+                        b.files,
+                        if b.changed { "" } else { " (output unchanged)" },
+                    ));
+                }
             } else {
                 err.push_str(&format!(
                     "rebuilt in {ms} ms after {}: {}; wrote {} of {} files{} ({})\n",
@@ -372,7 +383,8 @@ pub fn run(
     }
     let mut engine = Engine::new(opts.root.clone(), out.to_path_buf())
         .for_command(opts.command)
-        .background_cleanup(true);
+        .background_cleanup(true)
+        .defer(true);
     let plan = Plan::everything();
     building.store(true, Ordering::SeqCst);
     let outcome = engine.build(&plan);
@@ -401,11 +413,16 @@ pub fn run(
         }
         building.store(true, Ordering::SeqCst);
         let outcome = engine.build(&plan);
-        building.store(false, Ordering::SeqCst);
         print(&engine, out, &outcome, &plan, false, opts);
         if !matches!(outcome, Outcome::Unchanged(_)) {
             listener(&outcome);
         }
+        // The pages are in (and the page reloaded): now the rest.
+        if let Some(outcome) = engine.finish() {
+            print(&engine, out, &outcome, &plan, false, opts);
+            listener(&outcome);
+        }
+        building.store(false, Ordering::SeqCst);
         if let Some(config) = engine.config() {
             let next = Roots::of(config, opts.root.as_deref(), out);
             if next != roots || theme_appeared(&watched, &next) {
@@ -416,6 +433,8 @@ pub fn run(
             }
         }
     }
+    // The engine's next staging directory goes with it.
+    drop(engine);
     write::finish_cleanup();
     if !opts.quiet {
         eprintln!("stopped watching");

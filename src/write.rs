@@ -236,6 +236,47 @@ pub struct Staging {
     previous: Option<HashMap<String, u64>>,
     state: Mutex<StageState>,
     done: bool,
+    /// The temporary directory started as a [`Mirror`] of the previous output: every file of `previous` is in it
+    /// already (a hard link to the output's), so an unchanged file needs nothing, and a changed one is unlinked before
+    /// it is written (the output's file is never written through the link).
+    mirrored: bool,
+}
+
+/// A copy of the output as the last commit left it, each file a hard link to the output's: the previous output,
+/// brought up to date by [`Staging::commit_mirrored`] on a background thread after the swap, by linking the files that
+/// commit wrote and deleting the ones it dropped. Given to [`Staging::begin_mirrored`], it is the next staging
+/// directory, and a build writes only what changed instead of linking every file again. Dropped unused, it is deleted.
+pub struct Mirror {
+    dir: PathBuf,
+    /// The hashes of its files, by path: those of the commit it mirrors.
+    files: HashMap<String, u64>,
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        if !self.dir.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A [`Mirror`] being brought up to date on another thread.
+pub struct MirrorHandle(Option<std::thread::JoinHandle<Option<Mirror>>>);
+
+impl MirrorHandle {
+    /// Waits for the mirror; `None` when making it failed (the next staging directory is then made from scratch).
+    pub fn wait(mut self) -> Option<Mirror> {
+        self.0.take().and_then(|h| h.join().ok().flatten())
+    }
+}
+
+impl Drop for MirrorHandle {
+    fn drop(&mut self) {
+        // Waits, and deletes the mirror (dropped here).
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -255,6 +296,16 @@ impl Staging {
     /// Checks that `out` may be replaced (it is skillbook's output, or empty, or absent), removes what killed builds
     /// left beside it, and makes the temporary directory.
     pub fn begin(out: &Path, previous: Option<HashMap<String, u64>>) -> io::Result<Staging> {
+        Staging::begin_mirrored(out, previous, None)
+    }
+
+    /// [`Staging::begin`], starting from `mirror` when it mirrors `previous` (else it is deleted, and the staging
+    /// directory starts empty).
+    pub fn begin_mirrored(
+        out: &Path,
+        previous: Option<HashMap<String, u64>>,
+        mirror: Option<Mirror>,
+    ) -> io::Result<Staging> {
         let parent = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -292,7 +343,15 @@ impl Staging {
         }
         remove_stale(&parent, &name);
         let tmp = parent.join(format!(".{name}.skillbook-tmp-{}", std::process::id()));
-        if tmp.exists() {
+        let mirrored = match mirror {
+            Some(mut m) if m.dir == tmp && previous.as_ref() == Some(&m.files) && tmp.is_dir() => {
+                // Taken over: no longer deleted when `m` is dropped.
+                m.dir = PathBuf::new();
+                true
+            }
+            _ => false,
+        };
+        if !mirrored && tmp.exists() {
             fs::remove_dir_all(&tmp)?;
         }
         let staging = Staging {
@@ -303,12 +362,15 @@ impl Staging {
             previous,
             state: Mutex::new(StageState::default()),
             done: false,
+            mirrored,
         };
-        fs::create_dir_all(&staging.tmp)?;
-        fs::write(
-            staging.tmp.join(MARKER),
-            b"This directory is written by skillbook and replaced whole on every build.\n",
-        )?;
+        if !mirrored {
+            fs::create_dir_all(&staging.tmp)?;
+            fs::write(
+                staging.tmp.join(MARKER),
+                b"This directory is written by skillbook and replaced whole on every build.\n",
+            )?;
+        }
         Ok(staging)
     }
 
@@ -357,8 +419,16 @@ impl Staging {
             .is_some_and(|p| p.get(rel) == Some(&hash))
     }
 
-    /// Links `rel` from the previous output if its bytes and mode are `hash`; whether it did.
+    /// Links `rel` from the previous output if its bytes and mode are `hash`; whether it did. Staging from a mirror,
+    /// such a file is there already; another is unlinked, so that writing it cannot write through to the output.
     fn link(&self, rel: &str, path: &Path, hash: u64, mode: Option<u32>) -> bool {
+        if self.mirrored {
+            if self.unchanged(rel, hash) {
+                return true;
+            }
+            let _ = fs::remove_file(path);
+            return false;
+        }
         if !self.unchanged(rel, hash) || fs::hard_link(self.out.join(rel), path).is_err() {
             return false;
         }
@@ -401,15 +471,124 @@ impl Staging {
 
     /// Swaps the new output in. With `background`, the previous output is deleted on another thread after the swap
     /// (the watch loop: the reload need not wait for it); otherwise before returning.
-    pub fn commit(mut self, background: bool) -> io::Result<Committed> {
-        let (mut written, linked) = {
+    pub fn commit(self, background: bool) -> io::Result<Committed> {
+        self.commit_mirrored(background, false).map(|(c, _)| c)
+    }
+
+    /// The same file carried over from the previous output as it is, whatever it holds (a file whose making is put
+    /// off to a later build); nothing when the previous output does not have it.
+    pub fn carry(&self, rel: &str) {
+        let Some(&hash) = self.previous.as_ref().and_then(|p| p.get(rel)) else {
+            return;
+        };
+        if self.state().files.contains_key(rel) {
+            return;
+        }
+        let Some(path) = self.target(rel) else {
+            return;
+        };
+        if self.mirrored || fs::hard_link(self.out.join(rel), &path).is_ok() {
+            self.record(rel.to_string(), hash, false);
+        } else {
+            self.fail(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{rel} is not in the previous output"),
+            ));
+        }
+    }
+
+    /// [`Staging::carry`] for every file of the previous output that is not staged and that `carry` names.
+    pub fn carry_rest(&self, carry: impl Fn(&str) -> bool) {
+        let Some(previous) = &self.previous else {
+            return;
+        };
+        let rest: Vec<&String> = {
+            let st = self.state();
+            previous
+                .keys()
+                .filter(|r| !st.files.contains_key(*r) && carry(r))
+                .collect()
+        };
+        for rel in rest {
+            self.carry(rel);
+        }
+    }
+
+    /// Whether a file was staged at `rel`.
+    pub fn has(&self, rel: &str) -> bool {
+        self.state().files.contains_key(rel)
+    }
+
+    /// [`Staging::commit`]; with `mirror`, the previous output is not deleted but brought up to date on another
+    /// thread, to be the next staging directory ([`Mirror`]).
+    pub fn commit_mirrored(
+        mut self,
+        background: bool,
+        mirror: bool,
+    ) -> io::Result<(Committed, Option<MirrorHandle>)> {
+        let (mut written, linked, files) = {
             let mut st = self.state();
             if let Some(e) = st.error.take() {
                 return Err(e);
             }
-            (std::mem::take(&mut st.written), st.linked)
+            (std::mem::take(&mut st.written), st.linked, st.files.clone())
         };
         written.sort();
+        // From a mirror: what the previous output had and this one has not goes.
+        if self.mirrored {
+            if let Some(previous) = &self.previous {
+                for rel in previous.keys().filter(|r| !files.contains_key(*r)) {
+                    remove_file_and_empty_dirs(&self.tmp, rel);
+                }
+            }
+        }
+        if mirror && self.out.is_dir() && exchange(&self.tmp, &self.out).is_ok() {
+            // `tmp` now holds the previous output: make it a mirror of the new one.
+            self.done = true;
+            let (out, dir, previous) = (
+                self.out.clone(),
+                self.tmp.clone(),
+                self.previous.take().unwrap_or_default(),
+            );
+            let changed = written.clone();
+            let handle = std::thread::spawn(move || {
+                let mut m = Mirror {
+                    dir,
+                    files: HashMap::new(),
+                };
+                // Without a previous commit's hashes, the old output's files are unknown: start again.
+                if previous.is_empty() && !files.is_empty() {
+                    return None;
+                }
+                for rel in previous.keys().filter(|r| !files.contains_key(*r)) {
+                    remove_file_and_empty_dirs(&m.dir, rel);
+                }
+                for rel in &changed {
+                    let path = m.dir.join(rel);
+                    let _ = fs::remove_file(&path);
+                    if let Some(p) = path.parent() {
+                        fs::create_dir_all(p).ok()?;
+                    }
+                    fs::hard_link(out.join(rel), &path).ok()?;
+                }
+                // A file that is new but was linked (a kept unit) is not in `changed`: link what is missing.
+                for rel in files.keys().filter(|r| !previous.contains_key(*r)) {
+                    let path = m.dir.join(rel);
+                    if !path.exists() {
+                        if let Some(p) = path.parent() {
+                            fs::create_dir_all(p).ok()?;
+                        }
+                        fs::hard_link(out.join(rel), &path).ok()?;
+                    }
+                }
+                m.files = files;
+                Some(m)
+            });
+            return Ok((
+                Committed { written, linked },
+                Some(MirrorHandle(Some(handle))),
+            ));
+        }
         let old = self.parent.join(format!(".{}.skillbook-old", self.name));
         let trash = self.parent.join(format!(
             ".{}.skillbook-trash-{}-{}",
@@ -432,7 +611,7 @@ impl Staging {
                 fs::remove_dir_all(&trash)?;
             }
         }
-        Ok(Committed { written, linked })
+        Ok((Committed { written, linked }, None))
     }
 }
 
@@ -480,6 +659,10 @@ impl Sink for Staging {
         let Some(path) = self.target(&file.path) else {
             return file;
         };
+        if self.mirrored {
+            // A link to the output's file: never written through.
+            let _ = fs::remove_file(&path);
+        }
         let made = fs::File::create(&path).and_then(|f| {
             let mut w = HashingWriter {
                 inner: io::BufWriter::with_capacity(1 << 16, f),
@@ -620,6 +803,21 @@ fn set_permissions(path: &Path, mode: u32) -> io::Result<()> {
 #[cfg(not(unix))]
 fn set_permissions(_: &Path, _: u32) -> io::Result<()> {
     Ok(())
+}
+
+/// Removes `dir/rel`, and the folders above it that it leaves empty (up to `dir`).
+fn remove_file_and_empty_dirs(dir: &Path, rel: &str) {
+    let path = dir.join(rel);
+    if fs::remove_file(&path).is_err() {
+        return;
+    }
+    let mut p = path.parent();
+    while let Some(d) = p {
+        if d == dir || fs::remove_dir(d).is_err() {
+            break;
+        }
+        p = d.parent();
+    }
 }
 
 /// Puts `tmp` in the place of `out`; the previous output, if any, ends up at `trash` for the caller to delete.
@@ -824,6 +1022,107 @@ mod tests {
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("build")]);
         assert!(out.join("new.md").exists());
+    }
+
+    fn read_all(dir: &Path) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                    out.insert(rel, fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// A commit that keeps the previous output as the next staging directory: the next build writes only what
+    /// changed, never through to the output's files, and drops what is gone; a staging dropped unfinished leaves the
+    /// output as it was.
+    #[test]
+    fn a_mirror_is_the_next_staging_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        let stage = |previous: Option<HashMap<String, u64>>,
+                     mirror: Option<Mirror>,
+                     files: &[(&str, &str)]| {
+            let s = Staging::begin_mirrored(&out, previous, mirror).unwrap();
+            for (p, b) in files {
+                s.put(p.to_string(), b.as_bytes(), None);
+            }
+            s
+        };
+        let first = stage(
+            None,
+            None,
+            &[("a/x.md", "1"), ("b.md", "b"), ("gone/c.md", "c")],
+        );
+        let hashes = first.hashes();
+        let (done, mirror) = first.commit_mirrored(true, true).unwrap();
+        assert_eq!(done.written.len(), 3);
+        // The first commit has nothing to mirror (there was no previous output).
+        assert!(mirror.is_none_or(|m| m.wait().is_none()));
+        let second = stage(
+            Some(hashes),
+            None,
+            &[("a/x.md", "2"), ("b.md", "b"), ("gone/c.md", "c")],
+        );
+        let hashes = second.hashes();
+        let (done, mirror) = second.commit_mirrored(true, true).unwrap();
+        assert_eq!(
+            (done.written.clone(), done.linked),
+            (vec!["a/x.md".to_string()], 2)
+        );
+        let mirror = mirror.unwrap().wait().expect("a mirror");
+        let tmp = mirror.dir.clone();
+        assert_eq!(read_all(&tmp), read_all(&out));
+
+        // Staging from the mirror: the unchanged file is not touched, the changed one is written without changing
+        // the output's, the one left out goes.
+        let third = stage(
+            Some(hashes.clone()),
+            Some(mirror),
+            &[("a/x.md", "3"), ("b.md", "b")],
+        );
+        assert!(third.mirrored);
+        assert_eq!(fs::read_to_string(out.join("a/x.md")).unwrap(), "2");
+        // Dropped unfinished: the output is as it was; the mirror is gone.
+        drop(third);
+        assert_eq!(fs::read_to_string(out.join("a/x.md")).unwrap(), "2");
+        assert!(!tmp.exists());
+        let third = stage(
+            Some(hashes),
+            None,
+            &[("a/x.md", "3"), ("b.md", "b"), ("gone/c.md", "c")],
+        );
+        let hashes = third.hashes();
+        let mirror = third
+            .commit_mirrored(true, true)
+            .unwrap()
+            .1
+            .unwrap()
+            .wait()
+            .unwrap();
+        let fourth = stage(
+            Some(hashes),
+            Some(mirror),
+            &[("a/x.md", "4"), ("b.md", "b")],
+        );
+        let (done, mirror) = fourth.commit_mirrored(true, true).unwrap();
+        assert_eq!((done.written, done.linked), (vec!["a/x.md".to_string()], 1));
+        let all = read_all(&out);
+        assert_eq!(all.get("a/x.md").map(String::as_str), Some("4"));
+        assert!(!all.contains_key("gone/c.md") && !out.join("gone").exists());
+        let mirror = mirror.unwrap().wait().unwrap();
+        assert_eq!(read_all(&mirror.dir), all);
+        let tmp = mirror.dir.clone();
+        drop(mirror);
+        assert!(!tmp.exists());
     }
 
     #[test]

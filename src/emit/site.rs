@@ -629,12 +629,14 @@ impl SitePlan {
 
     /// Adds the rest of the site under `prefix` (normally `site/`), every page having been rendered into `sink` by
     /// [`SitePlan::render_into`] (`pages`, in reading order): the shared files, every page's markdown, `print.html`,
-    /// the search index, `llms.txt` and `llms-full.txt`. The files that hold every page are written piece by piece.
+    /// the search index, `llms.txt` and `llms-full.txt`. The files that hold every page are written piece by piece,
+    /// and only when `whole` (else the caller carries them over from an earlier build: [`holds_every_page`]).
     pub fn finish(
         &self,
         pages: &[&PageOutput],
         prefix: &str,
         sink: &dyn Sink,
+        whole: bool,
     ) -> Result<(), String> {
         let site = &self.prepared.site;
         let nav = &self.nav;
@@ -645,7 +647,7 @@ impl SitePlan {
         for (name, bytes) in shared.shared_files() {
             sink.put(format!("{prefix}{name}"), bytes, None);
         }
-        if shared.print_enabled() {
+        if whole && shared.print_enabled() {
             let list: Vec<(&str, &str, &str)> = nav
                 .order
                 .iter()
@@ -671,7 +673,7 @@ impl SitePlan {
                 return Err(e);
             }
         }
-        if shared.search_enabled() {
+        if whole && shared.search_enabled() {
             let docs: Vec<&search::SearchDoc> =
                 pages.iter().filter_map(|p| p.search.as_ref()).collect();
             for (name, bytes) in crate::timing::time("search index", || search::index(&docs)) {
@@ -682,13 +684,22 @@ impl SitePlan {
             sink.put(format!("{prefix}{}", p.path), p.markdown.as_bytes(), None);
         }
         sink.put(format!("{prefix}llms.txt"), llms_txt(site).as_bytes(), None);
-        crate::timing::time("llms-full", || {
-            sink.put_with(format!("{prefix}llms-full.txt"), &mut |w| {
-                write_llms_full(site, w)
-            })
-        });
+        if whole {
+            crate::timing::time("llms-full", || {
+                sink.put_with(format!("{prefix}llms-full.txt"), &mut |w| {
+                    write_llms_full(site, w)
+                })
+            });
+        }
         Ok(())
     }
+}
+
+/// Whether a file of the site (`print.html`, relative to the site) is one of those that hold every page and that
+/// [`SitePlan::finish`] makes only when asked for the whole site: `print.html`, the search index's fragments
+/// (`search/`), `llms-full.txt`.
+pub fn holds_every_page(rel: &str) -> bool {
+    rel == "print.html" || rel == "llms-full.txt" || rel.starts_with("search/")
 }
 
 /// Builds the site and adds it under `prefix` (normally `site/`): every page's HTML and markdown, the shared files,
@@ -702,7 +713,7 @@ pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(),
         .into_iter()
         .collect::<Result<Vec<_>, String>>()?;
     let refs: Vec<&PageOutput> = pages.iter().collect();
-    plan.finish(&refs, prefix, &sink)?;
+    plan.finish(&refs, prefix, &sink, true)?;
     let tree = sink.into_tree();
     out.files.extend(tree.files);
     Ok(())

@@ -401,25 +401,54 @@ fn serve_pushes_reload_only_once_the_files_are_in_place_and_errors_as_an_overlay
     let bundle = out.join("bundles/reviewer/16000.md");
     let mut ws = connect(port);
 
-    // A save: the first message is a reload, and when it arrives every output already has the edit.
+    // A save: the first message reloads the pages that show the edit, once they are written; the second comes once
+    // every output has it.
     atomic_save(&dir.join(PATTERN), &testing_pattern("Marker-ws-one"));
     let msg = next_text(&mut ws);
-    assert_eq!(msg, r#"{"type":"reload"}"#);
-    assert!(
-        read(&agent).contains("Marker-ws-one"),
-        "reload before the plugin was written"
-    );
-    assert!(
-        read(&bundle).contains("Marker-ws-one"),
-        "reload before the bundles were written"
-    );
+    let v: serde_json::Value = serde_json::from_str(&msg).unwrap();
+    assert_eq!(v["type"], "reload", "{msg}");
+    let listed: Vec<String> = v["pages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
     if has_site {
+        assert_eq!(v["complete"], false, "{msg}");
         let pages = site_pages_with(&out, "Marker-ws-one");
         assert!(!pages.is_empty(), "reload before the site was written");
+        for p in &pages {
+            assert!(listed.contains(p), "{p} shows the edit but is not in {msg}");
+        }
         let (status, body) = get(port, &format!("/{}", pages[0]));
         assert_eq!(status, 200);
         assert!(body.contains("Marker-ws-one") && body.contains("data-skillbook-live"));
+        let msg = next_text(&mut ws);
+        let v: serde_json::Value = serde_json::from_str(&msg).unwrap();
+        assert_eq!(
+            (&v["type"], &v["complete"]),
+            (&"reload".into(), &true.into()),
+            "{msg}"
+        );
+        // print.html holds every page: it is rewritten in the second part.
+        assert!(
+            v["pages"]
+                .as_array()
+                .is_some_and(|a| a.contains(&"print.html".into())),
+            "{msg}"
+        );
     }
+    assert!(
+        read(&agent).contains("Marker-ws-one"),
+        "complete before the plugin was written"
+    );
+    assert!(
+        read(&bundle).contains("Marker-ws-one"),
+        "complete before the bundles were written"
+    );
 
     // Broken YAML: the page gets the errors; the last good site is still served.
     let before = snapshot(&out);
@@ -441,12 +470,13 @@ fn serve_pushes_reload_only_once_the_files_are_in_place_and_errors_as_an_overlay
     let msg = next_text(&mut late);
     assert!(msg.contains(r#""type":"errors""#), "{msg}");
 
-    // Fixed: both pages reload, and the new output is in place.
+    // Fixed: both pages reload (every page: the errors were showing), and the new output is in place (a build after
+    // a failure is made whole at once).
     fs::write(dir.join(PATTERN), testing_pattern("Marker-ws-two")).unwrap();
     assert_eq!(next_text(&mut ws), r#"{"type":"reload"}"#);
+    assert_eq!(next_text(&mut late), r#"{"type":"reload"}"#);
     assert!(read(&agent).contains("Marker-ws-two"));
     assert!(read(&bundle).contains("Marker-ws-two"));
-    assert_eq!(next_text(&mut late), r#"{"type":"reload"}"#);
     assert!(!s.stderr().contains("panicked"));
 }
 
