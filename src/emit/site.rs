@@ -487,7 +487,7 @@ pub struct PageOutput {
 pub struct SitePlan {
     prepared: Prepared,
     nav: Navigation,
-    shared: SiteShared,
+    shared: std::sync::Arc<SiteShared>,
     /// Each page's chapter (by index into the site's pages), taken out of the page: rendering a page consumes it, so
     /// that the chapters and the rendered pages are not all held at once.
     chapters: Vec<std::sync::Mutex<Option<String>>>,
@@ -518,13 +518,33 @@ impl SitePlan {
             copy_js: search_cfg.copy_js,
         };
         let shared = crate::timing::time("shared", || {
-            SiteShared::new(
+            let assets = search::assets(&settings);
+            // The files every page shares change only with the configuration, the theme and the navigation: the last
+            // ones made are kept for the next build of this process (a save under watch does not make them again).
+            static LAST: std::sync::Mutex<Option<(u64, std::sync::Arc<SiteShared>)>> =
+                std::sync::Mutex::new(None);
+            let key = crate::write::hash_of(&(
+                toml::to_string(&prepared.config).map_err(|e| e.to_string())?,
+                &prepared.theme,
+                &nav.items,
+                &assets,
+                &prepared.extra_files,
+            ));
+            let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((k, shared)) = last.as_ref() {
+                if *k == key {
+                    return Ok(shared.clone());
+                }
+            }
+            let shared = std::sync::Arc::new(SiteShared::new(
                 &prepared.config,
                 &prepared.theme,
                 &nav.items,
-                &search::assets(&settings),
+                &assets,
                 &prepared.extra_files,
-            )
+            )?);
+            *last = Some((key, shared.clone()));
+            Ok::<_, String>(shared)
         })?;
         Ok(SitePlan {
             prepared,
