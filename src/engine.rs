@@ -359,12 +359,14 @@ fn text_hash(hashes: &HashMap<String, u64>, file: &SourceFile) -> u64 {
 
 /// Every output of `compiled`, through `memo`, into `sink` as each is made: only the units whose inputs changed are
 /// made again (the others' files are kept from the previous output). `hashes` are the text hashes of the content
-/// files by path (from the parses; missing ones are computed).
+/// files by path (from the parses; missing ones are computed). `once`: no build follows (`skillbook build`), so the
+/// process-wide memos of token counts and highlighted code are freed as soon as their stage is done.
 fn outputs(
     memo: &mut Memo,
     hashes: &HashMap<String, u64>,
     compiled: &Compiled,
     sink: &dyn Sink,
+    once: bool,
 ) -> Result<(Vec<Skipped>, EmitTimes), String> {
     let t = Instant::now();
     let model = &compiled.model;
@@ -619,11 +621,14 @@ fn outputs(
         });
     }
     drop(bundler);
+    if once {
+        crate::tokenize::forget();
+    }
     let expand = t.elapsed();
 
     // The site, from the model, the report and the bundle stage's manifests.
     let t = Instant::now();
-    site(memo, compiled, &manifests, sink, true)?;
+    site(memo, compiled, &manifests, sink, true, once)?;
     Ok((
         skipped,
         EmitTimes {
@@ -636,13 +641,15 @@ fn outputs(
 /// The site and report.json, from the model, the report and the bundle stage's manifests. Every page is generated; a
 /// page is rendered again (and its search document made again) only when what it is rendered from changed: early
 /// cutoff, so an edit re-renders the pages that show it. Without `whole`, the files that hold every page
-/// (`print.html`, the search index, `llms-full.txt`: [`emit::site::holds_every_page`]) are not made.
+/// (`print.html`, the search index, `llms-full.txt`: [`emit::site::holds_every_page`]) are not made. `once`: the
+/// highlighting memo is freed once the pages are made (no build follows).
 fn site(
     memo: &mut Memo,
     compiled: &Compiled,
     manifests: &[emit::site::AgentBundles],
     sink: &dyn Sink,
     whole: bool,
+    once: bool,
 ) -> Result<(), String> {
     crate::timing::time("site", || {
         let plan = emit::site::SitePlan::new(&emit::site::SiteInput {
@@ -651,6 +658,9 @@ fn site(
             book_dir: compiled.config.book_dir.as_deref(),
             bundles: Some(manifests),
         })?;
+        if once {
+            crate::highlight::forget();
+        }
         let items: Vec<(String, u64)> = (0..plan.len())
             .map(|k| (plan.path(k).to_string(), plan.page_key(k)))
             .collect();
@@ -697,7 +707,7 @@ fn pages_first(memo: &mut Memo, compiled: &Compiled, staging: &Staging) -> Resul
             compiled: a.as_ref().and_then(|a| a.result.as_ref().ok()),
         })
         .collect();
-    site(memo, compiled, &manifests, staging, false)?;
+    site(memo, compiled, &manifests, staging, false, false)?;
     staging.carry_rest(|rel| match rel.strip_prefix(SITE) {
         Some(page) => emit::site::holds_every_page(page),
         None => true,
@@ -708,7 +718,13 @@ fn pages_first(memo: &mut Memo, compiled: &Compiled, staging: &Staging) -> Resul
 /// Every output of `compiled`, made from scratch (an empty memo): what `skillbook build` writes.
 pub fn outputs_of(compiled: &Compiled) -> Result<(OutputTree, Vec<Skipped>), String> {
     let sink = MemorySink::default();
-    let (skipped, _) = outputs(&mut Memo::default(), &HashMap::new(), compiled, &sink)?;
+    let (skipped, _) = outputs(
+        &mut Memo::default(),
+        &HashMap::new(),
+        compiled,
+        &sink,
+        false,
+    )?;
     Ok((sink.into_tree(), skipped))
 }
 
@@ -1129,7 +1145,13 @@ impl Engine {
                 })
             } else {
                 crate::timing::time("outputs", || {
-                    outputs(&mut self.memo, &self.parses.hashes, compiled, &staging)
+                    outputs(
+                        &mut self.memo,
+                        &self.parses.hashes,
+                        compiled,
+                        &staging,
+                        !self.background,
+                    )
                 })
             };
             let (skipped, times) = match made {
@@ -1578,7 +1600,7 @@ mod tests {
         let build = |memo: &mut Memo, c: &Compiled| {
             memo.begin();
             let sink = MemorySink::new(last.borrow().clone());
-            let r = outputs(memo, &HashMap::new(), c, &sink).map(|_| sink.into_tree());
+            let r = outputs(memo, &HashMap::new(), c, &sink, false).map(|_| sink.into_tree());
             memo.end();
             if let Ok(t) = &r {
                 *last.borrow_mut() = t.clone();

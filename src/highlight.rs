@@ -79,6 +79,13 @@ fn cache() -> &'static Mutex<(Cache, usize)> {
     CACHE.get_or_init(|| Mutex::new((HashMap::new(), 0)))
 }
 
+/// Empties the cache (a build that runs once frees it when the pages are made).
+pub fn forget() {
+    if let Ok(mut c) = cache().lock() {
+        *c = (HashMap::new(), 0);
+    }
+}
+
 /// Highlights `code` as `lang`: HTML with token spans, or `None` when the language is unknown or the grammar fails.
 pub fn highlight(lang: &str, code: &str) -> Option<String> {
     if code.len() > MAX_HIGHLIGHT_BYTES {

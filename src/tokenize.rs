@@ -140,6 +140,13 @@ impl Tokenizer {
     }
 }
 
+/// Empties the memos of block counts (a build that runs once frees them when its bundles are made).
+pub fn forget() {
+    for t in [Tokenizer::O200k, Tokenizer::Cl100k] {
+        *t.memo() = Memo::default();
+    }
+}
+
 /// Counts of text blocks already made, so that a text counted again (a bundle measured at another cutoff, a pattern
 /// in another agent's bundle, the same pattern after a save) costs a lookup per block. Bounded: cleared when the
 /// blocks it holds pass [`MEMO_BYTES`].

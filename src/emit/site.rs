@@ -634,7 +634,9 @@ impl SitePlan {
         prefix: &str,
         sink: &dyn Sink,
     ) -> Result<PageOutput, String> {
-        let (rendered, search) = self.render(k)?;
+        let (mut rendered, search) = self.render(k)?;
+        // Kept until print.html is made (and by the memo): without the spare capacity the renderer gave it.
+        rendered.content.shrink_to_fit();
         let html = sink.put(
             format!("{prefix}{}", render::html_path(self.path(k))),
             &rendered.html,
