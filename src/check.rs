@@ -46,7 +46,7 @@ pub enum Coverage {
 }
 
 /// The expertise items of one agent and the patterns that cover each.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct AgentCoverage {
     pub plugin: String,
     pub agent: String,
@@ -57,7 +57,7 @@ pub struct AgentCoverage {
     pub items: Vec<ItemCoverage>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct ItemCoverage {
     pub category: String,
     pub item: String,
@@ -66,7 +66,7 @@ pub struct ItemCoverage {
     pub covered_by: Vec<PatternRef>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct PatternRef {
     pub skill: String,
     pub pattern: String,

@@ -158,6 +158,7 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
     let progress = opts.progress();
     let mut engine = Engine::new(opts.root.clone(), out.to_path_buf())
         .for_command(opts.command)
+        .once(true)
         .with_progress(progress.clone());
     let outcome = engine.build(&Plan::everything());
     progress.finish_and_clear();

@@ -285,11 +285,15 @@ impl Memo {
         self.seen = seen;
     }
 
-    /// The value of the unit `name` of `kind` as last made, whatever its key; it is not marked as asked for.
-    fn peek<T: Send + Sync + 'static>(&self, kind: &'static str, name: &str) -> Option<Arc<T>> {
-        self.entries
-            .get(&(kind, name.to_string()))
-            .and_then(|e| e.value.clone().downcast::<T>().ok())
+    /// The value of the unit `name` of `kind` as last made, whatever its key, with that key; it is not marked as
+    /// asked for.
+    fn peek_keyed<T: Send + Sync + 'static>(
+        &self,
+        kind: &'static str,
+        name: &str,
+    ) -> Option<(u64, Arc<T>)> {
+        let e = self.entries.get(&(kind, name.to_string()))?;
+        Some((e.key, e.value.clone().downcast::<T>().ok()?))
     }
 
     /// Forgets the units made in this build: their files were not committed (the build failed), so the previous
@@ -306,6 +310,23 @@ impl Memo {
             .iter()
             .filter(|(k, _)| *k == kind)
             .map(|(_, n)| n.clone())
+            .collect()
+    }
+}
+
+/// The site's generated pages in the memo (kind `generated`, by page path).
+struct GeneratedPages<'m>(&'m mut Memo);
+
+impl emit::site::PageStore for GeneratedPages<'_> {
+    fn pages(
+        &mut self,
+        items: &[(String, u64)],
+        make: &mut dyn FnMut(&[usize]) -> Vec<emit::site::Generated>,
+    ) -> Vec<emit::site::Generated> {
+        self.0
+            .units("generated", items, make)
+            .into_iter()
+            .map(|p| (*p).clone())
             .collect()
     }
 }
@@ -612,12 +633,18 @@ fn outputs(
     });
     let mut skipped = Vec::new();
     let mut manifests = Vec::with_capacity(bundles.len());
-    for (unit, agent) in bundles.iter().zip(&compiled_agents) {
+    for (((unit, agent), (_, bkey)), (_, akey)) in bundles
+        .iter()
+        .zip(&compiled_agents)
+        .zip(&bundle_items)
+        .zip(&plugin_agent_items)
+    {
         keep_all(sink, &unit.files);
         skipped.extend(unit.failures.iter().cloned());
         manifests.push(emit::site::AgentBundles {
             manifest: &unit.manifest,
             compiled: agent.result.as_ref().ok(),
+            key: hash_of(&(bkey, akey)),
         });
     }
     drop(bundler);
@@ -652,12 +679,22 @@ fn site(
     once: bool,
 ) -> Result<(), String> {
     crate::timing::time("site", || {
-        let plan = emit::site::SitePlan::new(&emit::site::SiteInput {
+        let input = emit::site::SiteInput {
             model: &compiled.model,
             report: &compiled.report,
             book_dir: compiled.config.book_dir.as_deref(),
             bundles: Some(manifests),
-        })?;
+        };
+        // A build that runs once keeps no generated page (each page's chapter is freed as it is rendered).
+        let mut store = GeneratedPages(memo);
+        let plan = emit::site::SitePlan::new(
+            &input,
+            if once {
+                None
+            } else {
+                Some(&mut store as &mut dyn emit::site::PageStore)
+            },
+        )?;
         if once {
             crate::highlight::forget();
         }
@@ -690,21 +727,27 @@ fn site(
 /// made with the bundle stage's manifests of the last build (the bundles are made in the second part); every other
 /// file, the ones that hold every page included, is carried over from the previous output as it is.
 fn pages_first(memo: &mut Memo, compiled: &Compiled, staging: &Staging) -> Result<(), String> {
-    let units: Vec<(Arc<BundleUnit>, Option<Arc<AgentUnit>>)> = compiled
+    // Each agent's bundles and compiled agent as last made, with their keys.
+    type Made<T> = (u64, Arc<T>);
+    let units: Vec<(Made<BundleUnit>, Option<Made<AgentUnit>>)> = compiled
         .model
         .plugins
         .iter()
         .flat_map(|p| &p.agents)
         .filter_map(|a| {
-            let bundles = memo.peek::<BundleUnit>("bundles", &a.doc.file.rel)?;
-            Some((bundles, memo.peek::<AgentUnit>("agent", &a.doc.file.rel)))
+            let bundles = memo.peek_keyed::<BundleUnit>("bundles", &a.doc.file.rel)?;
+            Some((
+                bundles,
+                memo.peek_keyed::<AgentUnit>("agent", &a.doc.file.rel),
+            ))
         })
         .collect();
     let manifests: Vec<emit::site::AgentBundles> = units
         .iter()
-        .map(|(b, a)| emit::site::AgentBundles {
+        .map(|((bkey, b), a)| emit::site::AgentBundles {
             manifest: &b.manifest,
-            compiled: a.as_ref().and_then(|a| a.result.as_ref().ok()),
+            compiled: a.as_ref().and_then(|(_, a)| a.result.as_ref().ok()),
+            key: hash_of(&(bkey, a.as_ref().map_or(0, |(k, _)| *k))),
         })
         .collect();
     site(memo, compiled, &manifests, staging, false, false)?;
@@ -798,6 +841,9 @@ pub struct Stats {
     pub skills: Vec<String>,
     /// Agents whose bundles were packed again (by source path).
     pub bundled: Vec<String>,
+    /// Site pages generated again from the model (by markdown path, `agents/x.md`); the others came from the memo,
+    /// what they are made from being the same. Empty for a build that runs once (it keeps no page).
+    pub generated: Vec<String>,
     /// Site pages rendered again (by markdown path, `agents/x.md`); the others' HTML came from the memo.
     pub rendered: Vec<String>,
     /// Output files written (the others were hard-linked from the previous output, or the output was unchanged).
@@ -904,6 +950,8 @@ pub struct Engine {
     background: bool,
     /// Put off what the reload need not wait for (see [`Engine::defer`]).
     deferred: bool,
+    /// No build follows (see [`Engine::once`]).
+    once: bool,
     /// The last build put its second part off.
     pending: bool,
     /// When the last build started (its second part's time counts from there).
@@ -932,6 +980,7 @@ impl Engine {
             last_ok: false,
             background: false,
             deferred: false,
+            once: false,
             pending: false,
             started: None,
             mirror: None,
@@ -945,6 +994,14 @@ impl Engine {
     /// a full build would write. The first build, and one after `book.toml` changed or a failure, is whole at once.
     pub fn defer(mut self, on: bool) -> Engine {
         self.deferred = on;
+        self
+    }
+
+    /// No build follows this one (`skillbook build`): the process-wide memos of token counts and highlighted code are
+    /// freed after their stages, and the generated pages are not kept, so that peak memory is the output's, not the
+    /// memos'. The output is the same.
+    pub fn once(mut self, on: bool) -> Engine {
+        self.once = on;
         self
     }
 
@@ -1150,7 +1207,7 @@ impl Engine {
                         &self.parses.hashes,
                         compiled,
                         &staging,
-                        !self.background,
+                        self.once,
                     )
                 })
             };
@@ -1215,6 +1272,7 @@ impl Engine {
             expanded: self.memo.made("agent"),
             skills: self.memo.made("skill"),
             bundled: self.memo.made("bundles"),
+            generated: self.memo.made("generated"),
             rendered: self.memo.made("page"),
             written,
         };
@@ -1699,6 +1757,18 @@ mod tests {
         );
         let r = built(b.build(&plan));
         assert_eq!(names(&r.stats.rendered), ["patterns/s1/alpha.md"]);
+        // Generated again: the pattern's page, and the pages that show what the bundle stage made of it (the agents
+        // using its skill: their compiled prompt's size; their bundles pages), which render the same as before.
+        assert_eq!(
+            names(&r.stats.generated),
+            [
+                "agents/a.md",
+                "agents/c.md",
+                "bundles/a.md",
+                "bundles/c.md",
+                "patterns/s1/alpha.md"
+            ]
+        );
         let site: Vec<&str> = r
             .stats
             .written

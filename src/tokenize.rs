@@ -15,7 +15,7 @@ pub const CLAUDE_FACTOR: f64 = 1.85;
 pub const CLAUDE_46_FACTOR: f64 = 1.30;
 
 /// Which tokenizer counts a bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Tokenizer {
     /// OpenAI's o200k_base, exact.

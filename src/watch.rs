@@ -298,12 +298,13 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `read 1 file, parsed 1, expanded 2 agents and 1 skill, bundled 2 agents, rendered 4 pages`.
 pub fn describe_stats(s: &Stats) -> String {
     format!(
-        "read {}, parsed {}, expanded {} and {}, bundled {}, rendered {}",
+        "read {}, parsed {}, expanded {} and {}, bundled {}, generated {} and rendered {}",
         plural(s.read.len(), "file", "files"),
         s.parsed.len(),
         plural(s.expanded.len(), "agent", "agents"),
         plural(s.skills.len(), "skill", "skills"),
         plural(s.bundled.len(), "agent", "agents"),
+        s.generated.len(),
         plural(s.rendered.len(), "page", "pages"),
     )
 }

@@ -95,7 +95,7 @@ pub struct CompiledAgent {
 }
 
 /// The size of a compiled agent's system prompt (its body: what Claude Code sends each time it starts the subagent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PromptSize {
     /// Its count in `tokenizer`.
     pub tokens: usize,

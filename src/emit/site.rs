@@ -13,6 +13,7 @@
 
 pub mod bundles;
 mod index;
+mod keys;
 mod pages;
 pub mod render;
 pub mod search;
@@ -32,6 +33,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use util::md_escape;
 
 /// skillbook's built-in theme files (from `theme/`), overridden by the same files in the book's theme folder.
@@ -64,6 +66,23 @@ pub struct SiteInput<'a> {
 pub struct AgentBundles<'a> {
     pub manifest: &'a crate::emit::bundle::Manifest,
     pub compiled: Option<&'a crate::emit::plugin::PromptSize>,
+    /// A hash of what the manifest was made from (equal keys, equal manifests): the key of the bundle stage's unit.
+    /// The agent's and bundles' pages are kept between builds under it ([`PageStore`]).
+    pub key: u64,
+}
+
+/// A generated page and the hash of its chapter (what its HTML is rendered from); `None` for a page not made.
+pub type Generated = Option<(Arc<Page>, u64)>;
+
+/// Generated pages kept between builds (the engine's memo): [`SitePlan::new`] asks for every page by its path and a
+/// hash of what it is made from, and `make` makes those (by index into `items`) the store does not hold under the
+/// same key. `None` in place of a store makes every page.
+pub trait PageStore {
+    fn pages(
+        &mut self,
+        items: &[(String, u64)],
+        make: &mut dyn FnMut(&[usize]) -> Vec<Generated>,
+    ) -> Vec<Generated>;
 }
 
 /// The generated site before rendering: its pages in navigation order and the navigation itself.
@@ -73,7 +92,10 @@ pub struct Site {
     pub description: String,
     /// The generated `SUMMARY.md`.
     pub summary: String,
-    pub pages: Vec<Page>,
+    /// Shared with the caller's [`PageStore`], if any.
+    pub pages: Vec<Arc<Page>>,
+    /// For each page, a hash of its chapter: a page is rendered again only when it changed (early cutoff).
+    pub keys: Vec<u64>,
 }
 
 /// Reads the book's configuration: `book_dir/book.toml` when there is one, else mdBook's defaults.
@@ -91,6 +113,15 @@ pub fn load_config(book_dir: Option<&Path>) -> Result<Config, String> {
 
 /// Generates every page and the navigation, in memory.
 pub fn generate(input: &SiteInput, config: &Config) -> Site {
+    generate_with(input, config, None)
+}
+
+/// Generates the navigation, and every page that `store` does not hold under the same key (every page without one).
+pub fn generate_with(
+    input: &SiteInput,
+    config: &Config,
+    store: Option<&mut dyn PageStore>,
+) -> Site {
     let ix = crate::timing::time("site index", || Index::new(input.model, input.report));
     let title = config
         .book
@@ -104,7 +135,8 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
         .clone()
         .or_else(|| manifest_description(input.model))
         .unwrap_or_default();
-    let bundle_pages = crate::timing::time("bundle pages", || bundles::pages(&ix, input.bundles));
+    let manifests = input.bundles.unwrap_or_default();
+    let bundle_paths = bundles::paths(input.bundles);
 
     // The navigation, and the pages in its order (made afterwards, in parallel).
     let mut jobs = vec![Job::Home];
@@ -114,14 +146,9 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
         for (ai, a) in ix.agents.iter().enumerate() {
             let _ = writeln!(nav, "- [{}]({})", md_escape(&a.display), a.path);
             jobs.push(Job::Agent(ai));
-            let mine = input.bundles.and_then(|b| {
-                b.iter()
-                    .position(|x| x.manifest.agent == a.display)
-                    .filter(|&i| i < bundle_pages.len())
-            });
-            if let Some(i) = mine {
-                let _ = writeln!(nav, "    - [Bundles]({})", bundle_pages[i].path);
-                jobs.push(Job::Ready(i));
+            if let Some(i) = manifests.iter().position(|x| x.manifest.agent == a.display) {
+                let _ = writeln!(nav, "    - [Bundles]({})", bundle_paths[i]);
+                jobs.push(Job::Bundles(i));
             }
         }
         nav.push('\n');
@@ -158,67 +185,102 @@ pub fn generate(input: &SiteInput, config: &Config) -> Site {
         nav.push('\n');
     }
     // Bundles of agents the index does not know (renamed since): listed on their own.
-    let orphans: Vec<usize> = input
-        .bundles
-        .map(|b| {
-            b.iter()
-                .enumerate()
-                .filter(|(i, x)| {
-                    *i < bundle_pages.len()
-                        && !ix.agents.iter().any(|a| a.display == x.manifest.agent)
-                })
-                .map(|(i, _)| i)
-                .collect()
+    let orphans: Vec<usize> = (0..manifests.len())
+        .filter(|&i| {
+            !ix.agents
+                .iter()
+                .any(|a| a.display == manifests[i].manifest.agent)
         })
-        .unwrap_or_default();
+        .collect();
     if !orphans.is_empty() {
         nav.push_str("# Bundles\n\n");
         for i in orphans {
-            let p = &bundle_pages[i];
-            let _ = writeln!(nav, "- [{}]({})", md_escape(&p.title), p.path);
-            jobs.push(Job::Ready(i));
+            let _ = writeln!(
+                nav,
+                "- [{}]({})",
+                md_escape(&manifests[i].manifest.agent),
+                bundle_paths[i]
+            );
+            jobs.push(Job::Bundles(i));
         }
         nav.push('\n');
     }
     nav.push_str("# Coverage\n\n- [Coverage matrix](coverage.md)\n");
     jobs.push(Job::Coverage);
 
-    let pages = crate::timing::time("pages", || {
-        super::par_map(&jobs, |job| match *job {
-            Job::Home => Some(pages::home(&ix, &title, &description)),
-            Job::Agent(ai) => Some(pages::agent(
-                &ix,
-                ai,
-                compiled_prompt(input, &ix.agents[ai].display),
-            )),
-            Job::Skill(si) => Some(pages::skill(&ix, &ix.skills[si])),
-            Job::Group(si, g) => Some(pages::group(&ix, &ix.skills[si], g)),
-            Job::Pattern(k) => pages::pattern(&ix, k),
-            Job::Coverage => Some(pages::coverage(&ix)),
-            Job::Ready(i) => bundle_pages.get(i).cloned(),
+    // Each page's path and key, then the pages the store does not hold.
+    let shape = crate::timing::time("page keys", || {
+        keys::Shape::new(input, &title, &description)
+    });
+    let items: Vec<(String, u64)> = jobs
+        .iter()
+        .map(|job| match *job {
+            Job::Home => ("index.md".to_string(), shape.plain(0, &[])),
+            Job::Agent(ai) => (
+                ix.agents[ai].path.clone(),
+                shape.with_bundles(
+                    1,
+                    ai,
+                    agent_bundles(input, &ix.agents[ai].display).map(|b| b.key),
+                ),
+            ),
+            Job::Skill(si) => (ix.skills[si].path.clone(), shape.plain(2, &[si])),
+            Job::Group(si, g) => (
+                ix.skills[si].groups[g].path.clone(),
+                shape.plain(3, &[si, g]),
+            ),
+            Job::Pattern(k) => (
+                ix.patterns
+                    .get(&k)
+                    .map(|i| i.path.clone())
+                    .unwrap_or_default(),
+                shape.pattern(k, &ix.pattern(k).1.doc.file, input),
+            ),
+            Job::Coverage => ("coverage.md".to_string(), shape.coverage(input)),
+            Job::Bundles(i) => (
+                bundle_paths[i].clone(),
+                shape.with_bundles(6, i, Some(manifests[i].key)),
+            ),
         })
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+        .collect();
+    let mut make = |todo: &[usize]| -> Vec<Generated> {
+        super::par_map(todo, |&i| {
+            match jobs[i] {
+                Job::Home => Some(pages::home(&ix, &title, &description)),
+                Job::Agent(ai) => Some(pages::agent(
+                    &ix,
+                    ai,
+                    agent_bundles(input, &ix.agents[ai].display).and_then(|b| b.compiled),
+                )),
+                Job::Skill(si) => Some(pages::skill(&ix, &ix.skills[si])),
+                Job::Group(si, g) => Some(pages::group(&ix, &ix.skills[si], g)),
+                Job::Pattern(k) => pages::pattern(&ix, k),
+                Job::Coverage => Some(pages::coverage(&ix)),
+                Job::Bundles(i) => Some(bundles::page(&ix, &manifests[i], &bundle_paths[i])),
+            }
+            .map(|p| {
+                let hash = crate::write::hash_of(&p.chapter);
+                (Arc::new(p), hash)
+            })
+        })
+    };
+    let made = crate::timing::time("pages", || match store {
+        Some(store) => store.pages(&items, &mut make),
+        None => make(&(0..items.len()).collect::<Vec<_>>()),
+    });
+    let (pages, keys) = made.into_iter().flatten().unzip();
     Site {
         title,
         description,
         summary: nav,
         pages,
+        keys,
     }
 }
 
-/// The size of an agent's system prompt in the compiled plugin, from the bundle stage's manifests.
-fn compiled_prompt<'a>(
-    input: &'a SiteInput,
-    agent: &str,
-) -> Option<&'a crate::emit::plugin::PromptSize> {
-    input
-        .bundles?
-        .iter()
-        .find(|m| m.manifest.agent == agent)?
-        .compiled
+/// The bundle stage's result for an agent, by its name as shown.
+fn agent_bundles<'a>(input: &SiteInput<'a>, agent: &str) -> Option<&'a AgentBundles<'a>> {
+    input.bundles?.iter().find(|m| m.manifest.agent == agent)
 }
 
 /// One page to make.
@@ -230,8 +292,8 @@ enum Job {
     Group(usize, usize),
     Pattern(crate::expand::PatternKey),
     Coverage,
-    /// A page made already (a bundles page, by index).
-    Ready(usize),
+    /// The bundles page of the `i`th manifest.
+    Bundles(usize),
 }
 
 fn default_title(model: &Model) -> String {
@@ -287,7 +349,12 @@ pub fn llms_txt(site: &Site) -> String {
         }
     };
     for name in ["Agents", "Skills", "Patterns", "Optional"] {
-        let list: Vec<&Page> = site.pages.iter().filter(|p| section(p) == name).collect();
+        let list: Vec<&Page> = site
+            .pages
+            .iter()
+            .map(|p| &**p)
+            .filter(|p| section(p) == name)
+            .collect();
         if list.is_empty() {
             continue;
         }
@@ -488,20 +555,30 @@ pub struct SitePlan {
     prepared: Prepared,
     nav: Navigation,
     shared: std::sync::Arc<SiteShared>,
-    /// Each page's chapter (by index into the site's pages), taken out of the page: rendering a page consumes it, so
-    /// that the chapters and the rendered pages are not all held at once.
+    /// Each page's chapter (by index into the site's pages), taken out of the page when nothing else holds the page
+    /// (no [`PageStore`]): rendering a page consumes it, so that the chapters and the rendered pages are not all held
+    /// at once. `None` for a page a store holds: it is rendered from the page's own chapter.
     chapters: Vec<std::sync::Mutex<Option<String>>>,
+    /// Whether the page's chapter was taken out into `chapters`.
+    taken: Vec<bool>,
 }
 
 impl SitePlan {
-    pub fn new(input: &SiteInput) -> Result<SitePlan, String> {
-        let mut prepared = crate::timing::time("generate pages", || prepare(input))?;
-        let chapters = prepared
+    /// Plans the site of `input`, its pages taken from `store` where it holds them under the same key.
+    pub fn new(input: &SiteInput, store: Option<&mut dyn PageStore>) -> Result<SitePlan, String> {
+        let mut prepared = crate::timing::time("generate pages", || prepare_with(input, store))?;
+        let (chapters, taken) = prepared
             .site
             .pages
             .iter_mut()
-            .map(|p| std::sync::Mutex::new(Some(std::mem::take(&mut p.chapter))))
-            .collect();
+            .map(|p| match Arc::get_mut(p) {
+                Some(p) => (
+                    std::sync::Mutex::new(Some(std::mem::take(&mut p.chapter))),
+                    true,
+                ),
+                None => (std::sync::Mutex::new(None), false),
+            })
+            .unzip();
         let nav = crate::timing::time("navigation", || navigation(&prepared.site))?;
         let html: mdbook_core::config::HtmlConfig = prepared
             .config
@@ -551,6 +628,7 @@ impl SitePlan {
             nav,
             shared,
             chapters,
+            taken,
         })
     }
 
@@ -566,13 +644,6 @@ impl SitePlan {
     /// The markdown path of the `k`th page in reading order (`agents/x.md`).
     pub fn path(&self, k: usize) -> &str {
         &self.prepared.site.pages[self.nav.order[k].page].path
-    }
-
-    /// The `k`th page's chapter, behind its lock.
-    fn chapter(&self, k: usize) -> std::sync::MutexGuard<'_, Option<String>> {
-        self.chapters[self.nav.order[k].page]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn view<'a>(&'a self, k: usize, markdown: &'a str) -> PageView<'a> {
@@ -595,30 +666,38 @@ impl SitePlan {
         }
     }
 
-    /// A hash of everything the `k`th page's [`SitePlan::render`] reads: its view (path, title, markdown, section
-    /// number, neighbours) and what every page shares (theme, configuration, asset names, navigation).
+    /// A hash of everything the `k`th page's [`SitePlan::render`] reads: its view (path, title, section number,
+    /// neighbours, and its chapter, by the hash taken when it was generated) and what every page shares (theme,
+    /// configuration, asset names, navigation).
     pub fn page_key(&self, k: usize) -> u64 {
-        let chapter = self.chapter(k);
-        let v = self.view(k, chapter.as_deref().unwrap_or_default());
+        let i = self.nav.order[k].page;
+        let v = self.view(k, "");
         crate::write::hash_of(&(
             self.shared.fingerprint(),
             self.shared.search_enabled(),
             v.path,
             v.title,
-            v.markdown,
+            self.prepared.site.keys[i],
             v.section,
             v.previous,
             v.next,
         ))
     }
 
-    /// Renders the `k`th page in reading order, and makes its search document. A page is rendered once per plan: its
-    /// chapter is consumed (ask [`SitePlan::page_key`] before).
+    /// Renders the `k`th page in reading order, and makes its search document. A page whose chapter was taken out
+    /// is rendered once per plan: its chapter is consumed.
     pub fn render(&self, k: usize) -> Result<(RenderedPage, Option<search::SearchDoc>), String> {
-        let Some(chapter) = self.chapter(k).take() else {
-            return Err(format!("{} was rendered twice", self.path(k)));
+        let i = self.nav.order[k].page;
+        let owned = self.chapters[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let chapter: &str = match &owned {
+            Some(c) => c,
+            None if !self.taken[i] => &self.prepared.site.pages[i].chapter,
+            None => return Err(format!("{} was rendered twice", self.path(k))),
         };
-        let v = self.view(k, &chapter);
+        let v = self.view(k, chapter);
         let rendered = render::render_page(&self.shared, &v)?;
         let search = self
             .shared
@@ -728,7 +807,7 @@ pub fn holds_every_page(rel: &str) -> bool {
 /// `print.html`, `llms.txt`, `llms-full.txt` and the search index. Every page is rendered (in parallel); the engine
 /// renders through its memo instead.
 pub fn emit(input: &SiteInput, prefix: &str, out: &mut OutputTree) -> Result<(), String> {
-    let plan = SitePlan::new(input)?;
+    let plan = SitePlan::new(input, None)?;
     let ks: Vec<usize> = (0..plan.len()).collect();
     let sink = MemorySink::default();
     let pages = super::par_map(&ks, |&k| plan.render_into(k, prefix, &sink))
@@ -780,8 +859,16 @@ pub fn write_book(input: &SiteInput, dir: &Path) -> Result<(), String> {
 /// Generates the site and adjusts the configuration for rendering. Reads the book's theme folder and the files its
 /// `additional-css`/`additional-js` name.
 pub fn prepare(input: &SiteInput) -> Result<Prepared, String> {
+    prepare_with(input, None)
+}
+
+/// [`prepare`], the pages taken from `store` where it holds them under the same key.
+pub fn prepare_with(
+    input: &SiteInput,
+    store: Option<&mut dyn PageStore>,
+) -> Result<Prepared, String> {
     let mut config = load_config(input.book_dir)?;
-    let site = generate(input, &config);
+    let site = generate_with(input, &config, store);
 
     let mut html: toml::Table = config
         .get::<toml::Table>("output.html")

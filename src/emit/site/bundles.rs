@@ -12,23 +12,19 @@ use crate::emit::bundle::{Manifest, PatternEntry};
 use crate::expand::Form;
 use std::fmt::Write as _;
 
-/// The bundles pages, one per agent's manifest, in their order.
-pub fn pages(ix: &Index, manifests: Option<&[super::AgentBundles]>) -> Vec<Page> {
-    let Some(manifests) = manifests else {
-        return Vec::new();
-    };
+/// The paths of the bundles pages, one per agent's manifest, in their order (unique, from the agents' names).
+pub fn paths(manifests: Option<&[super::AgentBundles]>) -> Vec<String> {
     let mut paths = Unique::default();
     manifests
+        .unwrap_or_default()
         .iter()
-        .map(|b| {
-            let m = b.manifest;
-            agent_page(
-                ix,
-                m,
-                &paths.take(&format!("bundles/{}.md", slugify(&m.agent))),
-            )
-        })
+        .map(|b| paths.take(&format!("bundles/{}.md", slugify(&b.manifest.agent))))
         .collect()
+}
+
+/// The bundles page of one agent's manifest, at `path` (from [`paths`]).
+pub fn page(ix: &Index, bundles: &super::AgentBundles, path: &str) -> Page {
+    agent_page(ix, bundles.manifest, path)
 }
 
 fn form_name(f: Form) -> &'static str {
