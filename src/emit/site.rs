@@ -748,7 +748,11 @@ impl SitePlan {
         for (name, bytes) in shared.shared_files() {
             sink.put(format!("{prefix}{name}"), bytes, None);
         }
-        if whole && shared.print_enabled() {
+        // print.html on a thread of its own, beside llms-full.txt (each reads every page).
+        let print = || -> Result<(), String> {
+            if !(whole && shared.print_enabled()) {
+                return Ok(());
+            }
             let list: Vec<(&str, &str, &str)> = nav
                 .order
                 .iter()
@@ -770,10 +774,22 @@ impl SitePlan {
                     })
                 })
             });
-            if let Some(e) = failed {
-                return Err(e);
+            failed.map_or(Ok(()), Err)
+        };
+        std::thread::scope(|scope| {
+            let printed = scope.spawn(print);
+            if whole {
+                crate::timing::time("llms-full", || {
+                    sink.put_with(format!("{prefix}llms-full.txt"), &mut |w| {
+                        write_llms_full(site, w)
+                    })
+                });
             }
-        }
+            printed
+                .join()
+                .unwrap_or_else(|_| Err("making print.html failed".to_string()))
+        })?;
+        // The search index after print.html, not beside it: the two at once would raise the build's peak memory.
         if whole && shared.search_enabled() {
             let docs: Vec<&search::SearchDoc> =
                 pages.iter().filter_map(|p| p.search.as_ref()).collect();
@@ -785,13 +801,6 @@ impl SitePlan {
             sink.put(format!("{prefix}{}", p.path), p.markdown.as_bytes(), None);
         }
         sink.put(format!("{prefix}llms.txt"), llms_txt(site).as_bytes(), None);
-        if whole {
-            crate::timing::time("llms-full", || {
-                sink.put_with(format!("{prefix}llms-full.txt"), &mut |w| {
-                    write_llms_full(site, w)
-                })
-            });
-        }
         Ok(())
     }
 }
