@@ -159,10 +159,9 @@ pub fn code_block(lang: Option<&str>, code: &str) -> String {
     format!("<pre class=\"sb-code\"{label}><code class=\"{class}\">{body}</code></pre>")
 }
 
-/// Replaces every fenced code block of `markdown` that names a language with its highlighted HTML, indented to sit
-/// where the fence sat (inside list items and block quotes too). Other text is unchanged.
-pub fn highlight_fences(markdown: &str) -> String {
-    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+/// The fenced code blocks of `markdown` that name a language: (the fence's byte range, language, code).
+fn fences(markdown: &str) -> Vec<(Range<usize>, String, String)> {
+    let mut found = Vec::new();
     let mut current: Option<(Range<usize>, String, String)> = None;
     let parser = Parser::new_ext(markdown, crate::parse::markdown_options()).into_offset_iter();
     for (event, range) in parser {
@@ -177,15 +176,34 @@ pub fn highlight_fences(markdown: &str) -> String {
                     code.push_str(&t);
                 }
             }
-            Event::End(TagEnd::CodeBlock) => {
-                if let Some((range, lang, code)) = current.take() {
-                    let html = code_block(Some(&lang), &code);
-                    edits.push((range.clone(), indent_block(markdown, &range, &html)));
-                }
-            }
+            Event::End(TagEnd::CodeBlock) => found.extend(current.take()),
             _ => {}
         }
     }
+    found
+}
+
+/// Highlights the fenced code blocks of each of `texts` into the cache, so that [`highlight_fences`] finds them
+/// there: run on a spare core while the build does other work (the engine warms the pattern files it parsed).
+pub fn warm<'a>(texts: impl Iterator<Item = &'a str>) {
+    for text in texts {
+        for (_, lang, code) in fences(text) {
+            highlight(&lang, &code);
+        }
+    }
+}
+
+/// Replaces every fenced code block of `markdown` that names a language with its highlighted HTML, indented to sit
+/// where the fence sat (inside list items and block quotes too). Other text is unchanged.
+pub fn highlight_fences(markdown: &str) -> String {
+    let edits: Vec<(Range<usize>, String)> = fences(markdown)
+        .into_iter()
+        .map(|(range, lang, code)| {
+            let html = code_block(Some(&lang), &code);
+            let block = indent_block(markdown, &range, &html);
+            (range, block)
+        })
+        .collect();
     let mut out = String::with_capacity(markdown.len() * 2);
     let mut pos = 0;
     for (r, new) in edits {
