@@ -94,9 +94,11 @@ impl Templates {
         Templates::new(&sources).expect("built-in templates compile")
     }
 
-    fn render(&self, layout: Layout, data: &serde_json::Value) -> Result<String, String> {
+    /// Renders `data` with the layout's template. The data is handed over whole: handlebars would otherwise copy it
+    /// (every pattern text of the bundle) into its own context first.
+    fn render(&self, layout: Layout, data: serde_json::Value) -> Result<String, String> {
         self.hb
-            .render(layout.name(), data)
+            .render_with_context(layout.name(), &handlebars::Context::from(data))
             .map_err(|e| format!("bundle template `{}` failed: {e}", layout.name()))
     }
 }
@@ -685,7 +687,7 @@ impl<'m> Bundler<'m> {
             "tokenizer": self.tokenizer.name(),
         });
         self.templates
-            .render(self.layout, &data)
+            .render(self.layout, data)
             .map_err(BundleError::Template)
     }
 
