@@ -152,7 +152,7 @@ pub fn forget() {
 /// blocks it holds pass [`MEMO_BYTES`].
 #[derive(Default)]
 struct Memo {
-    map: HashMap<Box<str>, usize>,
+    map: HashMap<Box<str>, usize, foldhash::fast::FixedState>,
     bytes: usize,
 }
 

@@ -16,7 +16,9 @@ use crate::parse::{Agent, Model, Pattern, Skill};
 use crate::tokenize::Tokenizer;
 use handlebars::Handlebars;
 use serde::Serialize;
-use std::collections::HashMap;
+/// The bundler's maps and memos, hashed with foldhash: their keys are small and looked up millions of times at 300
+/// agents (SipHash's setup was most of the lookup).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod rank;
@@ -329,8 +331,8 @@ impl<'m> Bundler<'m> {
             layout,
             link: anchor_link,
             disclosure: false,
-            prepared: Mutex::new(HashMap::new()),
-            counts: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::default()),
+            counts: Mutex::new(HashMap::default()),
         }
     }
 
@@ -490,8 +492,10 @@ impl<'m> Bundler<'m> {
         let plan = plan_agent(self.model, plugin, agent);
         let level = plan.as_ref().map(|p| p.level + 1).unwrap_or(3);
         let relevance = match (task, plan.as_ref()) {
-            (Some(task), Some(plan)) => rank::relevance(self.model, plan, task),
-            _ => HashMap::new(),
+            (Some(task), Some(plan)) => rank::relevance(self.model, plan, task)
+                .into_iter()
+                .collect(),
+            _ => HashMap::default(),
         };
         let mut packing = Packing {
             plan: plan.as_ref(),
@@ -506,11 +510,11 @@ impl<'m> Bundler<'m> {
             order: Vec::new(),
             task: task.is_some(),
             relevance,
-            exact: HashMap::new(),
+            exact: HashMap::default(),
         };
         packing.order = self.order(&packing);
         if self.disclosure {
-            let mut last: HashMap<PatternKey, usize> = HashMap::new();
+            let mut last: HashMap<PatternKey, usize> = HashMap::default();
             for (i, e) in packing.order.iter().enumerate() {
                 last.insert(e.key, i + 1);
             }
@@ -596,7 +600,7 @@ impl<'m> Bundler<'m> {
 
     /// What the first `k` elements take of each pattern.
     fn picks(&self, packing: &Packing, k: usize) -> HashMap<PatternKey, Pick> {
-        let mut picks: HashMap<PatternKey, Pick> = HashMap::new();
+        let mut picks: HashMap<PatternKey, Pick> = HashMap::default();
         for e in &packing.order[..k] {
             let pick = picks.entry(e.key).or_insert_with(|| Pick {
                 summary: false,
@@ -775,7 +779,7 @@ impl<'m> Bundler<'m> {
         // A first guess from the pieces' own counts, then exact counts around it.
         let mut estimate = base;
         let mut guess = 0;
-        let mut present: HashMap<PatternKey, Vec<bool>> = HashMap::new();
+        let mut present: HashMap<PatternKey, Vec<bool>> = HashMap::default();
         for (i, e) in packing.order.iter().enumerate() {
             let prepared = self.prepared(e.key, packing.at(e.key));
             let seen = present.entry(e.key).or_default();
