@@ -15,6 +15,19 @@ thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The nesting of the stage being timed on this thread.
+pub fn depth() -> usize {
+    DEPTH.with(Cell::get)
+}
+
+/// Runs `f` (on another thread) as if nested `depth` deep, so that its stages print indented where they belong.
+pub fn nested<T>(depth: usize, f: impl FnOnce() -> T) -> T {
+    let before = DEPTH.with(|d| d.replace(depth));
+    let value = f();
+    DEPTH.with(|d| d.set(before));
+    value
+}
+
 /// Runs `f`, and when timings are on prints `name` with its wall time, indented by nesting.
 pub fn time<T>(name: &str, f: impl FnOnce() -> T) -> T {
     if !enabled() {

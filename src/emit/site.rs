@@ -777,7 +777,8 @@ impl SitePlan {
             failed.map_or(Ok(()), Err)
         };
         std::thread::scope(|scope| {
-            let printed = scope.spawn(print);
+            let depth = crate::timing::depth();
+            let printed = scope.spawn(move || crate::timing::nested(depth, print));
             if whole {
                 crate::timing::time("llms-full", || {
                     sink.put_with(format!("{prefix}llms-full.txt"), &mut |w| {
