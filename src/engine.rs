@@ -1838,6 +1838,8 @@ mod tests {
         );
         let r = built(b.build(&plan));
         assert_eq!(r.stats.rendered.len(), pages);
+        // A title is in what every page may read (the model's shape), so every page is generated again too.
+        assert_eq!(r.stats.generated.len(), pages);
         assert_eq!(read_tree(&out), full_build(root));
 
         // An agent's text: its page, and its bundles' page (the new intro changes their token counts); no other.
