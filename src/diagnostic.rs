@@ -126,7 +126,9 @@ impl<'a> Source<'a> {
             end -= 1;
         }
         let col = self.text[start..end].chars().count() + 1;
-        (line + 1, col)
+        // An offset in a line's ending (the second `\r` of `\r\r\n`) is at the end of the line as it is shown.
+        let last = self.line_text(line + 1).chars().count() + 1;
+        (line + 1, col.min(last))
     }
 
     /// Byte offset of a 1-based line.

@@ -326,10 +326,15 @@ pub fn parse_as(
     }
 }
 
+/// What to do about a control character (YAML allows none but tab, line breaks and, quoted, escapes of the others).
+const CONTROL_HELP: &str = "remove the control character at the caret (an invisible byte, often pasted from a terminal or a word processor), or write it as an escape in a double-quoted value (`\\x0f`)";
+
 /// What to do about YAML that only the lenient parser reads.
 fn fallback_help(msg: &str, line: &str) -> &'static str {
     let indent = &line[..line.len() - line.trim_start().len()];
-    if msg.contains("tab") || indent.contains('\t') {
+    if msg.contains("control characters") {
+        CONTROL_HELP
+    } else if msg.contains("tab") || indent.contains('\t') {
         "indent with spaces, not tabs: YAML forbids tabs in indentation"
     } else {
         "quote the value (`description: \"...\"`) so strict YAML parsers, including Claude Code's, read it as written"
@@ -379,7 +384,9 @@ fn unclosed(
 fn strict_help(msg: &str, line: &str) -> String {
     let indent = &line[..line.len() - line.trim_start().len()];
     let value = line.split_once(':').map(|(_, v)| v.trim()).unwrap_or("");
-    if msg.contains("tab") || indent.contains('\t') {
+    if msg.contains("control characters") {
+        CONTROL_HELP.to_string()
+    } else if msg.contains("tab") || indent.contains('\t') {
         "indent with spaces, not tabs: YAML forbids tabs in indentation".to_string()
     } else if value.starts_with('[') && !value.ends_with(']') {
         "close the list with `]` on the same line (`covers: [Raft, Paxos]`), or write one `- item` per line".to_string()
@@ -396,8 +403,9 @@ fn strict_help(msg: &str, line: &str) -> String {
 }
 
 /// serde_yaml error messages end with " at line L column C"; that is said by the diagnostic's location instead.
+/// (A reader error ends " at position N", a byte offset in the YAML text, which means nothing to the file's reader.)
 fn strip_location(msg: &str) -> &str {
-    match msg.find(" at line ") {
+    match msg.find(" at line ").or_else(|| msg.rfind(" at position ")) {
         Some(i) => &msg[..i],
         None => msg,
     }
@@ -406,12 +414,28 @@ fn strip_location(msg: &str) -> &str {
 /// The file's line and column of a YAML error. The YAML parser counts lines by YAML's own line breaks (`\n`,
 /// `\r\n`, a lone `\r`, and U+0085, U+2028, U+2029), which a file's lines (split at `\n`) need not agree with, so
 /// its line and column are turned back into an offset in the file first.
+///
+/// An error of libyaml's reader (a control character, a byte-order mark in the middle) has no line and column: its
+/// message ends `at position N`, N being the byte offset in the YAML text, which is used instead.
 fn yaml_error_position(src: &Source, yaml_start: usize, err: &serde_yaml::Error) -> (usize, usize) {
+    let yaml = &src.text[yaml_start.min(src.text.len())..];
+    if let Some(mut at) = reader_offset(&err.to_string()).filter(|&n| n <= yaml.len()) {
+        while !yaml.is_char_boundary(at) {
+            at -= 1;
+        }
+        return src.line_col(yaml_start + at);
+    }
     let Some(loc) = err.location() else {
         return src.line_col(yaml_start);
     };
-    let yaml = &src.text[yaml_start.min(src.text.len())..];
     src.line_col(yaml_start + yaml_offset(yaml, loc.line().max(1), loc.column().max(1)))
+}
+
+/// The byte offset of a libyaml reader error, from its message (`... at position 10`).
+fn reader_offset(msg: &str) -> Option<usize> {
+    let (_, rest) = msg.rsplit_once(" at position ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// The byte offset of a 1-based YAML line and column (in characters) in `yaml`, clamped to its line's end.
