@@ -203,6 +203,12 @@ pub fn parse_as(
                     Value::String(s) => s,
                     other => other.scalar_text().unwrap_or_default(),
                 };
+                // Keys that are not strings (`? [a, b]`) are read as their text, so two of them can come out equal:
+                // the last value is kept where the first stood, as a mapping of strings (the compiled plugin's) has it.
+                if let Some(f) = fields.iter_mut().find(|f: &&mut Field| f.key == key) {
+                    f.value = from_yaml(v);
+                    continue;
+                }
                 let (key_offset, region) = regions
                     .iter()
                     .find(|r| r.0 == key)
@@ -472,17 +478,22 @@ fn from_yaml(v: serde_yaml::Value) -> Value {
         serde_yaml::Value::Number(n) => Value::Number(n.to_string()),
         serde_yaml::Value::String(s) => Value::String(s),
         serde_yaml::Value::Sequence(seq) => Value::List(seq.into_iter().map(from_yaml).collect()),
-        serde_yaml::Value::Mapping(map) => Value::Map(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match from_yaml(k) {
-                        Value::String(s) => s,
-                        other => other.scalar_text().unwrap_or_default(),
-                    };
-                    (key, from_yaml(v))
-                })
-                .collect(),
-        ),
+        serde_yaml::Value::Mapping(map) => {
+            // As at the top level: keys read as equal text keep the last value where the first stood.
+            let mut entries: Vec<(String, Value)> = Vec::new();
+            for (k, v) in map {
+                let key = match from_yaml(k) {
+                    Value::String(s) => s,
+                    other => other.scalar_text().unwrap_or_default(),
+                };
+                let v = from_yaml(v);
+                match entries.iter_mut().find(|(e, _)| *e == key) {
+                    Some(e) => e.1 = v,
+                    None => entries.push((key, v)),
+                }
+            }
+            Value::Map(entries)
+        }
         serde_yaml::Value::Tagged(t) => from_yaml(t.value),
     }
 }
@@ -994,6 +1005,25 @@ mod tests {
             .map(|d| (d.line, d.column))
             .collect();
         assert_eq!(dup, [(5, 3)], "{diags:?}");
+    }
+
+    #[test]
+    fn keys_that_are_not_strings_and_read_alike_keep_the_last_value() {
+        // Found by the `roundtrip` fuzzer: two list keys (`? - a`) both read as "" were two fields, and the
+        // compiled plugin, which writes a mapping of strings, kept one.
+        let (fm, _) = run("---\n? - a\n: 1\nname: x\n? - b\n: 2\n---\n");
+        let keys: Vec<&str> = fm.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["", "name"]);
+        assert_eq!(value(&fm, ""), &Value::Number("2".into()));
+        let fields: Vec<(String, Value)> = fm
+            .fields
+            .iter()
+            .map(|f| (f.key.clone(), f.value.clone()))
+            .collect();
+        assert_eq!(
+            parse_strict(&to_strict_yaml(&fields)).expect("strict"),
+            fields
+        );
     }
 
     #[test]
