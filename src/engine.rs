@@ -396,6 +396,9 @@ fn outputs(
 ) -> Result<(Vec<Skipped>, EmitTimes), String> {
     let agents: usize = compiled.model.plugins.iter().map(|p| p.agents.len()).sum();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if agents >= cores {
+        return outputs_made(memo, hashes, compiled, sink, once);
+    }
     let fresh: Option<HashSet<&str>> = fresh.map(|f| f.iter().map(String::as_str).collect());
     let warm: Vec<&str> = compiled
         .model
@@ -411,7 +414,7 @@ fn outputs(
         .map(|p| p.doc.body())
         .collect();
     std::thread::scope(|scope| {
-        if agents < cores && !warm.is_empty() {
+        if !warm.is_empty() {
             scope.spawn(|| crate::highlight::warm(warm.into_iter()));
         }
         outputs_made(memo, hashes, compiled, sink, once)

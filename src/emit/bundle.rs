@@ -16,10 +16,11 @@ use crate::parse::{Agent, Model, Pattern, Skill};
 use crate::tokenize::Tokenizer;
 use handlebars::Handlebars;
 use serde::Serialize;
+use std::sync::{Arc, Mutex, MutexGuard};
+
 /// The bundler's maps and memos, hashed with foldhash: their keys are small and looked up millions of times at 300
 /// agents (SipHash's setup was most of the lookup).
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 pub mod rank;
 

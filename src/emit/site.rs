@@ -28,7 +28,7 @@ use index::Index;
 use mdbook_core::config::Config;
 use mdbook_summary::SummaryItem;
 use render::{NavItem, PageView, RenderedPage, SiteShared, Theme};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -137,6 +137,16 @@ pub fn generate_with(
         .unwrap_or_default();
     let manifests = input.bundles.unwrap_or_default();
     let bundle_paths = bundles::paths(input.bundles);
+    // Each agent's manifest (the first by its name), found once.
+    let mut by_agent: HashMap<&str, usize> = HashMap::new();
+    for (i, m) in manifests.iter().enumerate() {
+        by_agent.entry(m.manifest.agent.as_str()).or_insert(i);
+    }
+    let mine: Vec<Option<usize>> = ix
+        .agents
+        .iter()
+        .map(|a| by_agent.get(a.display.as_str()).copied())
+        .collect();
 
     // The navigation, and the pages in its order (made afterwards, in parallel).
     let mut jobs = vec![Job::Home];
@@ -146,7 +156,7 @@ pub fn generate_with(
         for (ai, a) in ix.agents.iter().enumerate() {
             let _ = writeln!(nav, "- [{}]({})", md_escape(&a.display), a.path);
             jobs.push(Job::Agent(ai));
-            if let Some(i) = manifests.iter().position(|x| x.manifest.agent == a.display) {
+            if let Some(i) = mine[ai] {
                 let _ = writeln!(nav, "    - [Bundles]({})", bundle_paths[i]);
                 jobs.push(Job::Bundles(i));
             }
@@ -185,12 +195,9 @@ pub fn generate_with(
         nav.push('\n');
     }
     // Bundles of agents the index does not know (renamed since): listed on their own.
+    let known: HashSet<&str> = ix.agents.iter().map(|a| a.display.as_str()).collect();
     let orphans: Vec<usize> = (0..manifests.len())
-        .filter(|&i| {
-            !ix.agents
-                .iter()
-                .any(|a| a.display == manifests[i].manifest.agent)
-        })
+        .filter(|&i| !known.contains(manifests[i].manifest.agent.as_str()))
         .collect();
     if !orphans.is_empty() {
         nav.push_str("# Bundles\n\n");
@@ -218,11 +225,7 @@ pub fn generate_with(
             Job::Home => ("index.md".to_string(), shape.plain(0, &[])),
             Job::Agent(ai) => (
                 ix.agents[ai].path.clone(),
-                shape.with_bundles(
-                    1,
-                    ai,
-                    agent_bundles(input, &ix.agents[ai].display).map(|b| b.key),
-                ),
+                shape.with_bundles(1, ai, mine[ai].map(|i| manifests[i].key)),
             ),
             Job::Skill(si) => (ix.skills[si].path.clone(), shape.plain(2, &[si])),
             Job::Group(si, g) => (
@@ -234,9 +237,19 @@ pub fn generate_with(
                     .get(&k)
                     .map(|i| i.path.clone())
                     .unwrap_or_default(),
-                shape.pattern(k, &ix.pattern(k).1.doc.file, input),
+                {
+                    let file = &ix.pattern(k).1.doc.file;
+                    let gaps = ix
+                        .gaps
+                        .get(file.rel.as_str())
+                        .map_or(&[][..], Vec::as_slice);
+                    shape.pattern(k, file, gaps)
+                },
             ),
-            Job::Coverage => ("coverage.md".to_string(), shape.coverage(input)),
+            Job::Coverage => (
+                "coverage.md".to_string(),
+                shape.coverage(ix.gaps.values().flatten().copied()),
+            ),
             Job::Bundles(i) => (
                 bundle_paths[i].clone(),
                 shape.with_bundles(6, i, Some(manifests[i].key)),
@@ -250,7 +263,7 @@ pub fn generate_with(
                 Job::Agent(ai) => Some(pages::agent(
                     &ix,
                     ai,
-                    agent_bundles(input, &ix.agents[ai].display).and_then(|b| b.compiled),
+                    mine[ai].and_then(|i| manifests[i].compiled),
                 )),
                 Job::Skill(si) => Some(pages::skill(&ix, &ix.skills[si])),
                 Job::Group(si, g) => Some(pages::group(&ix, &ix.skills[si], g)),
@@ -276,11 +289,6 @@ pub fn generate_with(
         pages,
         keys,
     }
-}
-
-/// The bundle stage's result for an agent, by its name as shown.
-fn agent_bundles<'a>(input: &SiteInput<'a>, agent: &str) -> Option<&'a AgentBundles<'a>> {
-    input.bundles?.iter().find(|m| m.manifest.agent == agent)
 }
 
 /// One page to make.
@@ -558,27 +566,21 @@ pub struct SitePlan {
     /// Each page's chapter (by index into the site's pages), taken out of the page when nothing else holds the page
     /// (no [`PageStore`]): rendering a page consumes it, so that the chapters and the rendered pages are not all held
     /// at once. `None` for a page a store holds: it is rendered from the page's own chapter.
-    chapters: Vec<std::sync::Mutex<Option<String>>>,
-    /// Whether the page's chapter was taken out into `chapters`.
-    taken: Vec<bool>,
+    chapters: Vec<Option<std::sync::Mutex<Option<String>>>>,
 }
 
 impl SitePlan {
     /// Plans the site of `input`, its pages taken from `store` where it holds them under the same key.
     pub fn new(input: &SiteInput, store: Option<&mut dyn PageStore>) -> Result<SitePlan, String> {
         let mut prepared = crate::timing::time("generate pages", || prepare_with(input, store))?;
-        let (chapters, taken) = prepared
+        let chapters = prepared
             .site
             .pages
             .iter_mut()
-            .map(|p| match Arc::get_mut(p) {
-                Some(p) => (
-                    std::sync::Mutex::new(Some(std::mem::take(&mut p.chapter))),
-                    true,
-                ),
-                None => (std::sync::Mutex::new(None), false),
+            .map(|p| {
+                Arc::get_mut(p).map(|p| std::sync::Mutex::new(Some(std::mem::take(&mut p.chapter))))
             })
-            .unzip();
+            .collect();
         let nav = crate::timing::time("navigation", || navigation(&prepared.site))?;
         let html: mdbook_core::config::HtmlConfig = prepared
             .config
@@ -628,7 +630,6 @@ impl SitePlan {
             nav,
             shared,
             chapters,
-            taken,
         })
     }
 
@@ -688,15 +689,16 @@ impl SitePlan {
     /// is rendered once per plan: its chapter is consumed.
     pub fn render(&self, k: usize) -> Result<(RenderedPage, Option<search::SearchDoc>), String> {
         let i = self.nav.order[k].page;
-        let owned = self.chapters[i]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let chapter: &str = match &owned {
-            Some(c) => c,
-            None if !self.taken[i] => &self.prepared.site.pages[i].chapter,
-            None => return Err(format!("{} was rendered twice", self.path(k))),
+        let owned = match &self.chapters[i] {
+            Some(taken) => match taken.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                Some(c) => Some(c),
+                None => return Err(format!("{} was rendered twice", self.path(k))),
+            },
+            None => None,
         };
+        let chapter = owned
+            .as_deref()
+            .unwrap_or(&self.prepared.site.pages[i].chapter);
         let v = self.view(k, chapter);
         let rendered = render::render_page(&self.shared, &v)?;
         let search = self

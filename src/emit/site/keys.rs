@@ -118,30 +118,26 @@ impl Shape {
         h.finish()
     }
 
-    /// A pattern's page: the shape, the whole file and the gaps in it with their positions.
+    /// A pattern's page: the shape, the whole file and the gaps in it with their positions (the index's gaps of the
+    /// file, [`super::index::Index::gaps`]).
     pub fn pattern(
         &self,
         at: crate::expand::PatternKey,
         file: &crate::load::SourceFile,
-        input: &SiteInput,
+        gaps: &[&Diagnostic],
     ) -> u64 {
         let mut h = self.start(4);
         (at, &file.rel, &file.text).hash(&mut h);
-        for d in input
-            .report
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_gap() && d.path == file.rel)
-        {
+        for d in gaps {
             gap_full(d, &mut h);
         }
         h.finish()
     }
 
-    /// The coverage page: the shape and every gap with its position.
-    pub fn coverage(&self, input: &SiteInput) -> u64 {
+    /// The coverage page: the shape and every gap with its position, as the page lists them (the index's gaps).
+    pub fn coverage<'d>(&self, gaps: impl Iterator<Item = &'d Diagnostic>) -> u64 {
         let mut h = self.start(5);
-        for d in input.report.diagnostics.iter().filter(|d| d.is_gap()) {
+        for d in gaps {
             gap_full(d, &mut h);
         }
         h.finish()
