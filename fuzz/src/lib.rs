@@ -350,7 +350,7 @@ pub fn assert_compiled_frontmatter(model: &Model, out: &OutputTree) {
         if model
             .copies
             .iter()
-            .any(|c| c.rel == rel && &c.bytes == bytes)
+            .any(|c| emit::plugin::copy_dest(model, &c.rel) == rel && &c.bytes == bytes)
         {
             continue;
         }
