@@ -4,7 +4,7 @@
 //! becomes an index of its patterns. The plan (which pattern goes where) is separate from rendering so that bundles
 //! can render the same plan with some patterns as summaries or left out.
 
-use crate::parse::{markdown_options, Agent, Model, Pattern, Skill};
+use crate::parse::{markdown_options, normalize, Agent, Model, Pattern, Skill};
 use mdbook_markdown::pulldown_cmark::{Event, Parser, Tag};
 use std::ops::Range;
 
@@ -79,58 +79,67 @@ pub fn plan_agent(model: &Model, plugin: usize, agent: &Agent) -> Option<Plan> {
     if all.is_empty() {
         return None;
     }
-    let mut placed: Vec<PatternKey> = Vec::new();
+    // Whether each pattern of `all` has found its group yet.
+    let mut placed = vec![false; all.len()];
     let mut groups = Vec::new();
     let rank = |k: &PatternKey| {
         let (_, p) = k.get(model);
-        (std::cmp::Reverse(p.priority), p.slug.clone(), *k)
+        (std::cmp::Reverse(p.priority), p.slug.as_str(), *k)
     };
     for cat in &agent.expertise {
         let mut members: Vec<(usize, PatternKey)> = Vec::new();
-        for k in &all {
-            if placed.contains(k) {
+        for (i, k) in all.iter().enumerate() {
+            if placed[i] {
                 continue;
             }
             let (_, p) = k.get(model);
-            if let Some(pos) = cat.items.iter().position(|i| p.covers_norm(&i.norm)) {
+            if let Some(pos) = cat.items.iter().position(|it| p.covers_norm(&it.norm)) {
                 members.push((pos, *k));
+                placed[i] = true;
             }
         }
-        members.sort_by_key(|(pos, k)| (*pos, rank(k)));
-        let keys: Vec<PatternKey> = members.into_iter().map(|(_, k)| k).collect();
-        placed.extend(&keys);
-        if !keys.is_empty() {
+        members.sort_by(|(a, k), (b, l)| (a, rank(k)).cmp(&(b, rank(l))));
+        if !members.is_empty() {
             groups.push(Group {
                 heading: cat.name.clone(),
-                patterns: keys,
+                patterns: members.into_iter().map(|(_, k)| k).collect(),
             });
         }
     }
+    // Each responsibility's name and text, normalized once (not once per pattern).
+    let duties: Vec<(String, String)> = agent
+        .responsibilities
+        .iter()
+        .map(|r| (normalize(&r.name), normalize(&r.text)))
+        .collect();
     let mut procedures: Vec<(usize, PatternKey)> = Vec::new();
-    for k in &all {
-        if placed.contains(k) {
+    for (i, k) in all.iter().enumerate() {
+        if placed[i] {
             continue;
         }
         let (_, p) = k.get(model);
-        if let Some(pos) = agent
-            .responsibilities
+        if let Some(pos) = duties
             .iter()
-            .position(|r| p.covers(&r.name) || p.covers(&r.text))
+            .position(|(name, text)| p.covers_norm(name) || p.covers_norm(text))
         {
             procedures.push((pos, *k));
+            placed[i] = true;
         }
     }
-    procedures.sort_by_key(|(pos, k)| (*pos, rank(k)));
-    let procedures: Vec<PatternKey> = procedures.into_iter().map(|(_, k)| k).collect();
-    placed.extend(&procedures);
+    procedures.sort_by(|(a, k), (b, l)| (a, rank(k)).cmp(&(b, rank(l))));
     if !procedures.is_empty() {
         groups.push(Group {
             heading: PROCEDURES.to_string(),
-            patterns: procedures,
+            patterns: procedures.into_iter().map(|(_, k)| k).collect(),
         });
     }
-    let mut rest: Vec<PatternKey> = all.into_iter().filter(|k| !placed.contains(k)).collect();
-    rest.sort_by_key(rank);
+    let mut rest: Vec<PatternKey> = all
+        .iter()
+        .zip(&placed)
+        .filter(|(_, &done)| !done)
+        .map(|(k, _)| *k)
+        .collect();
+    rest.sort_by(|k, l| rank(k).cmp(&rank(l)));
     if !rest.is_empty() {
         groups.push(Group {
             heading: MORE.to_string(),
