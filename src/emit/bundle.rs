@@ -59,6 +59,9 @@ impl Layout {
 /// The compiled bundle templates.
 pub struct Templates {
     hb: Handlebars<'static>,
+    /// The templates that are `{{{body}}}` followed by text without any expression (the built-in `markdown`), with
+    /// that text: they render as the body and the text, with no data to build (see [`Bundler::render`]).
+    body_only: Vec<(String, String)>,
 }
 
 impl Templates {
@@ -67,7 +70,13 @@ impl Templates {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
         hb.register_escape_fn(escape_xml);
+        let mut body_only = Vec::new();
         for (name, source, origin) in sources {
+            if let Some(rest) = source.strip_prefix("{{{body}}}") {
+                if !rest.contains(['{', '}', '\\']) {
+                    body_only.push((name.clone(), rest.to_string()));
+                }
+            }
             hb.register_template_string(name, source).map_err(|e| {
                 let at = match e.pos() {
                     Some((l, c)) => format!("{origin}:{l}:{c}"),
@@ -79,7 +88,7 @@ impl Templates {
                 )
             })?;
         }
-        Ok(Templates { hb })
+        Ok(Templates { hb, body_only })
     }
 
     /// The built-in templates.
@@ -95,6 +104,16 @@ impl Templates {
             })
             .collect();
         Templates::new(&sources).expect("built-in templates compile")
+    }
+
+    /// What the layout's template renders for `body` when the template is only `{{{body}}}` and text (see
+    /// `body_only`), without building the data it does not use: a measured cutoff renders once per probe.
+    fn render_body(&self, layout: Layout, body: &str) -> Option<String> {
+        let (_, rest) = self.body_only.iter().find(|(n, _)| n == layout.name())?;
+        let mut text = String::with_capacity(body.len() + rest.len());
+        text.push_str(body);
+        text.push_str(rest);
+        Some(text)
     }
 
     /// Renders `data` with the layout's template. The data is handed over whole: handlebars would otherwise copy it
@@ -656,6 +675,9 @@ impl<'m> Bundler<'m> {
             }
             None => agent.doc.body().to_string(),
         };
+        if let Some(text) = self.templates.render_body(self.layout, body.trim_end()) {
+            return Ok(text);
+        }
         let instructions = match plan {
             Some(plan) => render_agent(self.model, agent, plan, &|_| Form::Omit, &self.link),
             None => body.clone(),
@@ -1187,6 +1209,40 @@ mod tests {
             escape_xml(r#"a<b & "c">"#),
             "a&lt;b &amp; &quot;c&quot;&gt;"
         );
+    }
+
+    #[test]
+    fn a_body_only_template_renders_as_handlebars_does() {
+        let body = "# Agent\n\nText with {{braces}}, <xml> & \"quotes\".\n\n```\ncode\n```";
+        let sources = [
+            ("markdown", "{{{body}}}\n"),
+            ("xml", "{{{body}}}\n\n---\nfooter\n"),
+        ];
+        let templates = Templates::new(
+            &sources
+                .iter()
+                .map(|(n, s)| (n.to_string(), s.to_string(), format!("{n}.hbs")))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        for layout in [Layout::Markdown, Layout::Xml] {
+            let fast = templates.render_body(layout, body).expect("body-only");
+            let slow = templates
+                .render(layout, serde_json::json!({ "body": body }))
+                .unwrap();
+            assert_eq!(fast, slow);
+        }
+        let builtin = Templates::builtin();
+        assert!(builtin.render_body(Layout::Markdown, body).is_some());
+        assert!(builtin.render_body(Layout::Xml, body).is_none());
+        // Any other expression after the body takes the template path.
+        let other = Templates::new(&[(
+            "markdown".into(),
+            "{{{body}}}\n{{budget}}\n".into(),
+            "markdown.hbs".into(),
+        )])
+        .unwrap();
+        assert!(other.render_body(Layout::Markdown, body).is_none());
     }
 
     #[test]
