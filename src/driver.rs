@@ -364,15 +364,7 @@ pub fn bundle(opts: &Options, b: &BundleOptions) -> Exit {
                 bundles: vec![ManifestBundle::of(budget, &result, None)],
                 compiled: None,
             };
-            let mut value = serde_json::to_value(&manifest).unwrap_or_default();
-            if let (Ok(bundle), Some(entry)) = (&result, value["bundles"].get_mut(0)) {
-                if let Some(map) = entry.as_object_mut() {
-                    map.insert("text".into(), bundle.text.clone().into());
-                }
-            }
-            let mut s = serde_json::to_string_pretty(&value).unwrap_or_default();
-            s.push('\n');
-            s
+            manifest.to_json(result.as_ref().ok().map(|b| b.text.as_str()))
         }
         (Err(e), _) => {
             bundle_error(&b.agent, e);

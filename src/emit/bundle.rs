@@ -141,7 +141,7 @@ fn escape_xml(s: &str) -> String {
 }
 
 /// One section of a pattern in a bundle's manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionEntry {
     /// The heading's text; `null` for the text before the first heading.
     pub title: Option<String>,
@@ -151,19 +151,17 @@ pub struct SectionEntry {
     /// `full`, `partial` (its first blocks) or `omit`.
     pub form: Form,
     /// How many of its chunks went in, of how many (not in the manifest: `form` says it).
-    #[serde(skip)]
     pub chunks: (usize, usize),
 }
 
 /// One pattern in a bundle's manifest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PatternEntry {
     pub skill: String,
     pub pattern: String,
     pub title: String,
     pub priority: u8,
     /// BM25 relevance to the task of `--for` (0 when nothing matches); absent without a task.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub relevance: Option<f64>,
     /// The pattern's own count in full: its title, summary and every section.
     pub full_tokens: usize,
@@ -171,7 +169,6 @@ pub struct PatternEntry {
     pub summary_tokens: Option<usize>,
     pub form: Form,
     /// Whether its summary went in (not in the manifest: `form` says it).
-    #[serde(skip)]
     pub with_summary: bool,
     /// The pattern's own count as it went in (0 when left out).
     pub tokens: usize,
@@ -179,7 +176,7 @@ pub struct PatternEntry {
 }
 
 /// One bundle: its text and what went into it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Bundle {
     pub budget: usize,
     /// Tokens of the final text.
@@ -187,7 +184,6 @@ pub struct Bundle {
     /// Tokens of the agent's own text alone (every pattern left out).
     pub base_tokens: usize,
     pub patterns: Vec<PatternEntry>,
-    #[serde(skip)]
     pub text: String,
 }
 
@@ -1025,10 +1021,10 @@ pub fn slug(title: &str) -> String {
 }
 
 /// The version of the manifest's JSON schema (`manifest.json`, `bundle --format json`).
-pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
+pub const MANIFEST_SCHEMA_VERSION: u32 = 2;
 
 /// The manifest of one agent's bundles.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Manifest {
     pub schema_version: u32,
     pub agent: String,
@@ -1037,7 +1033,6 @@ pub struct Manifest {
     pub format: &'static str,
     pub bundles: Vec<ManifestBundle>,
     /// The size of the agent's system prompt in the compiled plugin (for the site; not part of manifest.json).
-    #[serde(skip)]
     pub compiled: Option<crate::emit::plugin::PromptSize>,
 }
 
@@ -1067,19 +1062,148 @@ impl TokenizerInfo {
     }
 }
 
+impl Manifest {
+    /// The manifest as `manifest.json` holds it (schema 2): what each pattern is, once, then per budget what of
+    /// each went in. `text` adds the bundle's text to a one-budget manifest (`bundle --format json`).
+    pub fn to_json(&self, text: Option<&str>) -> String {
+        // What a pattern is does not depend on the budget: it is taken from the first bundle that was made.
+        let patterns = self
+            .bundles
+            .iter()
+            .find(|b| b.error.is_none())
+            .map(|b| b.patterns.iter().map(PatternJson::of).collect())
+            .unwrap_or_default();
+        let json = ManifestJson {
+            schema_version: self.schema_version,
+            agent: &self.agent,
+            plugin: &self.plugin,
+            tokenizer: &self.tokenizer,
+            format: self.format,
+            patterns,
+            bundles: self
+                .bundles
+                .iter()
+                .map(|b| BundleJson {
+                    budget: b.budget,
+                    file: b.file.as_deref(),
+                    tokens: b.tokens,
+                    base_tokens: b.base_tokens,
+                    error: b.error.as_deref(),
+                    patterns: b
+                        .patterns
+                        .iter()
+                        .map(|p| PickJson {
+                            form: p.form,
+                            tokens: p.tokens,
+                            sections: if p.form == Form::Partial {
+                                p.sections.iter().map(|s| s.form).collect()
+                            } else {
+                                Vec::new()
+                            },
+                        })
+                        .collect(),
+                    text: text.filter(|_| b.error.is_none()),
+                })
+                .collect(),
+        };
+        let mut s = serde_json::to_string_pretty(&json).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+/// `manifest.json` (schema 2), borrowed from a [`Manifest`].
+#[derive(Serialize)]
+struct ManifestJson<'a> {
+    schema_version: u32,
+    agent: &'a str,
+    plugin: &'a str,
+    tokenizer: &'a TokenizerInfo,
+    format: &'a str,
+    patterns: Vec<PatternJson<'a>>,
+    bundles: Vec<BundleJson<'a>>,
+}
+
+/// What one pattern is: listed once per manifest, in plan order.
+#[derive(Serialize)]
+struct PatternJson<'a> {
+    skill: &'a str,
+    pattern: &'a str,
+    title: &'a str,
+    priority: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relevance: Option<f64>,
+    full_tokens: usize,
+    summary_tokens: Option<usize>,
+    sections: Vec<SectionJson<'a>>,
+}
+
+impl<'a> PatternJson<'a> {
+    fn of(p: &'a PatternEntry) -> Self {
+        PatternJson {
+            skill: &p.skill,
+            pattern: &p.pattern,
+            title: &p.title,
+            priority: p.priority,
+            relevance: p.relevance,
+            full_tokens: p.full_tokens,
+            summary_tokens: p.summary_tokens,
+            sections: p
+                .sections
+                .iter()
+                .map(|s| SectionJson {
+                    title: s.title.as_deref(),
+                    kind: s.kind,
+                    tokens: s.tokens,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SectionJson<'a> {
+    title: Option<&'a str>,
+    kind: SectionKind,
+    tokens: usize,
+}
+
+/// One budget: the bundle, or why there is none.
+#[derive(Serialize)]
+struct BundleJson<'a> {
+    budget: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_tokens: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    patterns: Vec<PickJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+}
+
+/// What of one pattern went into one bundle, in the order of the manifest's `patterns`.
+#[derive(Serialize)]
+struct PickJson {
+    form: Form,
+    tokens: usize,
+    /// Each section's form, in page order, when the pattern went in `partial`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    sections: Vec<Form>,
+}
+
 /// One budget's entry in the manifest: the bundle, or why there is none.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ManifestBundle {
     pub budget: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub base_tokens: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<PatternEntry>,
 }
 
@@ -1174,9 +1298,10 @@ pub fn agent_files(bundler: &Bundler, pi: usize, agent: &Agent, budgets: &[usize
         bundles: entries,
         compiled: None,
     };
-    let mut json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    json.push('\n');
-    files.push((format!("{dir}/manifest.json"), json.into_bytes()));
+    files.push((
+        format!("{dir}/manifest.json"),
+        manifest.to_json(None).into_bytes(),
+    ));
     AgentBundles {
         files,
         manifest,

@@ -55,6 +55,37 @@ fn shipped_agent_bundles_match_golden() {
         assert!(rank(a) <= rank(&b), "more budget, never less of a pattern");
     }
     assert!(forms(3).iter().any(|f| f == "partial" || f == "full"));
+    // Schema 2: what each pattern is, once; per budget, what of each went in, in the same order. A pattern that
+    // went in part lists the form of each of its sections; the others take all or none of them.
+    assert_eq!(m["schema_version"], 2);
+    let info = m["patterns"].as_array().unwrap();
+    assert!(!info.is_empty());
+    let mut partial = 0;
+    for b in m["bundles"].as_array().unwrap() {
+        let picks = b["patterns"].as_array().unwrap();
+        assert_eq!(picks.len(), info.len());
+        for (i, p) in info.iter().zip(picks) {
+            let sections = i["sections"].as_array().unwrap();
+            match p["form"].as_str().unwrap() {
+                "partial" => {
+                    partial += 1;
+                    let forms = p["sections"].as_array().unwrap();
+                    assert_eq!(forms.len(), sections.len(), "{p}");
+                    assert!(forms.iter().any(|f| f != "omit"), "{p}");
+                }
+                "omit" => {
+                    assert!(p.get("sections").is_none(), "{p}");
+                    assert_eq!(p["tokens"], 0);
+                }
+                "full" => {
+                    assert!(p.get("sections").is_none(), "{p}");
+                    assert_eq!(p["tokens"], i["full_tokens"]);
+                }
+                _ => assert!(p.get("sections").is_none(), "{p}"),
+            }
+        }
+    }
+    assert!(partial > 0);
 }
 
 #[test]
@@ -473,7 +504,19 @@ fn bundle_for_a_task_puts_the_relevant_pages_in_full() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let patterns = v["bundles"][0]["patterns"].as_array().unwrap();
+    // What each pattern is, with what of it went into the bundle (the same order).
+    let info = v["patterns"].as_array().unwrap();
+    let picks = v["bundles"][0]["patterns"].as_array().unwrap();
+    assert_eq!(info.len(), picks.len());
+    let patterns: Vec<serde_json::Value> = info
+        .iter()
+        .zip(picks)
+        .map(|(i, p)| {
+            let mut m = i.clone();
+            m["form"] = p["form"].clone();
+            m
+        })
+        .collect();
     let form = |name: &str| {
         patterns
             .iter()
