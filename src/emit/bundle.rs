@@ -321,6 +321,8 @@ struct Packing<'a> {
     relevance: HashMap<PatternKey, f64>,
     /// Rendered texts by cutoff, with their exact count if it was within the budget it was counted for.
     exact: HashMap<usize, (String, Option<usize>)>,
+    /// Estimated counts by cutoff, less the agent's own text ([`Bundler::pieces`]); empty until the first search.
+    pieces: Vec<usize>,
 }
 
 impl Packing<'_> {
@@ -527,6 +529,7 @@ impl<'m> Bundler<'m> {
             task: task.is_some(),
             relevance,
             exact: HashMap::default(),
+            pieces: Vec::new(),
         };
         packing.order = self.order(&packing);
         if self.disclosure {
@@ -796,38 +799,21 @@ impl<'m> Bundler<'m> {
         }
         let base = self.measure(agent, packing, 0, budget)?.unwrap_or(0);
         // A first guess from the pieces' own counts, then exact counts around it.
-        let mut estimate = base;
-        let mut guess = 0;
-        let mut present: HashMap<PatternKey, Vec<bool>> = HashMap::default();
-        for (i, e) in packing.order.iter().enumerate() {
-            let prepared = self.prepared(e.key, packing.at(e.key));
-            let seen = present.entry(e.key).or_default();
-            let mut add = 0;
-            if seen.is_empty() {
-                seen.resize(prepared.sections.len() + 1, false);
-                // With disclosure the title is in the base already.
-                if !self.disclosure {
-                    add += prepared.title_tokens;
-                }
-            }
-            match e.chunk {
-                None => add += prepared.summary_tokens,
-                Some((s, c)) => {
-                    if !seen[s + 1] {
-                        seen[s + 1] = true;
-                        add += prepared.sections[s].0;
-                    }
-                    add += prepared.sections[s].1[c];
-                }
-            }
-            estimate += add;
-            if estimate > budget {
-                break;
-            }
-            guess = i + 1;
+        if packing.pieces.is_empty() {
+            packing.pieces = self.pieces(packing);
         }
-        // Invariant: cutoff `lo` fits; cutoff `hi` does not (`n + 1` stands for "nothing more to take"). Gallop
-        // away from the guess, then bisect.
+        let pieces = packing.pieces.clone();
+        // The largest cutoff whose estimate, corrected by `err` (a measured count less its estimate), fits.
+        let predict = |err: i64| {
+            pieces
+                .partition_point(|&p| (base + p) as i64 + err <= budget as i64)
+                .saturating_sub(1)
+                .min(n)
+        };
+        let guess = predict(0);
+        // Invariant: cutoff `lo` fits; cutoff `hi` does not (`n + 1` stands for "nothing more to take"). The guess
+        // is measured; when it fits, its error corrects the estimate for a second guess, which is usually the
+        // answer. Then gallop away from what is known, and bisect.
         let (mut lo, mut hi) = (0, n + 1);
         if guess > 0 && !self.fits_prefix(agent, packing, guess, budget)? {
             hi = guess;
@@ -843,6 +829,17 @@ impl<'m> Bundler<'m> {
             }
         } else {
             lo = guess;
+            if let Some(t) = self.measure(agent, packing, lo, budget)? {
+                let err = t as i64 - (base + pieces[lo]) as i64;
+                let second = predict(err);
+                if second > lo {
+                    if self.fits_prefix(agent, packing, second, budget)? {
+                        lo = second;
+                    } else {
+                        hi = second;
+                    }
+                }
+            }
             let mut step = 1;
             while lo + step < hi {
                 if lo + step <= n && self.fits_prefix(agent, packing, lo + step, budget)? {
@@ -864,6 +861,39 @@ impl<'m> Bundler<'m> {
         }
         let k = lo.min(n);
         self.finish(agent, packing, k, budget, base)
+    }
+
+    /// The estimated count of each cutoff less the agent's own text, from the pieces' own counts (`k` from 0 to
+    /// `n`, never decreasing): each element's chunk, the heading of a section when its first chunk goes in, and
+    /// without disclosure the title when a pattern's first element does.
+    fn pieces(&self, packing: &Packing) -> Vec<usize> {
+        let mut out = Vec::with_capacity(packing.order.len() + 1);
+        let mut sum = 0;
+        out.push(sum);
+        let mut present: HashMap<PatternKey, Vec<bool>> = HashMap::default();
+        for e in &packing.order {
+            let prepared = self.prepared(e.key, packing.at(e.key));
+            let seen = present.entry(e.key).or_default();
+            if seen.is_empty() {
+                seen.resize(prepared.sections.len() + 1, false);
+                // With disclosure the title is in the base already.
+                if !self.disclosure {
+                    sum += prepared.title_tokens;
+                }
+            }
+            match e.chunk {
+                None => sum += prepared.summary_tokens,
+                Some((s, c)) => {
+                    if !seen[s + 1] {
+                        seen[s + 1] = true;
+                        sum += prepared.sections[s].0;
+                    }
+                    sum += prepared.sections[s].1[c];
+                }
+            }
+            out.push(sum);
+        }
+        out
     }
 
     /// The bundle of the first `k` elements, which fit `budget`.
