@@ -711,17 +711,23 @@ fn clashes(model: &Model, diags: &mut Vec<Diagnostic>) {
             continue;
         };
         let Some(second) = source else { continue };
-        let first = first.as_deref().unwrap_or("the manifest skillbook writes");
         let src = Source::new(&second, "");
-        diags.push(
-            src.diag_at(
-                1,
-                1,
-                Severity::Error,
-                "output-clash",
-                format!("this file and `{first}` would both be written to `{dest}` in the compiled plugin"),
+        // The same file twice: its plugin's folder is the source of two marketplace entries.
+        let (message, help) = if first.as_deref() == Some(second.as_str()) {
+            (
+                format!("this file would be written twice to `{dest}`: its plugin folder is the `source` of two entries of the marketplace"),
+                "list each plugin folder once in marketplace.json",
             )
-            .help("rename one of them: a pattern `patterns/x.md` becomes `references/x.md`, next to the skill's own references"),
+        } else {
+            let first = first.as_deref().unwrap_or("the manifest skillbook writes");
+            (
+                format!("this file and `{first}` would both be written to `{dest}` in the compiled plugin"),
+                "rename one of them: a pattern `patterns/x.md` becomes `references/x.md`, next to the skill's own references",
+            )
+        };
+        diags.push(
+            src.diag_at(1, 1, Severity::Error, "output-clash", message)
+                .help(help),
         );
     }
 }

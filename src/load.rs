@@ -572,17 +572,38 @@ impl Loader<'_> {
             ));
         }
         let mut out = Vec::new();
+        // Each entry's name is looked for after the previous entry's, so that a repeated name is found where it is
+        // repeated; `names` holds the names seen, with where.
+        let mut from = file.text.find("\"plugins\"").unwrap_or(0);
+        let mut names: Vec<(String, usize)> = Vec::new();
         for entry in entries {
             let name = entry
                 .get("name")
                 .and_then(|n| n.as_str())
                 .unwrap_or("")
                 .to_string();
-            let offset = file
-                .text
+            let offset = file.text[from..]
                 .find(&format!("\"{name}\""))
-                .map(|i| i + 1)
+                .map(|i| from + i + 1)
                 .unwrap_or(0);
+            from = from.max(offset);
+            if !name.is_empty() {
+                if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
+                    let src = file.source();
+                    let (line, _) = src.line_col(*first);
+                    self.diags.push(
+                        src.diag(
+                            offset,
+                            Severity::Error,
+                            "duplicate-plugin",
+                            format!("plugin `{name}` is listed twice in the marketplace (first on line {line}); Claude Code refuses a marketplace with a repeated plugin name"),
+                        )
+                        .help("give each plugin its own `name`, or remove the repeated entry"),
+                    );
+                    continue;
+                }
+                names.push((name.clone(), offset));
+            }
             let Some(source) = entry.get("source").and_then(|s| s.as_str()) else {
                 self.diags.push(
                     file.source()

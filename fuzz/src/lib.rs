@@ -166,8 +166,9 @@ pub fn assert_located(diags: &[Diagnostic], text_of: &dyn Fn(&str) -> Option<Str
     for d in diags {
         let _ = render_human(d, &d.path, Style { color: true });
         assert!(d.line >= 1 && d.column >= 1, "unlocated diagnostic: {d:?}");
-        // Diagnostics about a path rather than its text (a file where a folder belongs) quote nothing.
-        if matches!(d.code, "invalid-utf8" | "not-a-folder") {
+        // Diagnostics about a path rather than its text (a file where a folder belongs, two files written to one
+        // path) quote nothing.
+        if matches!(d.code, "invalid-utf8" | "not-a-folder" | "output-clash") {
             continue;
         }
         let Some(text) = text_of(&d.path) else {

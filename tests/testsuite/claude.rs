@@ -41,7 +41,8 @@ fn validate(dir: &Path, strict: bool) -> serde_json::Value {
 }
 
 /// The files (relative to `dir`) on which the report has errors; manifest errors about a marketplace's plugin
-/// (`plugins[N] plugin.json → ...`) are put on that plugin's plugin.json.
+/// (`plugins[N] plugin.json → ...`) are put on that plugin's plugin.json, and those about a field of its entry in
+/// the marketplace (`plugins[N].name`) on marketplace.json.
 fn flagged(dir: &Path, report: &serde_json::Value) -> BTreeSet<String> {
     let canon = fs::canonicalize(dir).unwrap();
     let rel = |f: &str| {
@@ -62,6 +63,9 @@ fn flagged(dir: &Path, report: &serde_json::Value) -> BTreeSet<String> {
                 .strip_prefix("plugins[")
                 .and_then(|r| r.split_once(']'))
             {
+                Some((_, field)) if field.starts_with('.') => {
+                    out.insert(file.clone());
+                }
                 Some((n, _)) if file.ends_with("marketplace.json") => {
                     let mkt: serde_json::Value =
                         serde_json::from_str(&fs::read_to_string(dir.join(&file)).unwrap())
