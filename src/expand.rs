@@ -193,58 +193,60 @@ pub fn render_agent(
     form: &dyn Fn(PatternKey) -> Form,
     link: LinkFn,
 ) -> String {
-    let section = |k: PatternKey, f: Form| {
+    let section = |k: PatternKey, f: Form, out: &mut String| {
         let (skill, pattern) = k.get(model);
-        render_pattern(skill, pattern, plan.level + 1, f, link)
+        out.push_str(&render_pattern(skill, pattern, plan.level + 1, f, link));
     };
     render_agent_with(model, agent, plan, form, &section, None)
 }
 
-/// [`render_agent`], taking each pattern's rendered section from `section` (so callers can cache them); a
-/// `preamble` paragraph goes before the generated sections.
+/// [`render_agent`], taking each pattern's rendered section from `section`, which appends it to the text (so callers
+/// can cache them); a `preamble` paragraph goes before the generated sections. The text is assembled in one buffer:
+/// a bundle's packing renders it at every cutoff it measures.
 pub fn render_agent_with(
     model: &Model,
     agent: &Agent,
     plan: &Plan,
     form: &dyn Fn(PatternKey) -> Form,
-    section: &dyn Fn(PatternKey, Form) -> String,
+    section: &dyn Fn(PatternKey, Form, &mut String),
     preamble: Option<&str>,
 ) -> String {
-    let mut generated = String::new();
-    if let Some(p) = preamble {
-        generated.push_str(p.trim());
-        generated.push_str("\n\n");
-    }
-    for group in &plan.groups {
-        let mut sections = String::new();
-        for k in &group.patterns {
-            let (_, pattern) = k.get(model);
-            let f = form(*k);
-            match f {
-                Form::Omit => continue,
-                Form::Summary if pattern.summary.is_none() => continue,
-                _ => {}
-            }
-            sections.push_str(&section(*k, f));
-            sections.push('\n');
-        }
-        if sections.is_empty() {
-            continue;
-        }
-        generated.push_str(&hashes(plan.level));
-        generated.push(' ');
-        generated.push_str(&group.heading);
-        generated.push_str("\n\n");
-        generated.push_str(&sections);
-    }
     let text = &agent.doc.file.text;
-    let base = agent.doc.body_start;
-    let mut out = String::new();
-    let mut pos = base;
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut pos = agent.doc.body_start;
     for (i, stub) in plan.stubs.iter().enumerate() {
         out.push_str(&text[pos..stub.start]);
         if i == 0 {
-            out.push_str(generated.trim_end());
+            let start = out.len();
+            if let Some(p) = preamble {
+                out.push_str(p.trim());
+                out.push_str("\n\n");
+            }
+            for group in &plan.groups {
+                let heading = out.len();
+                out.push_str(&hashes(plan.level));
+                out.push(' ');
+                out.push_str(&group.heading);
+                out.push_str("\n\n");
+                let sections = out.len();
+                for k in &group.patterns {
+                    let (_, pattern) = k.get(model);
+                    let f = form(*k);
+                    match f {
+                        Form::Omit => continue,
+                        Form::Summary if pattern.summary.is_none() => continue,
+                        _ => {}
+                    }
+                    section(*k, f, &mut out);
+                    out.push('\n');
+                }
+                if out.len() == sections {
+                    out.truncate(heading);
+                }
+            }
+            // The generated text without its trailing blank lines, then one line break.
+            let end = start + out[start..].trim_end().len();
+            out.truncate(end);
             out.push('\n');
         }
         pos = stub.end;

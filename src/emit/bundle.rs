@@ -323,7 +323,12 @@ struct Packing<'a> {
     exact: HashMap<usize, (String, Option<usize>)>,
     /// Estimated counts by cutoff, less the agent's own text ([`Bundler::pieces`]); empty until the first search.
     pieces: Vec<usize>,
+    /// Each pattern's rendered section, with nothing of it taken and by pick ([`Bundler::render_pick`]).
+    texts: std::cell::RefCell<PatternTexts>,
 }
+
+/// Rendered sections of the patterns of one agent's packing: with nothing taken, and by what was taken.
+type PatternTexts = HashMap<PatternKey, (Option<Arc<str>>, HashMap<Pick, Arc<str>>)>;
 
 impl Packing<'_> {
     fn at(&self, key: PatternKey) -> At {
@@ -530,6 +535,7 @@ impl<'m> Bundler<'m> {
             relevance,
             exact: HashMap::default(),
             pieces: Vec::new(),
+            texts: Default::default(),
         };
         packing.order = self.order(&packing);
         if self.disclosure {
@@ -656,9 +662,25 @@ impl<'m> Bundler<'m> {
         };
         let body = match plan {
             Some(plan) => {
-                let section = |k: PatternKey, _: Form| match picks.get(&k) {
-                    Some(pick) => self.render_pick(k, packing.at(k), pick),
-                    None => self.render_pick(k, packing.at(k), &self.nothing(k, packing.at(k))),
+                // Each pattern's section as rendered for a pick, kept for the agent: most patterns are taken alike
+                // at the cutoffs the search measures.
+                let section = |k: PatternKey, _: Form, out: &mut String| {
+                    let mut texts = packing.texts.borrow_mut();
+                    let (none, by_pick) = texts.entry(k).or_default();
+                    let text = match picks.get(&k) {
+                        Some(pick) => {
+                            if !by_pick.contains_key(pick) {
+                                let text = self.render_pick(k, packing.at(k), pick);
+                                by_pick.insert(pick.clone(), text.into());
+                            }
+                            &by_pick[pick]
+                        }
+                        None => none.get_or_insert_with(|| {
+                            self.render_pick(k, packing.at(k), &self.nothing(k, packing.at(k)))
+                                .into()
+                        }),
+                    };
+                    out.push_str(text);
                 };
                 let shortened = self.disclosure
                     && plan.patterns().any(|k| {
