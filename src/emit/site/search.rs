@@ -58,14 +58,18 @@ pub fn document(html_path: &str, title: &str, page: &RenderedPage) -> SearchDoc 
     while i < b.len() {
         if b[i] != b'<' {
             let end = html[i..].find('<').map_or(b.len(), |e| i + e);
-            let text = decode_attr(&html[i..end]);
+            let raw = &html[i..end];
             if let Some(s) = sections.last_mut() {
                 let target = if in_heading.is_some() {
                     &mut s.heading
                 } else {
                     &mut s.text
                 };
-                push_text(target, &text);
+                if raw.contains('&') {
+                    push_text(target, &decode_attr(raw));
+                } else {
+                    push_text(target, raw);
+                }
             }
             i = end;
             continue;
@@ -77,14 +81,17 @@ pub fn document(html_path: &str, title: &str, page: &RenderedPage) -> SearchDoc 
         let end = tag_end(html, i);
         let tag = &html[i + 1..end.saturating_sub(1).max(i + 1)];
         let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let raw = tag.trim_start_matches('/');
+        let raw = &raw[..raw.bytes().take_while(u8::is_ascii_alphanumeric).count()];
+        // Tag names are lowercase in what skillbook renders; any other is lowercased (a copy only then).
+        let name: std::borrow::Cow<str> = if raw.bytes().any(|c| c.is_ascii_uppercase()) {
+            raw.to_ascii_lowercase().into()
+        } else {
+            raw.into()
+        };
+        let name = name.as_ref();
         i = end;
-        match (name.as_str(), closing) {
+        match (name, closing) {
             ("h1" | "h2" | "h3", false) => {
                 if let Some(id) = attr(tag, "id") {
                     sections.push(Section {
@@ -92,18 +99,22 @@ pub fn document(html_path: &str, title: &str, page: &RenderedPage) -> SearchDoc 
                         heading: String::new(),
                         text: String::new(),
                     });
-                    in_heading = Some(name);
+                    in_heading = Some(name.to_string());
                 }
             }
-            ("h1" | "h2" | "h3", true) if in_heading.as_deref() == Some(name.as_str()) => {
+            ("h1" | "h2" | "h3", true) if in_heading.as_deref() == Some(name) => {
                 in_heading = None;
             }
             ("script" | "style", false) => {
+                // The closing tag, in any case, without lowercasing the rest of the page.
                 let close = format!("</{name}");
                 i = html[i..]
-                    .to_ascii_lowercase()
-                    .find(&close)
-                    .map_or(b.len(), |e| i + e);
+                    .match_indices("</")
+                    .find(|(e, _)| {
+                        html.get(i + e..i + e + close.len())
+                            .is_some_and(|t| t.eq_ignore_ascii_case(&close))
+                    })
+                    .map_or(b.len(), |(e, _)| i + e);
             }
             _ => {
                 // Block boundaries separate words.
