@@ -124,7 +124,7 @@ pub fn document(html_path: &str, title: &str, page: &RenderedPage) -> SearchDoc 
                     } else {
                         &mut s.text
                     };
-                    if !target.ends_with(' ') && !target.is_empty() && is_block(&name) {
+                    if !target.ends_with(' ') && !target.is_empty() && is_block(name) {
                         target.push(' ');
                     }
                 }
