@@ -1036,7 +1036,13 @@ fn walk_tags(html: &str, mut f: impl FnMut(&str, &[(&str, &str)], &[(usize, usiz
             i += 1;
             continue;
         }
-        let tag = html[start..j].to_ascii_lowercase();
+        // Tag names are lowercase in what skillbook renders; any other is lowercased (a copy only then).
+        let raw = &html[start..j];
+        let tag: std::borrow::Cow<str> = if raw.bytes().any(|c| c.is_ascii_uppercase()) {
+            raw.to_ascii_lowercase().into()
+        } else {
+            raw.into()
+        };
         attrs.clear();
         spans.clear();
         // Attributes until '>'.
@@ -1084,15 +1090,18 @@ fn walk_tags(html: &str, mut f: impl FnMut(&str, &[(&str, &str)], &[(usize, usiz
                 spans.push((j, j));
             }
         }
-        let lower: Vec<(&str, &str)> = attrs.clone();
-        f(&tag, &lower, &spans);
+        f(&tag, &attrs, &spans);
         i = (j + 1).min(b.len());
         if tag == "script" || tag == "style" {
+            // The closing tag, in any case, without lowercasing the rest of the page.
             let close = format!("</{tag}");
             i = html[i..]
-                .to_ascii_lowercase()
-                .find(&close)
-                .map_or(b.len(), |e| i + e);
+                .match_indices("</")
+                .find(|(e, _)| {
+                    html.get(i + e..i + e + close.len())
+                        .is_some_and(|t| t.eq_ignore_ascii_case(&close))
+                })
+                .map_or(b.len(), |(e, _)| i + e);
         }
     }
 }
