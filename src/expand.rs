@@ -767,7 +767,7 @@ fn hashes(level: u8) -> String {
 
 /// Collapses runs of more than one blank line and ends the text with exactly one newline.
 fn tidy(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(s.len() + 2);
     let mut blank = 0;
     let mut in_fence = false;
     for line in s.lines() {
@@ -775,7 +775,7 @@ fn tidy(s: &str) -> String {
         if t.starts_with("```") || t.starts_with("~~~") {
             in_fence = !in_fence;
         }
-        if line.trim().is_empty() && !in_fence {
+        if t.is_empty() && !in_fence {
             blank += 1;
             if blank > 1 {
                 continue;
@@ -786,8 +786,13 @@ fn tidy(s: &str) -> String {
         out.push_str(line);
         out.push('\n');
     }
-    let trimmed = out.trim_end();
-    format!("{}\n", trimmed.trim_start_matches('\n'))
+    // Without leading line breaks and trailing white space, ending in one line break: in place, not copied again.
+    let end = out.trim_end().len();
+    out.truncate(end);
+    let lead = out.len() - out.trim_start_matches('\n').len();
+    out.drain(..lead);
+    out.push('\n');
+    out
 }
 
 /// Applies non-overlapping (range, replacement) edits to `text`.
