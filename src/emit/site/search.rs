@@ -13,7 +13,10 @@
 
 use super::render::{decode_attr, RenderedPage, SearchSettings};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+/// The index's term maps, hashed with foldhash: a lookup per word of every page (their order is never used).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 use std::fmt::Write as _;
 
 /// The searcher (mdBook's `searcher.js`, MPL-2.0, with elasticlunr replaced by the fragment index).
@@ -257,9 +260,9 @@ pub fn index<D: std::borrow::Borrow<SearchDoc>>(docs: &[D]) -> BTreeMap<String, 
     let docs: Vec<&SearchDoc> = docs.iter().map(|d| d.borrow()).collect();
     // term -> postings (page, section, weight), in page order. Each term occurs once per section, so the order in
     // which a section's terms are visited does not matter.
-    let mut terms: HashMap<String, Vec<u32>> = HashMap::new();
+    let mut terms: HashMap<String, Vec<u32>> = HashMap::default();
     let mut sections = 0usize;
-    let mut tf: HashMap<std::borrow::Cow<str>, u32> = HashMap::new();
+    let mut tf: HashMap<std::borrow::Cow<str>, u32> = HashMap::default();
     for (p, doc) in docs.iter().enumerate() {
         for (s, sec) in doc.sections.iter().enumerate() {
             sections += 1;
