@@ -10,7 +10,7 @@
 use mdbook_markdown::pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use syntect::html::{ClassStyle, ClassedHTMLGenerator};
 use syntect::parsing::{SyntaxReference, SyntaxSet};
 use syntect::util::LinesWithEndings;
@@ -68,8 +68,10 @@ pub fn find(lang: &str) -> Option<&'static SyntaxReference> {
 }
 
 /// Highlighted blocks by (language, code): a page that inlines other pages (an agent's expanded prompt holds every
-/// pattern) highlights each block once. Bounded: emptied when it holds more than [`CACHE_BYTES`].
-type Cache = HashMap<(String, String), Option<String>>;
+/// pattern) highlights each block once. A block another thread is highlighting is waited for, not highlighted again:
+/// pages made in parallel (an agent's page and its patterns' pages, the warm-up thread) ask for the same blocks.
+/// Bounded: emptied when it holds more than [`CACHE_BYTES`].
+type Cache = HashMap<(String, String), Arc<OnceLock<Option<String>>>>;
 
 /// The most text the highlight cache keeps before it starts again.
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -91,21 +93,29 @@ pub fn highlight(lang: &str, code: &str) -> Option<String> {
     if code.len() > MAX_HIGHLIGHT_BYTES {
         return None;
     }
-    let key = (lang.to_string(), code.to_string());
-    if let Some(hit) = cache().lock().ok().and_then(|c| c.0.get(&key).cloned()) {
-        return hit;
-    }
-    let out = highlight_uncached(lang, code);
-    if let Ok(mut c) = cache().lock() {
-        let size = code.len() * 2 + out.as_ref().map_or(0, String::len);
-        if c.1 + size > CACHE_BYTES {
-            c.0.clear();
-            c.1 = 0;
+    let slot = {
+        let Ok(mut c) = cache().lock() else {
+            return highlight_uncached(lang, code);
+        };
+        let key = (lang.to_string(), code.to_string());
+        match c.0.get(&key) {
+            Some(slot) => slot.clone(),
+            None => {
+                // The key and the highlighted HTML, about twice the code.
+                let size = code.len() * 4;
+                if c.1 + size > CACHE_BYTES {
+                    c.0.clear();
+                    c.1 = 0;
+                }
+                c.1 += size;
+                let slot = Arc::new(OnceLock::new());
+                c.0.insert(key, slot.clone());
+                slot
+            }
         }
-        c.1 += size;
-        c.0.insert(key, out.clone());
-    }
-    out
+    };
+    // Outside the cache's lock: the first thread to ask highlights, the others wait for its result.
+    slot.get_or_init(|| highlight_uncached(lang, code)).clone()
 }
 
 fn highlight_uncached(lang: &str, code: &str) -> Option<String> {
@@ -267,6 +277,20 @@ mod tests {
         }
         assert!(find("no-such-language").is_none());
         assert!(find("text").is_none());
+    }
+
+    #[test]
+    fn threads_asking_for_one_block_get_one_result() {
+        let code = "defmodule Many.Threads do\n  def go(x), do: {:ok, x}\nend\n";
+        let results: Vec<Option<String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| highlight("elixir", code)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let alone = highlight_uncached("elixir", code);
+        assert!(alone.is_some());
+        assert!(results.iter().all(|r| *r == alone), "{results:?}");
     }
 
     #[test]
