@@ -321,7 +321,7 @@ struct Packing<'a> {
     relevance: HashMap<PatternKey, f64>,
     /// Rendered texts by cutoff, with their exact count if it was within the budget it was counted for.
     exact: HashMap<usize, (String, Option<usize>)>,
-    /// Estimated counts by cutoff, less the agent's own text ([`Bundler::pieces`]); empty until the first search.
+    /// Estimated counts by cutoff, less the agent's own text ([`Bundler::pieces`]).
     pieces: Vec<usize>,
     /// Each pattern's rendered section, with nothing of it taken and by pick ([`Bundler::render_pick`]).
     texts: std::cell::RefCell<PatternTexts>,
@@ -538,6 +538,7 @@ impl<'m> Bundler<'m> {
             texts: Default::default(),
         };
         packing.order = self.order(&packing);
+        packing.pieces = self.pieces(&packing);
         if self.disclosure {
             let mut last: HashMap<PatternKey, usize> = HashMap::default();
             for (i, e) in packing.order.iter().enumerate() {
@@ -820,19 +821,15 @@ impl<'m> Bundler<'m> {
             });
         }
         let base = self.measure(agent, packing, 0, budget)?.unwrap_or(0);
-        // A first guess from the pieces' own counts, then exact counts around it.
-        if packing.pieces.is_empty() {
-            packing.pieces = self.pieces(packing);
-        }
-        let pieces = packing.pieces.clone();
-        // The largest cutoff whose estimate, corrected by `err` (a measured count less its estimate), fits.
-        let predict = |err: i64| {
+        // A first guess from the pieces' own counts, then exact counts around it. The largest cutoff whose
+        // estimate, corrected by `err` (a measured count less its estimate), fits:
+        let predict = |pieces: &[usize], err: i64| {
             pieces
                 .partition_point(|&p| (base + p) as i64 + err <= budget as i64)
                 .saturating_sub(1)
                 .min(n)
         };
-        let guess = predict(0);
+        let guess = predict(&packing.pieces, 0);
         // Invariant: cutoff `lo` fits; cutoff `hi` does not (`n + 1` stands for "nothing more to take"). The guess
         // is measured; when it fits, its error corrects the estimate for a second guess, which is usually the
         // answer. Then gallop away from what is known, and bisect.
@@ -852,8 +849,8 @@ impl<'m> Bundler<'m> {
         } else {
             lo = guess;
             if let Some(t) = self.measure(agent, packing, lo, budget)? {
-                let err = t as i64 - (base + pieces[lo]) as i64;
-                let second = predict(err);
+                let err = t as i64 - (base + packing.pieces[lo]) as i64;
+                let second = predict(&packing.pieces, err);
                 if second > lo {
                     if self.fits_prefix(agent, packing, second, budget)? {
                         lo = second;

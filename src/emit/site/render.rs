@@ -1036,13 +1036,7 @@ fn walk_tags(html: &str, mut f: impl FnMut(&str, &[(&str, &str)], &[(usize, usiz
             i += 1;
             continue;
         }
-        // Tag names are lowercase in what skillbook renders; any other is lowercased (a copy only then).
-        let raw = &html[start..j];
-        let tag: std::borrow::Cow<str> = if raw.bytes().any(|c| c.is_ascii_uppercase()) {
-            raw.to_ascii_lowercase().into()
-        } else {
-            raw.into()
-        };
+        let tag = tag_name(&html[start..j]);
         attrs.clear();
         spans.clear();
         // Attributes until '>'.
@@ -1093,17 +1087,32 @@ fn walk_tags(html: &str, mut f: impl FnMut(&str, &[(&str, &str)], &[(usize, usiz
         f(&tag, &attrs, &spans);
         i = (j + 1).min(b.len());
         if tag == "script" || tag == "style" {
-            // The closing tag, in any case, without lowercasing the rest of the page.
-            let close = format!("</{tag}");
-            i = html[i..]
-                .match_indices("</")
-                .find(|(e, _)| {
-                    html.get(i + e..i + e + close.len())
-                        .is_some_and(|t| t.eq_ignore_ascii_case(&close))
-                })
-                .map_or(b.len(), |(e, _)| i + e);
+            i = closing_tag(html, i, &tag);
         }
     }
+}
+
+/// A tag's name, lowercase. Tag names are lowercase in what skillbook renders; any other is lowercased (a copy only
+/// then: pages hold thousands of tags).
+pub fn tag_name(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.bytes().any(|c| c.is_ascii_uppercase()) {
+        raw.to_ascii_lowercase().into()
+    } else {
+        raw.into()
+    }
+}
+
+/// Where the closing tag of the raw-text element `name` (`script`, `style`) starts, in any case, at or after
+/// `from`; the end of `html` without one. The rest of the page is not lowercased to find it.
+pub fn closing_tag(html: &str, from: usize, name: &str) -> usize {
+    let close = format!("</{name}");
+    html[from..]
+        .match_indices("</")
+        .find(|(e, _)| {
+            html.get(from + e..from + e + close.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(&close))
+        })
+        .map_or(html.len(), |(e, _)| from + e)
 }
 
 /// A heading being collected: level, explicit id, classes, attributes.
@@ -1558,6 +1567,20 @@ mod tests {
 
     fn md(s: &str) -> String {
         markdown_to_html(s, &MarkdownOptions::default())
+    }
+
+    #[test]
+    fn tag_names_and_raw_text_ends() {
+        assert_eq!(tag_name("span"), "span");
+        assert!(matches!(tag_name("span"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(tag_name("SCRIPT"), "script");
+        let html = "<script>a < b; \"</scr\"</SCRIPT><p>x</p>";
+        let from = "<script>".len();
+        assert_eq!(
+            closing_tag(html, from, "script"),
+            html.find("</SCRIPT>").unwrap()
+        );
+        assert_eq!(closing_tag("<style>x", 7, "style"), 8);
     }
 
     #[test]

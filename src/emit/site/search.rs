@@ -11,13 +11,13 @@
 //!
 //! Fragments are loaded as `<script>` elements (JSONP style), so search also works from `file://`.
 
-use super::render::{decode_attr, RenderedPage, SearchSettings};
+use super::render::{closing_tag, decode_attr, tag_name, RenderedPage, SearchSettings};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// The index's term maps, hashed with foldhash: a lookup per word of every page (their order is never used).
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
-use std::fmt::Write as _;
 
 /// The searcher (mdBook's `searcher.js`, MPL-2.0, with elasticlunr replaced by the fragment index).
 const SEARCHER_JS: &str = include_str!("searcher.js");
@@ -85,13 +85,7 @@ pub fn document(html_path: &str, title: &str, page: &RenderedPage) -> SearchDoc 
         let tag = &html[i + 1..end.saturating_sub(1).max(i + 1)];
         let closing = tag.starts_with('/');
         let raw = tag.trim_start_matches('/');
-        let raw = &raw[..raw.bytes().take_while(u8::is_ascii_alphanumeric).count()];
-        // Tag names are lowercase in what skillbook renders; any other is lowercased (a copy only then).
-        let name: std::borrow::Cow<str> = if raw.bytes().any(|c| c.is_ascii_uppercase()) {
-            raw.to_ascii_lowercase().into()
-        } else {
-            raw.into()
-        };
+        let name = tag_name(&raw[..raw.bytes().take_while(u8::is_ascii_alphanumeric).count()]);
         let name = name.as_ref();
         i = end;
         match (name, closing) {
@@ -109,15 +103,7 @@ pub fn document(html_path: &str, title: &str, page: &RenderedPage) -> SearchDoc 
                 in_heading = None;
             }
             ("script" | "style", false) => {
-                // The closing tag, in any case, without lowercasing the rest of the page.
-                let close = format!("</{name}");
-                i = html[i..]
-                    .match_indices("</")
-                    .find(|(e, _)| {
-                        html.get(i + e..i + e + close.len())
-                            .is_some_and(|t| t.eq_ignore_ascii_case(&close))
-                    })
-                    .map_or(b.len(), |(e, _)| i + e);
+                i = closing_tag(html, i, name);
             }
             _ => {
                 // Block boundaries separate words.
