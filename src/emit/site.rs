@@ -788,18 +788,19 @@ impl SitePlan {
                     })
                 });
             }
+            if whole && shared.search_enabled() {
+                let docs: Vec<&search::SearchDoc> =
+                    pages.iter().filter_map(|p| p.search.as_ref()).collect();
+                crate::timing::time("search index", || {
+                    search::index_with(&docs, &mut |name, bytes| {
+                        sink.put(format!("{prefix}{name}"), &bytes, None);
+                    })
+                });
+            }
             printed
                 .join()
                 .unwrap_or_else(|_| Err("making print.html failed".to_string()))
         })?;
-        // The search index after print.html, not beside it: the two at once would raise the build's peak memory.
-        if whole && shared.search_enabled() {
-            let docs: Vec<&search::SearchDoc> =
-                pages.iter().filter_map(|p| p.search.as_ref()).collect();
-            for (name, bytes) in crate::timing::time("search index", || search::index(&docs)) {
-                sink.put(format!("{prefix}{name}"), &bytes, None);
-            }
-        }
         for p in &site.pages {
             sink.put(format!("{prefix}{}", p.path), p.markdown.as_bytes(), None);
         }

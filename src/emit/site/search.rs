@@ -243,7 +243,59 @@ pub fn fragment_key(term: &str) -> String {
 /// The files of the index, by path under the site root (`search/...`), from every page's document in navigation
 /// order.
 pub fn index<D: std::borrow::Borrow<SearchDoc>>(docs: &[D]) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    index_with(docs, &mut |name, bytes| {
+        files.insert(name, bytes);
+    });
+    files
+}
+
+/// [`index`], each file handed to `put` as soon as it is complete instead of all of them at the end, so that the
+/// whole index is never held at once (it is made when every page's text is held: the build's peak memory).
+pub fn index_with<D: std::borrow::Borrow<SearchDoc>>(
+    docs: &[D],
+    put: &mut dyn FnMut(String, Vec<u8>),
+) {
     let docs: Vec<&SearchDoc> = docs.iter().map(|d| d.borrow()).collect();
+    // The documents' chunks first: written and dropped before the term maps are made.
+    let mut chunks: Vec<usize> = Vec::new();
+    let mut chunk: Vec<Value> = Vec::new();
+    let mut chunk_bytes = 0usize;
+    let mut first = 0usize;
+    let mut flush = |chunk: &mut Vec<Value>, n: usize| {
+        let key = format!("d{n}");
+        put(
+            format!("search/d/{n}.js"),
+            fragment_js(&key, &Value::Array(std::mem::take(chunk))),
+        );
+    };
+    for (p, doc) in docs.iter().enumerate() {
+        if chunk.is_empty() {
+            first = p;
+        }
+        let secs: Vec<Value> = doc
+            .sections
+            .iter()
+            .map(|s| json!([s.anchor, s.heading, clip(&s.text, TEXT_MAX)]))
+            .collect();
+        let v = json!([doc.url, doc.title, secs]);
+        chunk_bytes += doc
+            .sections
+            .iter()
+            .map(|s| s.text.len().min(TEXT_MAX))
+            .sum::<usize>()
+            + 64;
+        chunk.push(v);
+        if chunk_bytes >= CHUNK_BYTES {
+            flush(&mut chunk, chunks.len());
+            chunks.push(first);
+            chunk_bytes = 0;
+        }
+    }
+    if !chunk.is_empty() {
+        flush(&mut chunk, chunks.len());
+        chunks.push(first);
+    }
     // term -> postings (page, section, weight), in page order. Each term occurs once per section, so the order in
     // which a section's terms are visited does not matter.
     let mut terms: HashMap<String, Vec<u32>> = HashMap::default();
@@ -275,13 +327,27 @@ pub fn index<D: std::borrow::Borrow<SearchDoc>>(docs: &[D]) -> BTreeMap<String, 
             }
         }
     }
-    let mut files = BTreeMap::new();
-    // Each fragment's JSON object, its terms in order (written as serde_json writes a map of them).
+    drop(tf);
+    // Each fragment's JSON object, its terms in order (written as serde_json writes a map of them). The terms of a
+    // fragment (those that share their first two characters) are next to each other in sorted order, so each
+    // fragment is complete, and handed on, when the next begins.
     let mut sorted: Vec<(String, Vec<u32>)> = terms.into_iter().collect();
     sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut shards: BTreeMap<String, String> = BTreeMap::new();
+    let mut keys: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut done = |key: &str, text: &mut String| {
+        text.push('}');
+        put(format!("search/t/{key}.js"), fragment_js_text(key, text));
+        text.clear();
+    };
     for (term, postings) in sorted {
-        let text = shards.entry(fragment_key(&term)).or_default();
+        let key = fragment_key(&term);
+        if keys.last() != Some(&key) {
+            if let Some(last) = keys.last() {
+                done(last, &mut text);
+            }
+            keys.push(key);
+        }
         text.push(if text.is_empty() { '{' } else { ',' });
         text.push_str(&serde_json::to_string(&term).unwrap_or_default());
         text.push_str(":[");
@@ -293,57 +359,17 @@ pub fn index<D: std::borrow::Borrow<SearchDoc>>(docs: &[D]) -> BTreeMap<String, 
         }
         text.push(']');
     }
-    let keys: Vec<&String> = shards.keys().collect();
-    let mut chunks: Vec<usize> = Vec::new();
-    let mut chunk: Vec<Value> = Vec::new();
-    let mut chunk_bytes = 0usize;
-    let mut first = 0usize;
-    let flush = |files: &mut BTreeMap<String, Vec<u8>>, chunk: &mut Vec<Value>, n: usize| {
-        let key = format!("d{n}");
-        files.insert(
-            format!("search/d/{n}.js"),
-            fragment_js(&key, &Value::Array(std::mem::take(chunk))),
-        );
-    };
-    for (p, doc) in docs.iter().enumerate() {
-        if chunk.is_empty() {
-            first = p;
-        }
-        let secs: Vec<Value> = doc
-            .sections
-            .iter()
-            .map(|s| json!([s.anchor, s.heading, clip(&s.text, TEXT_MAX)]))
-            .collect();
-        let v = json!([doc.url, doc.title, secs]);
-        chunk_bytes += doc
-            .sections
-            .iter()
-            .map(|s| s.text.len().min(TEXT_MAX))
-            .sum::<usize>()
-            + 64;
-        chunk.push(v);
-        if chunk_bytes >= CHUNK_BYTES {
-            flush(&mut files, &mut chunk, chunks.len());
-            chunks.push(first);
-            chunk_bytes = 0;
-        }
+    if let Some(last) = keys.last() {
+        done(last, &mut text);
     }
-    if !chunk.is_empty() {
-        flush(&mut files, &mut chunk, chunks.len());
-        chunks.push(first);
-    }
+    // `keys` is in sorted order: hex of the first bytes sorts as the bytes do.
     let meta = json!({
         "pages": docs.len(),
         "sections": sections,
         "chunks": chunks,
         "fragments": keys,
     });
-    files.insert("search/meta.js".to_string(), fragment_js("meta", &meta));
-    for (key, mut text) in shards {
-        text.push('}');
-        files.insert(format!("search/t/{key}.js"), fragment_js_text(&key, &text));
-    }
-    files
+    put("search/meta.js".to_string(), fragment_js("meta", &meta));
 }
 
 fn clip(s: &str, max: usize) -> &str {
