@@ -211,6 +211,12 @@ impl parse::Memo for Parses {
         );
         value
     }
+
+    fn remembers(&self, kind: &'static str, file: &SourceFile) -> bool {
+        self.entries
+            .get(&(kind, file.rel.clone()))
+            .is_some_and(|e| e.text == file.text)
+    }
 }
 
 // ----- output units -----

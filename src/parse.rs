@@ -299,6 +299,41 @@ pub trait Memo {
         diags: &mut Vec<Diagnostic>,
         parse: impl FnOnce(SourceFile, &mut Vec<Diagnostic>) -> Option<T>,
     ) -> Option<T>;
+
+    /// Whether [`Memo::memo`] would answer `file` as a `kind` without parsing it.
+    fn remembers(&self, _kind: &'static str, _file: &SourceFile) -> bool {
+        false
+    }
+
+    /// [`Memo::memo`] of each of `files`, in order; the files it does not remember are parsed first, in parallel.
+    fn memo_all<T: Clone + Send + 'static>(
+        &mut self,
+        kind: &'static str,
+        files: Vec<SourceFile>,
+        diags: &mut Vec<Diagnostic>,
+        parse: impl Fn(SourceFile, &mut Vec<Diagnostic>) -> Option<T> + Sync,
+    ) -> Vec<Option<T>> {
+        let todo: Vec<&SourceFile> = files.iter().filter(|f| !self.remembers(kind, f)).collect();
+        let mut made = crate::emit::par_map(&todo, |f| {
+            let mut own = Vec::new();
+            let value = parse((*f).clone(), &mut own);
+            (value, own)
+        })
+        .into_iter();
+        files
+            .into_iter()
+            .map(|f| {
+                if self.remembers(kind, &f) {
+                    return self.memo(kind, f, diags, &parse);
+                }
+                let (value, own) = made.next().unwrap_or_default();
+                self.memo(kind, f, diags, move |_, d| {
+                    d.extend(own);
+                    value
+                })
+            })
+            .collect()
+    }
 }
 
 /// Parses every file, every time.
@@ -347,10 +382,10 @@ fn parse_plugin<M: Memo>(
     diags: &mut Vec<Diagnostic>,
     memo: &mut M,
 ) -> Plugin {
-    let agents = p
-        .agents
+    let agents = memo
+        .memo_all("agent", p.agents, diags, |f, d| parse_agent(f, opts, d))
         .into_iter()
-        .filter_map(|f| memo.memo("agent", f, diags, |f, d| parse_agent(f, opts, d)))
+        .flatten()
         .collect();
     let commands = p
         .commands
@@ -363,10 +398,20 @@ fn parse_plugin<M: Memo>(
             Some(Command { doc, name })
         })
         .collect();
-    let skills = p
-        .skills
+    // Every skill's patterns at once, so that they are parsed in parallel together.
+    let mut skill_files = p.skills;
+    let counts: Vec<usize> = skill_files.iter().map(|s| s.patterns.len()).collect();
+    let all: Vec<SourceFile> = skill_files
+        .iter_mut()
+        .flat_map(|s| std::mem::take(&mut s.patterns))
+        .collect();
+    let mut parsed = memo
+        .memo_all("pattern", all, diags, |f, d| parse_pattern(f, opts, d))
+        .into_iter();
+    let skills = skill_files
         .into_iter()
-        .map(|s| {
+        .zip(counts)
+        .map(|(s, count)| {
             let doc = s.skill_md.and_then(|f| {
                 memo.memo("skill", f, diags, |f, d| {
                     parse_document_as(f, opts, Needs::Claude("skill"), Yaml::Lenient, d)
@@ -380,11 +425,7 @@ fn parse_plugin<M: Memo>(
                 }
                 description = string_field(doc, "description", diags);
             }
-            let patterns = s
-                .patterns
-                .into_iter()
-                .filter_map(|f| memo.memo("pattern", f, diags, |f, d| parse_pattern(f, opts, d)))
-                .collect();
+            let patterns = parsed.by_ref().take(count).flatten().collect();
             Skill {
                 has_skill_md: s.skill_md_present,
                 doc,
@@ -1232,6 +1273,70 @@ fn invalid_priority(doc: &Document, field: &Field, v: &Value) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Remembers the files named `kept*`: answers them with their text upper-cased, and records what it was asked.
+    #[derive(Default)]
+    struct Keeps {
+        asked: Vec<String>,
+    }
+
+    impl Memo for Keeps {
+        fn memo<T: Clone + 'static>(
+            &mut self,
+            _: &'static str,
+            file: SourceFile,
+            diags: &mut Vec<Diagnostic>,
+            parse: impl FnOnce(SourceFile, &mut Vec<Diagnostic>) -> Option<T>,
+        ) -> Option<T> {
+            self.asked.push(file.rel.clone());
+            if file.rel.starts_with("kept") {
+                let v: Box<dyn std::any::Any> = Box::new(Some(file.text.to_uppercase()));
+                return v.downcast_ref::<Option<T>>().cloned().flatten();
+            }
+            parse(file, diags)
+        }
+
+        fn remembers(&self, _: &'static str, file: &SourceFile) -> bool {
+            file.rel.starts_with("kept")
+        }
+    }
+
+    #[test]
+    fn memo_all_answers_in_order_and_parses_only_what_is_not_remembered() {
+        let files: Vec<SourceFile> = ["kept1", "new1", "kept2", "new2", "new3"]
+            .iter()
+            .map(|n| SourceFile {
+                rel: n.to_string(),
+                text: format!("text of {n}"),
+            })
+            .collect();
+        let parsed = std::sync::Mutex::new(Vec::new());
+        let mut memo = Keeps::default();
+        let mut diags = Vec::new();
+        let out = memo.memo_all("pattern", files, &mut diags, |f, d| {
+            parsed.lock().unwrap().push(f.rel.clone());
+            d.push(Source::new(&f.rel, &f.text).diag(0, Severity::Warning, "x", f.rel.clone()));
+            Some(f.text)
+        });
+        assert_eq!(
+            out,
+            [
+                "TEXT OF KEPT1",
+                "text of new1",
+                "TEXT OF KEPT2",
+                "text of new2",
+                "text of new3"
+            ]
+            .map(|s| Some(s.to_string()))
+        );
+        let mut parsed = parsed.into_inner().unwrap();
+        parsed.sort();
+        assert_eq!(parsed, ["new1", "new2", "new3"]);
+        // Each file went through the memo, in order, and the diagnostics came in file order.
+        assert_eq!(memo.asked, ["kept1", "new1", "kept2", "new2", "new3"]);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["new1", "new2", "new3"]);
+    }
 
     fn doc(text: &str) -> Document {
         let mut diags = Vec::new();
