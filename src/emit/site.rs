@@ -881,8 +881,6 @@ pub fn prepare_with(
     store: Option<&mut dyn PageStore>,
 ) -> Result<Prepared, String> {
     let mut config = load_config(input.book_dir)?;
-    let site = generate_with(input, &config, store);
-
     let mut html: toml::Table = config
         .get::<toml::Table>("output.html")
         .map_err(|e| format!("book.toml [output.html]: {e:#}"))?
@@ -896,6 +894,16 @@ pub fn prepare_with(
         t.is_dir().then_some(t)
     });
     let theme = Theme::load(theme_dir.as_deref())?;
+    // The theme's templates are compiled on another thread while the pages are generated (the files every page
+    // shares are made from them next; an error shows there).
+    let no_section_label = html
+        .get("no-section-label")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    let site = std::thread::scope(|scope| {
+        scope.spawn(|| render::templates(&theme, no_section_label));
+        generate_with(input, &config, store)
+    });
     html.insert("theme".into(), toml::Value::String("theme".into()));
     // skillbook's stylesheets first, then the book's own additional files.
     let mut extra_files = BTreeMap::new();

@@ -27,6 +27,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// mdBook's own theme files (mdbook-html 0.5.4, `front-end/`), by the name a book's `theme/` folder overrides them.
 const MDBOOK_FILES: &[(&str, &[u8])] = &[
@@ -277,27 +278,7 @@ impl SiteShared {
             .get::<HtmlConfig>("output.html")
             .map_err(|e| format!("book.toml [output.html]: {e:#}"))?
             .unwrap_or_default();
-        let mut hb = Handlebars::new();
-        let tpl = |e: handlebars::TemplateError| format!("theme template: {e}");
-        hb.register_template_string("index", theme.text("index.hbs")?)
-            .map_err(tpl)?;
-        hb.register_partial("head", theme.text("head.hbs")?)
-            .map_err(tpl)?;
-        hb.register_partial("header", theme.text("header.hbs")?)
-            .map_err(tpl)?;
-        hb.register_template_string("redirect", theme.text("redirect.hbs")?)
-            .map_err(tpl)?;
-        hb.register_template_string("toc_js", theme.text("toc.js.hbs")?)
-            .map_err(tpl)?;
-        hb.register_template_string("toc_html", theme.text("toc.html.hbs")?)
-            .map_err(tpl)?;
-        hb.register_helper(
-            "toc",
-            Box::new(RenderToc {
-                no_section_label: html.no_section_label,
-            }),
-        );
-        hb.register_helper("fa", Box::new(fa_helper));
+        let mut hb = Handlebars::clone(&*templates(theme, html.no_section_label)?);
 
         let search = search_settings(&html);
         let book_title = config.book.title.clone().unwrap_or_default();
@@ -1343,6 +1324,54 @@ impl Default for Fnv {
     fn default() -> Self {
         Fnv::new()
     }
+}
+
+/// The theme's templates (`index.hbs` with its partials, `redirect.hbs`, the sidebar's) compiled, with the `toc` and
+/// `fa` helpers. Parsing `index.hbs` is most of the cost of the files every page shares, so the last templates compiled
+/// are kept for the process by their texts and the setting: [`SitePlan::new`](super::SitePlan::new) compiles them on
+/// another thread while the pages are generated, and a second caller waits for the first instead of compiling again.
+pub fn templates(
+    theme: &Theme,
+    no_section_label: bool,
+) -> Result<Arc<Handlebars<'static>>, String> {
+    static LAST: Mutex<Option<(u64, Arc<Handlebars<'static>>)>> = Mutex::new(None);
+    const NAMES: [&str; 6] = [
+        "index.hbs",
+        "head.hbs",
+        "header.hbs",
+        "redirect.hbs",
+        "toc.js.hbs",
+        "toc.html.hbs",
+    ];
+    let texts = NAMES
+        .iter()
+        .map(|n| theme.text(n))
+        .collect::<Result<Vec<String>, String>>()?;
+    let key = crate::write::hash_of(&(&texts, no_section_label));
+    // Held while compiling: a caller that comes meanwhile waits for these templates.
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((k, hb)) = last.as_ref() {
+        if *k == key {
+            return Ok(hb.clone());
+        }
+    }
+    let mut hb = Handlebars::new();
+    let tpl = |e: handlebars::TemplateError| format!("theme template: {e}");
+    hb.register_template_string("index", &texts[0])
+        .map_err(tpl)?;
+    hb.register_partial("head", &texts[1]).map_err(tpl)?;
+    hb.register_partial("header", &texts[2]).map_err(tpl)?;
+    hb.register_template_string("redirect", &texts[3])
+        .map_err(tpl)?;
+    hb.register_template_string("toc_js", &texts[4])
+        .map_err(tpl)?;
+    hb.register_template_string("toc_html", &texts[5])
+        .map_err(tpl)?;
+    hb.register_helper("toc", Box::new(RenderToc { no_section_label }));
+    hb.register_helper("fa", Box::new(fa_helper));
+    let hb = Arc::new(hb);
+    *last = Some((key, hb.clone()));
+    Ok(hb)
 }
 
 /// The `resource` helper: the path from the page being rendered to an asset, under its final (hashed) name.
