@@ -181,9 +181,13 @@ fn blocks(text: &str) -> impl Iterator<Item = &str> {
     let mut i = 0;
     std::iter::from_fn(move || {
         while i < bytes.len() {
-            let at = i;
-            i += 1;
-            if bytes[at] == b'\n' && i < bytes.len() {
+            // The next line break (one search for the whole line, not a test per byte).
+            let Some(at) = memchr::memchr(b'\n', &bytes[i..]).map(|n| i + n) else {
+                i = bytes.len();
+                break;
+            };
+            i = at + 1;
+            if i < bytes.len() {
                 let next = bytes[i];
                 // An ASCII byte that is not whitespace or `/`, or the first byte of a multi-byte character that is
                 // not whitespace (U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000).
