@@ -24,7 +24,12 @@ pub const MAX_HIGHLIGHT_BYTES: usize = 256 * 1024;
 /// two-face's syntax set (bat's syntaxes: Elixir, Erlang, TOML, ... plus syntect's defaults), loaded on first use.
 pub fn syntaxes() -> &'static SyntaxSet {
     static SET: OnceLock<SyntaxSet> = OnceLock::new();
-    SET.get_or_init(two_face::syntax::extra_newlines)
+    SET.get_or_init(|| {
+        let set = two_face::syntax::extra_newlines();
+        // The compressed definitions compiled into the binary are not read again.
+        crate::memory::release_read_only_data();
+        set
+    })
 }
 
 /// The language named by a fence's info string: its first word, lowercased, without `{.x}` or `,attr` decoration.

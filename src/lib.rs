@@ -16,6 +16,7 @@ pub mod highlight;
 pub mod links;
 pub mod lint;
 pub mod load;
+pub mod memory;
 pub mod parse;
 pub mod scaffold;
 pub mod serve;

@@ -4,7 +4,7 @@
 
 use bpe_openai::Tokenizer as Bpe;
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 
 /// `claude` counts are o200k counts times this factor, rounded up. Calibrated to err high for Claude Opus 4.7 and
 /// later: see the README's "Tokenizers" section and `bench/calibrate-claude.sh`.
@@ -77,11 +77,20 @@ impl Tokenizer {
         }
     }
 
+    /// The vocabulary, decoded on first use from the bytes compiled into the binary, which are then given back to
+    /// the kernel ([`crate::memory::release_read_only_data`]): nothing reads them again.
     fn bpe(self) -> &'static Bpe {
-        match self {
-            Tokenizer::Cl100k => bpe_openai::cl100k_base(),
-            _ => bpe_openai::o200k_base(),
-        }
+        static O200K: OnceLock<&'static Bpe> = OnceLock::new();
+        static CL100K: OnceLock<&'static Bpe> = OnceLock::new();
+        let (cell, load): (_, fn() -> &'static Bpe) = match self {
+            Tokenizer::Cl100k => (&CL100K, bpe_openai::cl100k_base),
+            _ => (&O200K, bpe_openai::o200k_base),
+        };
+        cell.get_or_init(|| {
+            let bpe = load();
+            crate::memory::release_read_only_data();
+            bpe
+        })
     }
 
     fn memo(self) -> MutexGuard<'static, Memo> {
