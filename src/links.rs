@@ -47,8 +47,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
+            // Two hex digits, read as bytes: the text after `%` may be any character.
+            let hex = |b: u8| char::from(b).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
                 i += 3;
                 continue;
             }
@@ -284,6 +286,15 @@ pub fn shift(offset: usize, edits: &[(Range<usize>, String)]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_reads_two_hex_digits_and_leaves_anything_else() {
+        assert_eq!(percent_decode("a%20b%2Fc"), "a b/c");
+        // A `%` before a character of several bytes, or before fewer than two hex digits, stays as it is.
+        assert_eq!(percent_decode("%a\u{feff}x"), "%a\u{feff}x");
+        assert_eq!(percent_decode("x%\u{feff}"), "x%\u{feff}");
+        assert_eq!(percent_decode("%+a%zz%4"), "%+a%zz%4");
+    }
 
     #[test]
     fn finds_relative_links_and_images_outside_code() {
