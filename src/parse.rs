@@ -313,7 +313,13 @@ pub trait Memo {
         diags: &mut Vec<Diagnostic>,
         parse: impl Fn(SourceFile, &mut Vec<Diagnostic>) -> Option<T> + Sync,
     ) -> Vec<Option<T>> {
-        let todo: Vec<&SourceFile> = files.iter().filter(|f| !self.remembers(kind, f)).collect();
+        let known: Vec<bool> = files.iter().map(|f| self.remembers(kind, f)).collect();
+        let todo: Vec<&SourceFile> = files
+            .iter()
+            .zip(&known)
+            .filter(|(_, &k)| !k)
+            .map(|(f, _)| f)
+            .collect();
         let mut made = crate::emit::par_map(&todo, |f| {
             let mut own = Vec::new();
             let value = parse((*f).clone(), &mut own);
@@ -322,8 +328,9 @@ pub trait Memo {
         .into_iter();
         files
             .into_iter()
-            .map(|f| {
-                if self.remembers(kind, &f) {
+            .zip(known)
+            .map(|(f, known)| {
+                if known {
                     return self.memo(kind, f, diags, &parse);
                 }
                 let (value, own) = made.next().unwrap_or_default();
