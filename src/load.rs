@@ -5,7 +5,7 @@
 //! listing several plugins by relative path. Problems with single files are diagnostics; loading goes on.
 
 use crate::diagnostic::{Diagnostic, Severity, Source, WithHelp};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -200,6 +200,7 @@ pub fn load_with(
         reader,
         files: 0,
         read_paths: BTreeSet::new(),
+        inside: HashSet::new(),
     };
     let marketplace_path = root.join(".claude-plugin/marketplace.json");
     let mut marketplace = None;
@@ -246,6 +247,36 @@ struct Loader<'d> {
     files: usize,
     /// The files read as content (agents, skills, patterns, commands, manifests), by relative path.
     read_paths: BTreeSet<String>,
+    /// Paths known to stay inside the root once symlinks are resolved: folders checked once, and what their listings
+    /// hold that is not a symlink. Their files are read without resolving each path again.
+    inside: HashSet<PathBuf>,
+}
+
+/// One entry of a folder listing. Its kind comes from the listing itself, without a `stat` per file, except for a
+/// symlink, whose target is looked at.
+struct Entry {
+    path: PathBuf,
+    link: bool,
+    /// A folder, or a symlink to one.
+    dir: bool,
+}
+
+/// The entries of a folder, sorted by path.
+fn list(dir: &Path) -> io::Result<Vec<Entry>> {
+    let mut out: Vec<Entry> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| {
+            let path = e.path();
+            let (link, dir) = match e.file_type() {
+                Ok(t) if !t.is_symlink() => (false, t.is_dir()),
+                Ok(_) => (true, path.is_dir()),
+                Err(_) => (false, path.is_dir()),
+            };
+            Entry { path, link, dir }
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
 }
 
 /// What kind of path a manifest names.
@@ -325,10 +356,22 @@ impl Loader<'_> {
         }
     }
 
+    /// Whether a folder stays inside the root once symlinks are resolved (remembered).
+    fn known_inside(&mut self, dir: &Path) -> bool {
+        if dir == self.root || self.inside.contains(dir) {
+            return true;
+        }
+        let inside = fs::canonicalize(dir).is_ok_and(|t| t.starts_with(&self.canon));
+        if inside {
+            self.inside.insert(dir.to_path_buf());
+        }
+        inside
+    }
+
     /// Sorted entries of a directory, each checked against the root; unreadable directories are reported.
-    fn entries(&mut self, dir: &Path) -> Vec<PathBuf> {
-        let read = match fs::read_dir(dir) {
-            Ok(r) => r,
+    fn entries(&mut self, dir: &Path) -> Vec<Entry> {
+        let mut listed = match list(dir) {
+            Ok(l) => l,
             Err(e) => {
                 let rel = self.rel(dir);
                 self.file_diag(
@@ -341,23 +384,26 @@ impl Loader<'_> {
                 return Vec::new();
             }
         };
-        let mut paths: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
         // Hidden entries, and skillbook's own output directories (a `build/` inside the plugin), are not content.
-        paths.retain(|p| {
-            let hidden = p
+        listed.retain(|e| {
+            let hidden = e
+                .path
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            !hidden && !p.join(crate::write::MARKER).exists()
+            let output = e.dir && e.path.join(crate::write::MARKER).exists();
+            !hidden && !output
         });
+        let dir_inside = self.known_inside(dir);
         let mut out = Vec::new();
-        for p in paths {
-            let is_link = fs::symlink_metadata(&p)
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(false);
-            if !is_link || self.inside_root(&p) {
-                out.push(p);
+        for e in listed {
+            // What is not a symlink in a folder inside the root is inside it too.
+            if e.link && !self.inside_root(&e.path) {
+                continue;
             }
+            if e.link || dir_inside {
+                self.inside.insert(e.path.clone());
+            }
+            out.push(e);
         }
         out
     }
@@ -367,13 +413,13 @@ impl Loader<'_> {
         if depth > 16 {
             return out;
         }
-        for p in self.entries(dir) {
-            if p.is_dir() {
+        for e in self.entries(dir) {
+            if e.dir {
                 if recursive {
-                    out.extend(self.markdown_files(&p, true, depth + 1));
+                    out.extend(self.markdown_files(&e.path, true, depth + 1));
                 }
-            } else if p.extension().is_some_and(|e| e == "md") {
-                out.push(p);
+            } else if e.path.extension().is_some_and(|x| x == "md") {
+                out.push(e.path);
             }
         }
         out
@@ -383,7 +429,7 @@ impl Loader<'_> {
     fn read(&mut self, path: &Path) -> Option<SourceFile> {
         let rel = self.rel(path);
         self.read_paths.insert(rel.clone());
-        if !self.inside_root(path) {
+        if !self.inside.contains(path) && !self.inside_root(path) {
             return None;
         }
         match fs::metadata(path) {
@@ -739,10 +785,11 @@ impl Loader<'_> {
                 Kind::Commands => command_paths.extend(self.markdown_files(&base, true, 0)),
                 Kind::Skills if base.join("SKILL.md").is_file() => skill_dirs.push(base),
                 Kind::Skills => {
-                    for p in self.entries(&base) {
-                        if !p.is_dir() {
+                    for e in self.entries(&base) {
+                        if !e.dir {
                             continue;
                         }
+                        let p = e.path;
                         // A category folder (`skills/development/<skill>/SKILL.md`) is not a skill. Claude Code
                         // loads the skills in it only when plugin.json names the folder.
                         if !p.join("SKILL.md").exists() && has_skill_below(&p) {
@@ -833,8 +880,8 @@ impl Loader<'_> {
         stack: &mut Vec<PathBuf>,
         out: &mut Vec<RawFile>,
     ) {
-        let read = match fs::read_dir(dir) {
-            Ok(r) => r,
+        let listed = match list(dir) {
+            Ok(l) => l,
             Err(e) => {
                 let rel = self.rel(dir);
                 self.file_diag(
@@ -847,14 +894,13 @@ impl Loader<'_> {
                 return;
             }
         };
-        let mut paths: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths {
+        for Entry {
+            path: p,
+            link: is_link,
+            dir: is_dir,
+        } in listed
+        {
             let rel = self.rel(&p);
-            let is_link = fs::symlink_metadata(&p)
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(false);
-            let is_dir = p.is_dir();
             let has_marker = is_dir && p.join(crate::write::MARKER).exists();
             if left_out(&rel, is_dir, root_book, has_marker).is_some() {
                 continue;

@@ -85,3 +85,32 @@ fn symlink_leaving_the_root_is_refused() {
     assert!(first.starts_with("agents/secret.md:1:1: error[symlink-escape]: this symlink leads outside the content root"), "{first}");
     assert!(!r.stdout.contains("secret`"), "{}", r.stdout);
 }
+
+/// The loader lists a folder without resolving each file's path again: what is not a symlink in a folder inside the
+/// root is inside it. A folder that is itself a link leading out is no such folder: each of its files is refused.
+#[cfg(unix)]
+#[test]
+fn a_linked_folder_leading_outside_the_root_is_refused_file_by_file() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(
+        outside.path().join("secret.md"),
+        "---\nname: secret\ndescription: x\n---\n",
+    )
+    .unwrap();
+    let dir = fixture("clean-plugin");
+    let commands = dir.path().join("commands");
+    if commands.exists() {
+        fs::remove_dir_all(&commands).unwrap();
+    }
+    std::os::unix::fs::symlink(outside.path(), &commands).unwrap();
+    let r = run(dir.path(), &["check", "."]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("commands/secret.md:1:1: error[symlink-escape]: this path leads outside the content root")),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("secret`"), "{}", r.stdout);
+}
