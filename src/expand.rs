@@ -653,8 +653,9 @@ pub fn render_skill(skill: &Skill, own: &[OwnReference]) -> Option<String> {
     let doc = skill.doc.as_ref()?;
     let text = &doc.file.text;
     // What the skill's own text links to already (its own index, if it has one) is not indexed again.
-    let linked: std::collections::HashSet<String> = crate::links::relative_links(doc.body())
-        .into_iter()
+    let linked: std::collections::HashSet<String> = doc
+        .links
+        .iter()
         .filter_map(|l| crate::links::join("", &l.path))
         .map(|p| match p.strip_prefix("patterns/") {
             Some(rest) => format!("references/{rest}"),

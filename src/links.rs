@@ -15,11 +15,9 @@ pub struct Link {
     pub path: String,
 }
 
+/// The markdown options of every other reader of markdown, so that a link is a link for all of them.
 fn options() -> Options {
-    Options::ENABLE_TABLES
-        | Options::ENABLE_FOOTNOTES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS
+    crate::parse::markdown_options()
 }
 
 /// Whether a destination is a path inside the plugin: not a URL (`https:`, `mailto:`), not an anchor alone, not
@@ -61,32 +59,37 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Every relative link and image of `text` (outside code), in text order.
+/// Every relative link and image of `text` (outside code), in text order. A parsed document holds its body's:
+/// [`crate::parse::Document::links`].
 pub fn relative_links(text: &str) -> Vec<Link> {
-    let mut out = Vec::new();
-    for (event, range) in Parser::new_ext(text, options()).into_offset_iter() {
-        let dest = match event {
-            Event::Start(Tag::Link { dest_url, .. })
-            | Event::Start(Tag::Image { dest_url, .. }) => dest_url,
-            _ => continue,
-        };
-        if !is_relative(&dest) {
-            continue;
+    Parser::new_ext(text, options())
+        .into_offset_iter()
+        .filter_map(|(event, range)| link_at(text, &event, range))
+        .collect()
+}
+
+/// The relative link or image that `event` (at `range` of `text`) opens, if it opens one: for a pass over the events
+/// of a text that also does other things with them.
+pub fn link_at(text: &str, event: &Event, range: Range<usize>) -> Option<Link> {
+    let dest = match event {
+        Event::Start(Tag::Link { dest_url, .. }) | Event::Start(Tag::Image { dest_url, .. }) => {
+            dest_url
         }
-        let raw = &text[range.clone()];
-        let needle = format!("]({dest}");
-        let Some(i) = raw.rfind(&needle) else {
-            continue;
-        };
-        let start = range.start + i + 2;
-        let path = dest.split(['#', '?']).next().unwrap_or("");
-        out.push(Link {
-            range: start..start + dest.len(),
-            dest: dest.to_string(),
-            path: percent_decode(path),
-        });
+        _ => return None,
+    };
+    if !is_relative(dest) {
+        return None;
     }
-    out
+    let raw = &text[range.clone()];
+    let needle = format!("]({dest}");
+    let i = raw.rfind(&needle)?;
+    let start = range.start + i + 2;
+    let path = dest.split(['#', '?']).next().unwrap_or("");
+    Some(Link {
+        range: start..start + dest.len(),
+        dest: dest.to_string(),
+        path: percent_decode(path),
+    })
 }
 
 /// `path` joined to the folder `dir` (both relative to one root, `/`-separated), with `.` and `..` resolved; `None`

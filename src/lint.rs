@@ -4,7 +4,9 @@
 
 use crate::diagnostic::{Diagnostic, Severity, Source, WithHelp};
 use crate::frontmatter::Value;
+use crate::links::Link;
 use crate::parse::{Document, Model};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 mod config;
@@ -625,7 +627,8 @@ fn split_tools(s: &str) -> Vec<String> {
 /// (`broken-link`, an error: the link is broken in the source and would be in the compiled plugin).
 fn links(model: &Model, diags: &mut Vec<Diagnostic>) {
     let mut files: BTreeSet<&str> = BTreeSet::new();
-    let mut texts: Vec<(&str, &str, usize)> = Vec::new(); // path, text, where the body starts
+    // Path, text, where the body starts, and the body's links (a document's, found when it was parsed).
+    let mut texts: Vec<(&str, &str, usize, Cow<[Link]>)> = Vec::new();
     for plugin in &model.plugins {
         if let Some(m) = &plugin.manifest {
             files.insert(&m.rel);
@@ -643,7 +646,12 @@ fn links(model: &Model, diags: &mut Vec<Diagnostic>) {
             );
         for d in docs {
             files.insert(&d.file.rel);
-            texts.push((&d.file.rel, &d.file.text, d.body_start));
+            texts.push((
+                &d.file.rel,
+                &d.file.text,
+                d.body_start,
+                Cow::Borrowed(&d.links),
+            ));
         }
     }
     if let Some(m) = &model.marketplace {
@@ -653,7 +661,7 @@ fn links(model: &Model, diags: &mut Vec<Diagnostic>) {
         files.insert(&c.rel);
         if c.rel.ends_with(".md") {
             if let Ok(t) = std::str::from_utf8(&c.bytes) {
-                texts.push((&c.rel, t, 0));
+                texts.push((&c.rel, t, 0, Cow::Owned(crate::links::relative_links(t))));
             }
         }
     }
@@ -669,10 +677,9 @@ fn links(model: &Model, diags: &mut Vec<Diagnostic>) {
             out
         })
         .collect();
-    for (path, text, body_start) in texts {
-        let body = &text[body_start..];
+    for (path, text, body_start, links) in texts {
         let dir = crate::links::parent(path);
-        for link in crate::links::relative_links(body) {
+        for link in links.iter() {
             if link.path.is_empty() {
                 continue;
             }

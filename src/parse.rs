@@ -56,6 +56,9 @@ pub struct Document {
     pub stubs: Vec<Stub>,
     /// Byte ranges of code blocks.
     pub code: Vec<Range<usize>>,
+    /// The relative links and images of the body, their ranges relative to the body
+    /// ([`crate::links::relative_links`] of [`Document::body`], found in the same pass as the rest).
+    pub links: Vec<crate::links::Link>,
 }
 
 impl Document {
@@ -603,6 +606,7 @@ pub fn parse_document_as(
         headings: Vec::new(),
         stubs: Vec::new(),
         code: Vec::new(),
+        links: Vec::new(),
         file,
     };
     scan_markdown(&mut doc, opts);
@@ -636,6 +640,9 @@ fn scan_markdown(doc: &mut Document, opts: &ParseOptions) {
     let mut para: Option<(Range<usize>, String)> = None;
     let mut current_level = 0u8;
     for (event, range) in Parser::new_ext(body, markdown_options()).into_offset_iter() {
+        if let Some(link) = crate::links::link_at(body, &event, range.clone()) {
+            doc.links.push(link);
+        }
         let range = range.start + base..range.end + base;
         match event {
             Event::Start(Tag::Heading { level, .. }) => {

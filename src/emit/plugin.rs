@@ -174,7 +174,7 @@ impl<'m> Compiler<'m> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         for doc in docs {
             let dir = crate::links::parent(&doc.file.rel);
-            for link in crate::links::relative_links(doc.body()) {
+            for link in &doc.links {
                 let target = crate::links::join(dir, &link.path);
                 let dest = target.as_deref().and_then(|t| self.dests.dest_of(t));
                 (target, dest).hash(&mut h);
