@@ -109,6 +109,11 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
             }
         }
     }
+    let covers: Vec<Vec<CoverIndex>> = model
+        .plugins
+        .iter()
+        .map(|p| p.skills.iter().map(|s| s.cover_index()).collect())
+        .collect();
     for (pi, plugin) in model.plugins.iter().enumerate() {
         duplicates(
             plugin.agents.iter().map(|a| (a.name.as_str(), &a.doc)),
@@ -125,7 +130,7 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
         );
         for agent in &plugin.agents {
             lint_agent(agent, &mut diags);
-            coverage.push(agent_coverage(model, pi, agent, rule, &mut diags));
+            coverage.push(agent_coverage(model, &covers, pi, agent, rule, &mut diags));
         }
         for (si, skill) in plugin.skills.iter().enumerate() {
             lint_skill(skill, &mut diags);
@@ -464,8 +469,12 @@ fn lint_skill(skill: &crate::parse::Skill, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A skill's [`crate::parse::Skill::cover_index`].
+type CoverIndex<'m> = HashMap<&'m str, Vec<usize>>;
+
 fn agent_coverage(
     model: &Model,
+    covers: &[Vec<CoverIndex>],
     pi: usize,
     agent: &Agent,
     rule: Coverage,
@@ -532,14 +541,13 @@ fn agent_coverage(
         let mut covered_by = Vec::new();
         for &(sp, ss) in &skills {
             let skill = &model.plugins[sp].skills[ss];
-            for p in &skill.patterns {
-                if p.covers_norm(&item.norm) {
-                    covered_by.push(PatternRef {
-                        skill: model.plugins[sp].display(&skill.name),
-                        pattern: p.slug.clone(),
-                        path: p.doc.file.rel.clone(),
-                    });
-                }
+            let covering = covers[sp][ss].get(item.norm.as_str());
+            for p in covering.into_iter().flatten().map(|&i| &skill.patterns[i]) {
+                covered_by.push(PatternRef {
+                    skill: model.plugins[sp].display(&skill.name),
+                    pattern: p.slug.clone(),
+                    path: p.doc.file.rel.clone(),
+                });
             }
         }
         let (line, column) = src.line_col(item.offset);

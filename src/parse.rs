@@ -207,6 +207,23 @@ pub struct Skill {
     pub patterns: Vec<Pattern>,
 }
 
+impl Skill {
+    /// Which of its patterns cover each item: [`normalize`]d name -> indices of the patterns naming it in `covers:`,
+    /// ascending. The one resolution of coverage that the check and the site's index both read.
+    pub fn cover_index(&self) -> std::collections::HashMap<&str, Vec<usize>> {
+        let mut by_cover: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+        for (i, p) in self.patterns.iter().enumerate() {
+            for c in &p.covers {
+                let list = by_cover.entry(c.norm.as_str()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        by_cover
+    }
+}
+
 /// A slash command: a markdown document with optional frontmatter.
 #[derive(Debug, Clone)]
 pub struct Command {

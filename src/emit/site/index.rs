@@ -6,7 +6,7 @@ use crate::check::Report;
 use crate::diagnostic::Diagnostic;
 use crate::expand::{PatternKey, MORE, PROCEDURES};
 use crate::parse::{normalize, Agent, Model, Pattern, Skill};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One expertise item of an agent.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ impl<'m> Index<'m> {
             .collect();
 
         // Per skill: normalised cover -> indices of the patterns naming it.
-        let covers: BTreeMap<(usize, usize), BTreeMap<String, Vec<usize>>> = model
+        let covers: BTreeMap<(usize, usize), HashMap<&str, Vec<usize>>> = model
             .plugins
             .iter()
             .enumerate()
@@ -138,7 +138,7 @@ impl<'m> Index<'m> {
                 p.skills
                     .iter()
                     .enumerate()
-                    .map(move |(si, s)| ((pi, si), cover_map(s)))
+                    .map(move |(si, s)| ((pi, si), s.cover_index()))
             })
             .collect();
         let covering = |skills: &[(usize, usize)], names: &[&str]| -> Vec<PatternKey> {
@@ -150,7 +150,7 @@ impl<'m> Index<'m> {
                 };
                 let mut found: Vec<usize> = keys
                     .iter()
-                    .filter_map(|k| map.get(k))
+                    .filter_map(|k| map.get(k.as_str()))
                     .flatten()
                     .copied()
                     .collect();
@@ -357,20 +357,6 @@ impl<'m> Index<'m> {
     }
 }
 
-/// A skill's normalised `covers:` entries, each with the indices of the patterns that name it.
-fn cover_map(skill: &Skill) -> BTreeMap<String, Vec<usize>> {
-    let mut by_cover: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, p) in skill.patterns.iter().enumerate() {
-        for c in &p.covers {
-            let list = by_cover.entry(normalize(&c.name)).or_default();
-            if !list.contains(&i) {
-                list.push(i);
-            }
-        }
-    }
-    by_cover
-}
-
 /// Groups a skill's patterns as the expansion does: under the first expertise category (of the agents using the
 /// skill, in their order) with an item the pattern covers; then `Procedures` for patterns that cover only
 /// responsibilities; then `More Patterns`. Within a group: the order of the items they cover, then priority (highest
@@ -385,12 +371,12 @@ fn group_patterns(
     // pattern index -> (group, position of the first covered item in that group)
     let mut placed: BTreeMap<usize, (String, usize)> = BTreeMap::new();
     // Normalised cover -> the patterns naming it, so that each item is one lookup.
-    let by_cover = cover_map(skill);
+    let by_cover = skill.cover_index();
     for &ai in users {
         let a = agents[ai].agent;
         for cat in &a.expertise {
             for (pos, item) in cat.items.iter().enumerate() {
-                let Some(list) = by_cover.get(&normalize(&item.name)) else {
+                let Some(list) = by_cover.get(item.norm.as_str()) else {
                     continue;
                 };
                 for &i in list {
@@ -408,7 +394,7 @@ fn group_patterns(
     for &ai in users {
         for (pos, r) in agents[ai].agent.responsibilities.iter().enumerate() {
             for key in [normalize(&r.name), normalize(&r.text)] {
-                for &i in by_cover.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
+                for &i in by_cover.get(key.as_str()).map(Vec::as_slice).unwrap_or(&[]) {
                     placed
                         .entry(i)
                         .or_insert_with(|| (PROCEDURES.to_string(), pos));
