@@ -136,13 +136,13 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
             lint_skill(skill, &mut diags);
             let users: &[&Agent] = users_of.get(&(pi, si)).map(Vec::as_slice).unwrap_or(&[]);
             // Every name a `covers:` entry of this skill may use, normalised once.
-            let known: HashSet<String> = users
+            let known: HashSet<&str> = users
                 .iter()
                 .flat_map(|a| {
-                    a.items().map(|(_, i)| i.norm.clone()).chain(
+                    a.items().map(|(_, i)| i.norm.as_str()).chain(
                         a.responsibilities
                             .iter()
-                            .flat_map(|r| [normalize(&r.name), normalize(&r.text)]),
+                            .flat_map(|r| r.norms.iter().map(String::as_str)),
                     )
                 })
                 .collect();
@@ -164,7 +164,7 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
                     continue;
                 }
                 for cover in &pattern.covers {
-                    if known.contains(&cover.norm) {
+                    if known.contains(cover.norm.as_str()) {
                         continue;
                     }
                     let candidates: Vec<String> = users

@@ -713,7 +713,7 @@ fn outputs_made(
 /// The site and report.json, from the model, the report and the bundle stage's manifests. Every page is generated; a
 /// page is rendered again (and its search document made again) only when what it is rendered from changed: early
 /// cutoff, so an edit re-renders the pages that show it. Without `whole`, the files that hold every page
-/// (`print.html`, the search index, `llms-full.txt`: [`emit::site::holds_every_page`]) are not made. `once`: the
+/// (`print.html`, the search index, `llms-full.txt`: [`emit::site::holds_every_page`]) and report.json are not made. `once`: the
 /// highlighting memo is freed once the pages are made (no build follows).
 fn site(
     memo: &mut Memo,
@@ -755,21 +755,25 @@ fn site(
         for p in &pages {
             let p = p.as_ref().as_ref().map_err(String::clone)?;
             sink.keep(&p.html);
+            sink.keep(&p.markdown);
             done.push(p);
         }
-        plan.finish(&done, SITE, sink, whole)
+        crate::timing::time("finish", || plan.finish(&done, SITE, sink, whole))
     })
     .map_err(|e| format!("cannot build the site: {e}"))?;
-    sink.put(
-        "report.json".to_string(),
-        emit::report::json(&compiled.report, &compiled.root_display()).as_bytes(),
-        None,
-    );
+    if whole {
+        crate::timing::time("report.json", || {
+            sink.put(
+                "report.json".to_string(),
+                emit::report::json(&compiled.report, &compiled.root_display()).as_bytes(),
+                None,
+            )
+        });
+    }
     Ok(())
 }
 
-/// The first part of a rebuild under `watch`/`serve`, what the reload waits for: the site's pages and report.json,
-/// made with the bundle stage's manifests of the last build (the bundles are made in the second part); every other
+/// The first part of a rebuild under `watch`/`serve`, what the reload waits for: the site's pages, made with the bundle stage's manifests of the last build (the bundles are made in the second part); every other
 /// file, the ones that hold every page included, is carried over from the previous output as it is.
 fn pages_first(memo: &mut Memo, compiled: &Compiled, staging: &Staging) -> Result<(), String> {
     // Each agent's bundles and compiled agent as last made, with their keys.
@@ -796,9 +800,11 @@ fn pages_first(memo: &mut Memo, compiled: &Compiled, staging: &Staging) -> Resul
         })
         .collect();
     site(memo, compiled, &manifests, staging, false, false)?;
-    staging.carry_rest(|rel| match rel.strip_prefix(SITE) {
-        Some(page) => emit::site::holds_every_page(page),
-        None => true,
+    crate::timing::time("carry the rest", || {
+        staging.carry_rest(|rel| match rel.strip_prefix(SITE) {
+            Some(page) => emit::site::holds_every_page(page),
+            None => true,
+        })
     });
     Ok(())
 }
@@ -1199,7 +1205,7 @@ impl Engine {
     }
 
     /// Makes the outputs of the compiled content and commits them: all of them, or with `first` only the site's pages
-    /// and report.json (the rest carried over from the previous output, and owed: [`Engine::finish`]).
+    /// (the rest, report.json included, carried over from the previous output, and owed: [`Engine::finish`]).
     fn emit(
         &mut self,
         mut first: bool,

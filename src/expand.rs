@@ -4,7 +4,7 @@
 //! becomes an index of its patterns. The plan (which pattern goes where) is separate from rendering so that bundles
 //! can render the same plan with some patterns as summaries or left out.
 
-use crate::parse::{markdown_options, normalize, Agent, Model, Pattern, Skill};
+use crate::parse::{markdown_options, Agent, Model, Pattern, Skill};
 use mdbook_markdown::pulldown_cmark::{Event, Parser, Tag};
 use std::ops::Range;
 
@@ -106,11 +106,11 @@ pub fn plan_agent(model: &Model, plugin: usize, agent: &Agent) -> Option<Plan> {
             });
         }
     }
-    // Each responsibility's name and text, normalized once (not once per pattern).
-    let duties: Vec<(String, String)> = agent
+    // Each responsibility's name and text, normalized.
+    let duties: Vec<(&str, &str)> = agent
         .responsibilities
         .iter()
-        .map(|r| (normalize(&r.name), normalize(&r.text)))
+        .map(|r| (r.norms[0].as_str(), r.norms[1].as_str()))
         .collect();
     let mut procedures: Vec<(usize, PatternKey)> = Vec::new();
     for (i, k) in all.iter().enumerate() {

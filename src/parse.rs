@@ -118,6 +118,8 @@ pub struct Responsibility {
     pub name: String,
     pub text: String,
     pub offset: usize,
+    /// `name` and `text` [`normalize`]d, computed once: a `covers:` entry may name either.
+    pub norms: [String; 2],
 }
 
 /// A reference from a document to a skill.
@@ -301,10 +303,18 @@ impl Model {
 
 /// Lowercase letters and digits only: how expertise items and `covers:` entries are compared.
 pub fn normalize(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        // ASCII first: the same result as the general case below, without its Unicode tables.
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            }
+        } else if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
 }
 
 /// Where [`parse_with`] gets one file's parse: [`NoMemo`] parses every time; the watch loop's cache answers files
@@ -1129,6 +1139,7 @@ fn responsibilities(doc: &Document) -> Vec<Responsibility> {
             .map(|b| b.as_str().trim().to_string())
             .unwrap_or_else(|| text.clone());
         out.push(Responsibility {
+            norms: [normalize(&name), normalize(&text)],
             name,
             text,
             offset: start + t.start(),
@@ -1487,6 +1498,19 @@ mod tests {
             ("a,,b", vec![(0, "a"), (3, "b")]),
         ] {
             assert_eq!(split_items(input), expect, "{input:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The ASCII fast path changes nothing: the result is the definition's, letters and digits lowercased.
+        #[test]
+        fn normalize_keeps_lowercased_letters_and_digits(s in "(?s).{0,40}|[a-zA-Z0-9 ÀÉİßΣẞ_-]{0,40}") {
+            let definition: String = s
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect();
+            proptest::prop_assert_eq!(normalize(&s), definition);
         }
     }
 

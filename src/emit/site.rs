@@ -94,7 +94,8 @@ pub struct Site {
     pub summary: String,
     /// Shared with the caller's [`PageStore`], if any.
     pub pages: Vec<Arc<Page>>,
-    /// For each page, a hash of its chapter: a page is rendered again only when it changed (early cutoff).
+    /// For each page, a hash of its chapter and markdown: a page is rendered (and its markdown written) again only when
+    /// they changed (early cutoff).
     pub keys: Vec<u64>,
 }
 
@@ -272,7 +273,7 @@ pub fn generate_with(
                 Job::Bundles(i) => Some(bundles::page(&ix, &manifests[i], &bundle_paths[i])),
             }
             .map(|p| {
-                let hash = crate::write::hash_of(&p.chapter);
+                let hash = crate::write::hash_of(&(&p.chapter, &p.markdown));
                 (Arc::new(p), hash)
             })
         })
@@ -547,11 +548,13 @@ pub struct Prepared {
     pub theme_dir: Option<PathBuf>,
 }
 
-/// A page rendered and its HTML put into the output, with what the files that hold every page need of it (its
+/// A page rendered and its HTML and markdown put into the output, with what the files that hold every page need of it (its
 /// `<main>` content for `print.html`, its search document when search is on): what the engine remembers per page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageOutput {
     pub html: FileRef,
+    /// The page's markdown (`<page>.md`).
+    pub markdown: FileRef,
     pub content: String,
     pub search: Option<search::SearchDoc>,
 }
@@ -708,7 +711,7 @@ impl SitePlan {
         Ok((rendered, search))
     }
 
-    /// Renders the `k`th page in reading order and puts its HTML into `sink` under `prefix`.
+    /// Renders the `k`th page in reading order and puts its HTML and its markdown into `sink` under `prefix`.
     pub fn render_into(
         &self,
         k: usize,
@@ -723,15 +726,22 @@ impl SitePlan {
             &rendered.html,
             None,
         );
+        let page = &self.prepared.site.pages[self.nav.order[k].page];
+        let markdown = sink.put(
+            format!("{prefix}{}", page.path),
+            page.markdown.as_bytes(),
+            None,
+        );
         Ok(PageOutput {
             html,
+            markdown,
             content: rendered.content,
             search,
         })
     }
 
     /// Adds the rest of the site under `prefix` (normally `site/`), every page having been rendered into `sink` by
-    /// [`SitePlan::render_into`] (`pages`, in reading order): the shared files, every page's markdown, `print.html`,
+    /// [`SitePlan::render_into`] (`pages`, in reading order; each page's HTML and markdown): the shared files, `print.html`,
     /// the search index, `llms.txt` and `llms-full.txt`. The files that hold every page are written piece by piece,
     /// and only when `whole` (else the caller carries them over from an earlier build: [`holds_every_page`]).
     pub fn finish(
@@ -801,9 +811,6 @@ impl SitePlan {
                 .join()
                 .unwrap_or_else(|_| Err("making print.html failed".to_string()))
         })?;
-        for p in &site.pages {
-            sink.put(format!("{prefix}{}", p.path), p.markdown.as_bytes(), None);
-        }
         sink.put(format!("{prefix}llms.txt"), llms_txt(site).as_bytes(), None);
         Ok(())
     }

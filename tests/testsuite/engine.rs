@@ -170,9 +170,16 @@ impl Project {
                 }
                 None => vec![],
             },
-            // The last deleted file restored.
+            // The last deleted file restored (into its folder's new name, if the folder was renamed since: restoring
+            // it under the old name would make that folder again, and the rename could not be undone).
             5 => match self.deleted.pop() {
                 Some((f, t)) => {
+                    let f = self.renamed.iter().fold(f, |f, (old, new)| {
+                        match f.strip_prefix(&format!("{old}/")) {
+                            Some(rest) => format!("{new}/{rest}"),
+                            None => f,
+                        }
+                    });
                     self.save(&f, &t);
                     vec![f]
                 }

@@ -5,7 +5,7 @@ use super::util::{slugify, Unique};
 use crate::check::Report;
 use crate::diagnostic::Diagnostic;
 use crate::expand::{PatternKey, MORE, PROCEDURES};
-use crate::parse::{normalize, Agent, Model, Pattern, Skill};
+use crate::parse::{Agent, Model, Pattern, Skill};
 use std::collections::{BTreeMap, HashMap};
 
 /// One expertise item of an agent.
@@ -141,8 +141,8 @@ impl<'m> Index<'m> {
                     .map(move |(si, s)| ((pi, si), s.cover_index()))
             })
             .collect();
-        let covering = |skills: &[(usize, usize)], names: &[&str]| -> Vec<PatternKey> {
-            let keys: Vec<String> = names.iter().map(|n| normalize(n)).collect();
+        // The patterns of `skills` that cover any of `keys` (normalised names).
+        let covering = |skills: &[(usize, usize)], keys: &[&str]| -> Vec<PatternKey> {
             let mut out = Vec::new();
             for &(p, s) in skills {
                 let Some(map) = covers.get(&(p, s)) else {
@@ -150,7 +150,7 @@ impl<'m> Index<'m> {
                 };
                 let mut found: Vec<usize> = keys
                     .iter()
-                    .filter_map(|k| map.get(k.as_str()))
+                    .filter_map(|k| map.get(k))
                     .flatten()
                     .copied()
                     .collect();
@@ -191,7 +191,7 @@ impl<'m> Index<'m> {
                                 .iter()
                                 .filter_map(|r| by_rel.get(r.path.as_str()).copied())
                                 .collect(),
-                            _ => covering(&skills, &[&item.name]),
+                            _ => covering(&skills, &[&item.norm]),
                         };
                         ItemInfo {
                             category: cat.name.clone(),
@@ -208,7 +208,7 @@ impl<'m> Index<'m> {
                         name: r.name.clone(),
                         text: r.text.clone(),
                         anchor: anchors.take(&format!("responsibility-{}", slugify(&r.name))),
-                        patterns: covering(&skills, &[&r.name, &r.text]),
+                        patterns: covering(&skills, &[&r.norms[0], &r.norms[1]]),
                     })
                     .collect();
                 let tracked = match coverage {
@@ -393,7 +393,7 @@ fn group_patterns(
     }
     for &ai in users {
         for (pos, r) in agents[ai].agent.responsibilities.iter().enumerate() {
-            for key in [normalize(&r.name), normalize(&r.text)] {
+            for key in &r.norms {
                 for &i in by_cover.get(key.as_str()).map(Vec::as_slice).unwrap_or(&[]) {
                     placed
                         .entry(i)

@@ -1135,7 +1135,7 @@ fn pattern_section(ix: &Index, k: PatternKey, path: &str, shift: u8) -> Option<(
     let mut covers_md = Vec::new();
     let mut covers_html = Vec::new();
     for c in &p.covers {
-        let n = parse::normalize(&c.name);
+        let n = &c.norm;
         let mut links_md = Vec::new();
         let mut links_html = Vec::new();
         for &(ai, target) in &info.backlinks {
@@ -1150,8 +1150,8 @@ fn pattern_section(ix: &Index, k: PatternKey, path: &str, shift: u8) -> Option<(
                     (&r.name, &r.anchor, "Responsibilities".to_string())
                 }
             };
-            let matches = parse::normalize(name) == n
-                || matches!(target, Target::Resp(i) if parse::normalize(&a.resps[i].text) == n);
+            let matches = parse::normalize(name) == *n
+                || matches!(target, Target::Resp(i) if parse::normalize(&a.resps[i].text) == *n);
             if !matches {
                 continue;
             }
