@@ -463,10 +463,10 @@ impl Loader<'_> {
             }
         };
         self.files += 1;
-        let bytes = bytes
-            .strip_prefix(b"\xEF\xBB\xBF")
-            .unwrap_or(&bytes)
-            .to_vec();
+        let mut bytes = bytes;
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            bytes.drain(..3);
+        }
         match String::from_utf8(bytes) {
             Ok(text) => Some(SourceFile { rel, text }),
             Err(e) => {
