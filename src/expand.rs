@@ -778,7 +778,8 @@ fn tidy(s: &str) -> String {
         }
         if t.is_empty() && !in_fence {
             blank += 1;
-            if blank > 1 {
+            // Runs of blank lines collapse to one; the text does not start with an empty line at all.
+            if blank > 1 || (out.is_empty() && line.is_empty()) {
                 continue;
             }
         } else {
@@ -787,11 +788,9 @@ fn tidy(s: &str) -> String {
         out.push_str(line);
         out.push('\n');
     }
-    // Without leading line breaks and trailing white space, ending in one line break: in place, not copied again.
+    // Without trailing white space, ending in one line break: in place, not copied again.
     let end = out.trim_end().len();
     out.truncate(end);
-    let lead = out.len() - out.trim_start_matches('\n').len();
-    out.drain(..lead);
     out.push('\n');
     out
 }
@@ -939,5 +938,37 @@ mod tests {
             tidy("a\n\n\n\nb\n```\n\n\n```\n\n"),
             "a\n\nb\n```\n\n\n```\n"
         );
+        assert_eq!(tidy("\n\n  \n\na\n"), "a\n");
+        assert_eq!(tidy("  \n\na"), "  \na\n");
+        assert_eq!(tidy("\n\n"), "\n");
+    }
+
+    proptest::proptest! {
+        /// Whatever the text, `tidy` is its definition: every line kept, runs of blank lines outside fences cut to
+        /// one, then the text without the line breaks it starts with and the white space it ends with, plus one
+        /// line break.
+        #[test]
+        fn tidy_is_its_definition(s in "[a ~`\n\r\t]{0,60}") {
+            let mut lines = String::new();
+            let (mut blank, mut in_fence) = (0, false);
+            for line in s.lines() {
+                let t = line.trim_start();
+                if t.starts_with("```") || t.starts_with("~~~") {
+                    in_fence = !in_fence;
+                }
+                if t.is_empty() && !in_fence {
+                    blank += 1;
+                    if blank > 1 {
+                        continue;
+                    }
+                } else {
+                    blank = 0;
+                }
+                lines.push_str(line);
+                lines.push('\n');
+            }
+            let definition = format!("{}\n", lines.trim_end().trim_start_matches('\n'));
+            proptest::prop_assert_eq!(tidy(&s), definition);
+        }
     }
 }
