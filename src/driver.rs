@@ -159,9 +159,20 @@ pub fn build(opts: &Options, out: &Path) -> Exit {
     let mut engine = Engine::new(opts.root.clone(), out.to_path_buf())
         .for_command(opts.command)
         .once(true)
+        .delete_previous_later(true)
         .with_progress(progress.clone());
     let outcome = engine.build(&Plan::everything());
     progress.finish_and_clear();
+    let exit = report_build(opts, out, &engine, outcome);
+    // The process ends now: its memory goes with it, without freeing the model and the memo value by value (a tenth
+    // of a second at 300 agents). The previous output is being deleted meanwhile; that is waited for.
+    std::mem::forget(engine);
+    crate::write::finish_cleanup();
+    exit
+}
+
+/// Prints what a build found and made, and says how the process exits.
+fn report_build(opts: &Options, out: &Path, engine: &Engine, outcome: Outcome) -> Exit {
     let style = opts.style(io::stderr().is_terminal());
     let root = engine.root_display();
     match (outcome, engine.compiled()) {

@@ -1000,6 +1000,8 @@ pub struct Engine {
     /// Delete the previous output on another thread after a swap (the watch loop), or rather keep it as the next
     /// staging directory, brought up to date in the background ([`write::Mirror`]).
     background: bool,
+    /// Delete the previous output on another thread after a swap, and only that (see [`Engine::delete_previous_later`]).
+    delete_later: bool,
     /// Put off what the reload need not wait for (see [`Engine::defer`]).
     deferred: bool,
     /// No build follows (see [`Engine::once`]).
@@ -1031,6 +1033,7 @@ impl Engine {
             seen: HashSet::new(),
             last_ok: false,
             background: false,
+            delete_later: false,
             deferred: false,
             once: false,
             pending: false,
@@ -1060,6 +1063,13 @@ impl Engine {
     /// Deletes each previous output on another thread once the new one is in place (for a long-running process).
     pub fn background_cleanup(mut self, on: bool) -> Engine {
         self.background = on;
+        self
+    }
+
+    /// Deletes the previous output on another thread once the new one is in place, for a process that ends after the
+    /// build: it calls [`write::finish_cleanup`] before it exits, so the deletion runs while the process winds down.
+    pub fn delete_previous_later(mut self, on: bool) -> Engine {
+        self.delete_later = on;
         self
     }
 
@@ -1299,7 +1309,7 @@ impl Engine {
         let mut written = Vec::new();
         if changed || !present || !self.last_ok {
             let commit = crate::timing::time("write", || {
-                staging.commit_mirrored(self.background, self.background)
+                staging.commit_mirrored(self.background || self.delete_later, self.background)
             });
             match commit {
                 Ok((done, mirror)) => {

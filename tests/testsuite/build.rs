@@ -25,6 +25,17 @@ fn compiled_plugins_match_golden() {
         assert_tree_golden(&format!("build/{name}/plugin"), &out_dir.join("plugin"));
         let report = fs::read_to_string(out_dir.join("report.json")).unwrap();
         assert_golden(&format!("build/{name}/report.json"), &report);
+        // Built again over it: the previous output is deleted (on another thread) before the process exits.
+        let r = run(
+            dir.path(),
+            &["build", ".", "--quiet", "--out", out_dir.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let beside: Vec<String> = fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(beside, ["build"], "{name}");
     }
 }
 
