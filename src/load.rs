@@ -530,6 +530,7 @@ impl Loader<'_> {
         manifest: &SourceFile,
         base: &Path,
         value: &str,
+        kind: Option<Kind>,
     ) -> Option<PathBuf> {
         let p = Path::new(value);
         let bad = p.is_absolute()
@@ -565,6 +566,27 @@ impl Loader<'_> {
                         format!("path `{value}` does not exist"),
                     )
                     .help("fix the path or remove it from the manifest"),
+            );
+            return None;
+        }
+        if kind == Some(Kind::Skills) && !full.is_dir() {
+            // A skill is a folder (with its SKILL.md); a file named here would be listed as one. The lint already
+            // refuses a `.md` file here, whether it exists or not (`must name a folder`).
+            if value.ends_with(".md") {
+                return None;
+            }
+            let needle = format!("\"{value}\"");
+            let offset = manifest.text.find(&needle).map(|i| i + 1).unwrap_or(0);
+            self.diags.push(
+                manifest
+                    .source()
+                    .diag(
+                        offset,
+                        Severity::Error,
+                        "manifest-path",
+                        format!("`skills` path `{value}` is a file; Claude Code loads skills from folders"),
+                    )
+                    .help("name a skill's folder (the one holding its SKILL.md) or a folder of skill folders"),
             );
             return None;
         }
@@ -668,12 +690,13 @@ impl Loader<'_> {
             let base = if source.starts_with("./") || plugin_root.is_empty() {
                 self.root.clone()
             } else {
-                let Some(b) = self.manifest_path(&file, &self.root.clone(), &plugin_root) else {
+                let Some(b) = self.manifest_path(&file, &self.root.clone(), &plugin_root, None)
+                else {
                     continue;
                 };
                 b
             };
-            let Some(dir) = self.manifest_path(&file, &base, source) else {
+            let Some(dir) = self.manifest_path(&file, &base, source, None) else {
                 continue;
             };
             let rel = self.rel(&dir);
@@ -731,7 +754,7 @@ impl Loader<'_> {
                         _ => Vec::new(),
                     };
                     for v in values {
-                        if let Some(p) = self.manifest_path(&file, dir, &v) {
+                        if let Some(p) = self.manifest_path(&file, dir, &v, Some(kind)) {
                             extra.push((kind, p));
                         }
                     }
