@@ -532,42 +532,34 @@ impl Loader<'_> {
         value: &str,
         kind: Option<Kind>,
     ) -> Option<PathBuf> {
+        // A `manifest-path` error at the entry (its quoted value in the manifest's text).
+        let mut refuse = |message: String, help: &str| {
+            let needle = format!("\"{value}\"");
+            let offset = manifest.text.find(&needle).map(|i| i + 1).unwrap_or(0);
+            self.diags.push(
+                manifest
+                    .source()
+                    .diag(offset, Severity::Error, "manifest-path", message)
+                    .help(help),
+            );
+            None
+        };
         let p = Path::new(value);
         let bad = p.is_absolute()
             || p.components()
                 .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
         if bad {
-            let needle = format!("\"{value}\"");
-            let offset = manifest.text.find(&needle).map(|i| i + 1).unwrap_or(0);
-            self.diags.push(
-                manifest
-                    .source()
-                    .diag(
-                        offset,
-                        Severity::Error,
-                        "manifest-path",
-                        format!("path `{value}` leaves the plugin; it was not read"),
-                    )
-                    .help("manifest paths are relative to the plugin root, start with `./` and contain no `..`"),
+            return refuse(
+                format!("path `{value}` leaves the plugin; it was not read"),
+                "manifest paths are relative to the plugin root, start with `./` and contain no `..`",
             );
-            return None;
         }
         let full = base.join(p);
         if !full.exists() {
-            let needle = format!("\"{value}\"");
-            let offset = manifest.text.find(&needle).map(|i| i + 1).unwrap_or(0);
-            self.diags.push(
-                manifest
-                    .source()
-                    .diag(
-                        offset,
-                        Severity::Error,
-                        "manifest-path",
-                        format!("path `{value}` does not exist"),
-                    )
-                    .help("fix the path or remove it from the manifest"),
+            return refuse(
+                format!("path `{value}` does not exist"),
+                "fix the path or remove it from the manifest",
             );
-            return None;
         }
         if kind == Some(Kind::Skills) && !full.is_dir() {
             // A skill is a folder (with its SKILL.md); a file named here would be listed as one. The lint already
@@ -575,20 +567,10 @@ impl Loader<'_> {
             if value.ends_with(".md") {
                 return None;
             }
-            let needle = format!("\"{value}\"");
-            let offset = manifest.text.find(&needle).map(|i| i + 1).unwrap_or(0);
-            self.diags.push(
-                manifest
-                    .source()
-                    .diag(
-                        offset,
-                        Severity::Error,
-                        "manifest-path",
-                        format!("`skills` path `{value}` is a file; Claude Code loads skills from folders"),
-                    )
-                    .help("name a skill's folder (the one holding its SKILL.md) or a folder of skill folders"),
+            return refuse(
+                format!("`skills` path `{value}` is a file; Claude Code loads skills from folders"),
+                "name a skill's folder (the one holding its SKILL.md) or a folder of skill folders",
             );
-            return None;
         }
         if self.inside_root(&full) {
             Some(full)
