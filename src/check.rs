@@ -3,7 +3,7 @@
 //! The result is a [`Report`]: the diagnostics and a coverage matrix, printed for humans or as JSON.
 
 use crate::diagnostic::{Diagnostic, Severity, WithHelp};
-use crate::parse::{normalize, Agent, Document, Model};
+use crate::parse::{normalize, Agent, CoverIndex, Document, Model};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -468,9 +468,6 @@ fn lint_skill(skill: &crate::parse::Skill, diags: &mut Vec<Diagnostic>) {
         Some(_) => {}
     }
 }
-
-/// A skill's [`crate::parse::Skill::cover_index`].
-type CoverIndex<'m> = HashMap<&'m str, Vec<usize>>;
 
 fn agent_coverage(
     model: &Model,

@@ -713,8 +713,8 @@ fn outputs_made(
 /// The site and report.json, from the model, the report and the bundle stage's manifests. Every page is generated; a
 /// page is rendered again (and its search document made again) only when what it is rendered from changed: early
 /// cutoff, so an edit re-renders the pages that show it. Without `whole`, the files that hold every page
-/// (`print.html`, the search index, `llms-full.txt`: [`emit::site::holds_every_page`]) and report.json are not made. `once`: the
-/// highlighting memo is freed once the pages are made (no build follows).
+/// (`print.html`, the search index, `llms-full.txt`: [`emit::site::holds_every_page`]) and report.json are not
+/// made. `once`: the highlighting memo is freed once the pages are made (no build follows).
 fn site(
     memo: &mut Memo,
     compiled: &Compiled,
@@ -773,8 +773,9 @@ fn site(
     Ok(())
 }
 
-/// The first part of a rebuild under `watch`/`serve`, what the reload waits for: the site's pages, made with the bundle stage's manifests of the last build (the bundles are made in the second part); every other
-/// file, the ones that hold every page included, is carried over from the previous output as it is.
+/// The first part of a rebuild under `watch`/`serve`, what the reload waits for: the site's pages, made with the
+/// bundle stage's manifests of the last build (the bundles are made in the second part); every other file,
+/// report.json and the ones that hold every page included, is carried over from the previous output as it is.
 fn pages_first(memo: &mut Memo, compiled: &Compiled, staging: &Staging) -> Result<(), String> {
     // Each agent's bundles and compiled agent as last made, with their keys.
     type Made<T> = (u64, Arc<T>);
@@ -1000,7 +1001,8 @@ pub struct Engine {
     /// Delete the previous output on another thread after a swap (the watch loop), or rather keep it as the next
     /// staging directory, brought up to date in the background ([`write::Mirror`]).
     background: bool,
-    /// Delete the previous output on another thread after a swap, and only that (see [`Engine::delete_previous_later`]).
+    /// Delete the previous output on another thread after a swap, and only that
+    /// ([`Engine::delete_previous_later`]).
     delete_later: bool,
     /// Put off what the reload need not wait for (see [`Engine::defer`]).
     deferred: bool,

@@ -209,11 +209,14 @@ pub struct Skill {
     pub patterns: Vec<Pattern>,
 }
 
+/// Which of a skill's patterns cover each item: [`normalize`]d name -> indices of the patterns naming it in `covers:`,
+/// ascending ([`Skill::cover_index`]).
+pub type CoverIndex<'m> = std::collections::HashMap<&'m str, Vec<usize>>;
+
 impl Skill {
-    /// Which of its patterns cover each item: [`normalize`]d name -> indices of the patterns naming it in `covers:`,
-    /// ascending. The one resolution of coverage that the check and the site's index both read.
-    pub fn cover_index(&self) -> std::collections::HashMap<&str, Vec<usize>> {
-        let mut by_cover: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    /// Its [`CoverIndex`]: the one resolution of coverage that the check and the site's index both read.
+    pub fn cover_index(&self) -> CoverIndex<'_> {
+        let mut by_cover = CoverIndex::default();
         for (i, p) in self.patterns.iter().enumerate() {
             for c in &p.covers {
                 let list = by_cover.entry(c.norm.as_str()).or_default();

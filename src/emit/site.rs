@@ -548,8 +548,9 @@ pub struct Prepared {
     pub theme_dir: Option<PathBuf>,
 }
 
-/// A page rendered and its HTML and markdown put into the output, with what the files that hold every page need of it (its
-/// `<main>` content for `print.html`, its search document when search is on): what the engine remembers per page.
+/// A page rendered and its HTML and markdown put into the output, with what the files that hold every page need of
+/// it (its `<main>` content for `print.html`, its search document when search is on): what the engine remembers per
+/// page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageOutput {
     pub html: FileRef,
@@ -741,8 +742,8 @@ impl SitePlan {
     }
 
     /// Adds the rest of the site under `prefix` (normally `site/`), every page having been rendered into `sink` by
-    /// [`SitePlan::render_into`] (`pages`, in reading order; each page's HTML and markdown): the shared files, `print.html`,
-    /// the search index, `llms.txt` and `llms-full.txt`. The files that hold every page are written piece by piece,
+    /// [`SitePlan::render_into`] (`pages`, in reading order; each page's HTML and markdown): the shared files,
+    /// `print.html`, the search index, `llms.txt` and `llms-full.txt`. The files that hold every page are written piece by piece,
     /// and only when `whole` (else the caller carries them over from an earlier build: [`holds_every_page`]).
     pub fn finish(
         &self,

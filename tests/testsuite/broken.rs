@@ -64,15 +64,22 @@ fn accepted_fixtures_report_exact_warnings() {
     }
 }
 
+/// A folder outside any fixture, holding `secret.md`: an agent whose name must never show.
 #[cfg(unix)]
-#[test]
-fn symlink_leaving_the_root_is_refused() {
+fn outside_with_a_secret() -> tempfile::TempDir {
     let outside = tempfile::tempdir().unwrap();
     fs::write(
         outside.path().join("secret.md"),
         "---\nname: secret\ndescription: x\n---\n",
     )
     .unwrap();
+    outside
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_leaving_the_root_is_refused() {
+    let outside = outside_with_a_secret();
     let dir = fixture("clean-plugin");
     std::os::unix::fs::symlink(
         outside.path().join("secret.md"),
@@ -91,12 +98,7 @@ fn symlink_leaving_the_root_is_refused() {
 #[cfg(unix)]
 #[test]
 fn a_linked_folder_leading_outside_the_root_is_refused_file_by_file() {
-    let outside = tempfile::tempdir().unwrap();
-    fs::write(
-        outside.path().join("secret.md"),
-        "---\nname: secret\ndescription: x\n---\n",
-    )
-    .unwrap();
+    let outside = outside_with_a_secret();
     let dir = fixture("clean-plugin");
     let commands = dir.path().join("commands");
     if commands.exists() {

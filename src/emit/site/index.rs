@@ -5,14 +5,16 @@ use super::util::{slugify, Unique};
 use crate::check::Report;
 use crate::diagnostic::Diagnostic;
 use crate::expand::{PatternKey, MORE, PROCEDURES};
-use crate::parse::{Agent, Model, Pattern, Skill};
-use std::collections::{BTreeMap, HashMap};
+use crate::parse::{Agent, CoverIndex, Model, Pattern, Skill};
+use std::collections::BTreeMap;
 
 /// One expertise item of an agent.
 #[derive(Debug, Clone)]
 pub struct ItemInfo {
     pub category: String,
     pub name: String,
+    /// The name [`crate::parse::normalize`]d: how a `covers:` entry names it.
+    pub norm: String,
     /// The id of the item's row on the agent page.
     pub anchor: String,
     pub patterns: Vec<PatternKey>,
@@ -130,7 +132,7 @@ impl<'m> Index<'m> {
             .collect();
 
         // Per skill: normalised cover -> indices of the patterns naming it.
-        let covers: BTreeMap<(usize, usize), HashMap<&str, Vec<usize>>> = model
+        let covers: BTreeMap<(usize, usize), CoverIndex> = model
             .plugins
             .iter()
             .enumerate()
@@ -196,6 +198,7 @@ impl<'m> Index<'m> {
                         ItemInfo {
                             category: cat.name.clone(),
                             name: item.name.clone(),
+                            norm: item.norm.clone(),
                             anchor: anchors.take(&format!("item-{}", slugify(&item.name))),
                             patterns,
                         }
@@ -256,7 +259,7 @@ impl<'m> Index<'m> {
                     .iter()
                     .map(|p| paths.take(&format!("{pattern_dir}{}.md", slugify(&p.slug))))
                     .collect();
-                let mut groups = group_patterns(key, skill, &users, &agents);
+                let mut groups = group_patterns(key, skill, &covers[&key], &users, &agents);
                 for g in &mut groups {
                     g.path =
                         paths.take(&format!("{pattern_dir}by-category/{}.md", slugify(&g.name)));
@@ -364,14 +367,13 @@ impl<'m> Index<'m> {
 fn group_patterns(
     key: (usize, usize),
     skill: &Skill,
+    by_cover: &CoverIndex,
     users: &[usize],
     agents: &[AgentInfo],
 ) -> Vec<Group> {
     let mut order: Vec<String> = Vec::new();
     // pattern index -> (group, position of the first covered item in that group)
     let mut placed: BTreeMap<usize, (String, usize)> = BTreeMap::new();
-    // Normalised cover -> the patterns naming it, so that each item is one lookup.
-    let by_cover = skill.cover_index();
     for &ai in users {
         let a = agents[ai].agent;
         for cat in &a.expertise {

@@ -1140,18 +1140,18 @@ fn pattern_section(ix: &Index, k: PatternKey, path: &str, shift: u8) -> Option<(
         let mut links_html = Vec::new();
         for &(ai, target) in &info.backlinks {
             let a = &ix.agents[ai];
-            let (name, anchor, place) = match target {
+            // A responsibility may be named by its name or its text (`a.resps` follows the agent's order).
+            let (matches, anchor, place) = match target {
                 Target::Item(i) => {
                     let it = &a.items[i];
-                    (&it.name, &it.anchor, it.category.clone())
+                    (it.norm == *n, &it.anchor, it.category.clone())
                 }
-                Target::Resp(i) => {
-                    let r = &a.resps[i];
-                    (&r.name, &r.anchor, "Responsibilities".to_string())
-                }
+                Target::Resp(i) => (
+                    a.agent.responsibilities[i].norms.contains(n),
+                    &a.resps[i].anchor,
+                    "Responsibilities".to_string(),
+                ),
             };
-            let matches = parse::normalize(name) == *n
-                || matches!(target, Target::Resp(i) if parse::normalize(&a.resps[i].text) == *n);
             if !matches {
                 continue;
             }
