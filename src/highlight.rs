@@ -11,8 +11,8 @@ use mdbook_markdown::pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd}
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
-use syntect::html::{ClassStyle, ClassedHTMLGenerator};
-use syntect::parsing::{SyntaxReference, SyntaxSet};
+use syntect::html::{line_tokens_to_classed_spans, ClassStyle};
+use syntect::parsing::{ParseState, ScopeStack, SyntaxReference, SyntaxSet};
 use syntect::util::LinesWithEndings;
 
 /// The prefix of every token class (`sy-keyword`, `sy-string`, ...).
@@ -91,6 +91,9 @@ pub fn forget() {
     if let Ok(mut c) = cache().lock() {
         *c = (HashMap::new(), 0);
     }
+    if let Ok(mut m) = line_memo().lock() {
+        *m = (HashMap::new(), 0);
+    }
 }
 
 /// Highlights `code` as `lang`: HTML with token spans, or `None` when the language is unknown or the grammar fails.
@@ -127,20 +130,92 @@ fn highlight_uncached(lang: &str, code: &str) -> Option<String> {
     let syntax = find(lang)?;
     let ss = syntaxes();
     let run = || {
-        let mut gen = ClassedHTMLGenerator::new_with_class_style(
-            syntax,
-            ss,
-            ClassStyle::SpacedPrefixed { prefix: PREFIX },
-        );
+        // What syntect's `ClassedHTMLGenerator` does, a line at a time, with each line looked up in the line memo.
+        let mut state = LineState {
+            parse: ParseState::new(syntax),
+            scopes: ScopeStack::new(),
+        };
+        let mut html = String::with_capacity(code.len() * 3);
+        let mut open_spans: isize = 0;
         for line in LinesWithEndings::from(code) {
-            gen.parse_html_for_line_which_includes_newline(line).ok()?;
+            let done = highlight_line(ss, &state, line)?;
+            html.push_str(&done.html);
+            open_spans += done.delta;
+            state = done.after.clone();
         }
-        Some(gen.finalize())
+        for _ in 0..open_spans {
+            html.push_str("</span>");
+        }
+        Some(html)
     };
     // A grammar bug must not take the build down: fall back to plain text.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
         .ok()
         .flatten()
+}
+
+/// Where highlighting stands at the start of a line: the grammar's parse state and the scopes open in the HTML.
+#[derive(Clone, PartialEq, Eq)]
+struct LineState {
+    parse: ParseState,
+    scopes: ScopeStack,
+}
+
+/// One highlighted line: its HTML, the change in open `<span>`s, and the state the next line starts from.
+struct LineDone {
+    html: String,
+    delta: isize,
+    after: LineState,
+}
+
+/// Highlighted lines by their text, each with the states it was highlighted from. A line's highlighting is a pure
+/// function of its text and the state it starts in, and code blocks share many lines (`end`, `@impl true`, a
+/// module's boilerplate), so each (text, state) is parsed once per build. Bounded like the block cache.
+type LineMemo = HashMap<String, Vec<(LineState, Arc<LineDone>)>>;
+
+/// The most text the line memo keeps before it starts again.
+const LINE_MEMO_BYTES: usize = 32 * 1024 * 1024;
+
+/// The most start states remembered for one line's text (a line seen in many states is not worth remembering).
+const STATES_PER_LINE: usize = 16;
+
+fn line_memo() -> &'static Mutex<(LineMemo, usize)> {
+    static MEMO: OnceLock<Mutex<(LineMemo, usize)>> = OnceLock::new();
+    MEMO.get_or_init(|| Mutex::new((HashMap::new(), 0)))
+}
+
+/// One line highlighted from `state`: from the line memo, or parsed and remembered. `None` when the grammar fails.
+fn highlight_line(ss: &SyntaxSet, state: &LineState, line: &str) -> Option<Arc<LineDone>> {
+    if let Ok(memo) = line_memo().lock() {
+        if let Some(seen) = memo.0.get(line) {
+            if let Some((_, done)) = seen.iter().find(|(from, _)| from == state) {
+                return Some(done.clone());
+            }
+        }
+    }
+    let mut after = state.clone();
+    let ops = after.parse.parse_line(line, ss).ok()?;
+    let (html, delta) = line_tokens_to_classed_spans(
+        line,
+        &ops,
+        ClassStyle::SpacedPrefixed { prefix: PREFIX },
+        &mut after.scopes,
+    )
+    .ok()?;
+    let done = Arc::new(LineDone { html, delta, after });
+    if let Ok(mut memo) = line_memo().lock() {
+        let size = line.len() * 2 + done.html.len() + 256;
+        if memo.1 + size > LINE_MEMO_BYTES {
+            memo.0.clear();
+            memo.1 = 0;
+        }
+        let seen = memo.0.entry(line.to_string()).or_default();
+        if seen.len() < STATES_PER_LINE && !seen.iter().any(|(from, _)| from == state) {
+            seen.push((state.clone(), done.clone()));
+            memo.1 += size;
+        }
+    }
+    Some(done)
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -296,6 +371,56 @@ mod tests {
         let alone = highlight_uncached("elixir", code);
         assert!(alone.is_some());
         assert!(results.iter().all(|r| *r == alone), "{results:?}");
+    }
+
+    /// What syntect's own generator makes of `code`, without the line memo.
+    fn reference(lang: &str, code: &str) -> String {
+        let mut gen = syntect::html::ClassedHTMLGenerator::new_with_class_style(
+            find(lang).unwrap(),
+            syntaxes(),
+            ClassStyle::SpacedPrefixed { prefix: PREFIX },
+        );
+        for line in LinesWithEndings::from(code) {
+            gen.parse_html_for_line_which_includes_newline(line)
+                .unwrap();
+        }
+        gen.finalize()
+    }
+
+    #[test]
+    fn the_line_memo_gives_what_syntect_gives() {
+        // The same line text in different states: code, inside a heredoc, a multi-line comment or string, and
+        // first lines (which some grammars treat apart). Each block is highlighted after the others, so the memo
+        // holds many of its lines from other states first.
+        let blocks = [
+            ("elixir", "defmodule A do\n  def f, do: :ok\nend\n"),
+            (
+                "elixir",
+                "@doc \"\"\"\ndefmodule A do\n  def f, do: :ok\nend\n\"\"\"\ndef g, do: 1\nend\n",
+            ),
+            ("elixir", "end\ndefmodule A do\nend\n"),
+            ("elixir", "x = ~S(\ndefmodule A do\n)\nend\n"),
+            (
+                "erlang",
+                "%% end\nf(X) ->\n    case X of\n        _ -> ok\n    end.\n",
+            ),
+            ("rust", "/*\nfn main() {}\n*/\nfn main() {}\n"),
+            (
+                "python",
+                "'''\ndef f():\n    pass\n'''\ndef f():\n    pass\n",
+            ),
+            (
+                "bash",
+                "cat <<EOF\nif true; then\nEOF\nif true; then\n  echo end\nfi\n",
+            ),
+        ];
+        for (lang, code) in blocks {
+            assert_eq!(
+                highlight_uncached(lang, code).as_deref(),
+                Some(reference(lang, code).as_str()),
+                "{lang}: {code}"
+            );
+        }
     }
 
     #[test]
