@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 corpus="$here/corpus"
-mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline}
+mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site}
 n=0
 next() { n=$((n + 1)); s=$(printf 'seed-%04d' "$n"); }
 
@@ -49,7 +49,8 @@ for d in "$repo"/tests/fixtures/*/ "$repo"/tests/fixtures/broken/*/ "$repo/conte
   [ "$d" = "$repo/tests/fixtures/broken/" ] && continue
   next
   pack "$d" > "$corpus/pipeline/$s"
+  cp "$corpus/pipeline/$s" "$corpus/site/$s"
 done
-for t in frontmatter roundtrip markdown manifest pipeline; do
+for t in frontmatter roundtrip markdown manifest pipeline site; do
   printf '%s: %s seeds\n' "$t" "$(ls "$corpus/$t" | wc -l)"
 done

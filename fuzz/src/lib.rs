@@ -556,4 +556,37 @@ pub mod targets {
         materialize(&tree, &root);
         super::pipeline(&root);
     }
+
+    /// The documentation site of a small content tree made from the fuzzer's bytes (as `pipeline`): the pipeline,
+    /// then every page generated and rendered with the built-in theme (markdown, highlighting, links, the sidebar),
+    /// the search index, `print.html` and `llms-full.txt`, in memory. Content makes diagnostics, never a failure of
+    /// the site: the site is made (as `skillbook build` makes it) whenever the content has no breakage.
+    pub fn site(data: &[u8]) {
+        let tree = tree_from_bytes(data);
+        if tree.is_empty() {
+            return;
+        }
+        let root = scratch("site").join("plugin");
+        materialize(&tree, &root);
+        let Some((compiled, _)) = super::pipeline(&root) else {
+            return;
+        };
+        if compiled.report.diagnostics.iter().any(|d| d.is_breakage()) {
+            return;
+        }
+        let input = emit::site::SiteInput {
+            model: &compiled.model,
+            report: &compiled.report,
+            book_dir: None,
+            bundles: None,
+        };
+        let mut out = OutputTree::new();
+        if let Err(e) = emit::site::emit(&input, "site/", &mut out) {
+            panic!("the site failed on content without breakage: {e}");
+        }
+        assert!(
+            out.files.contains_key("site/index.html") && out.files.contains_key("site/print.html"),
+            "the site has an index and a print page"
+        );
+    }
 }

@@ -19,6 +19,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("markdown", targets::markdown),
     ("manifest", targets::manifest),
     ("pipeline", targets::pipeline),
+    ("site", targets::site),
 ];
 
 /// The files under `dir` that `keep` accepts, as paths.
@@ -69,6 +70,33 @@ fn fixture_markdown_replays_through_the_markdown_targets() {
     for input in &inputs {
         for (name, target) in &TARGETS[..3] {
             replay(name, *target, input);
+        }
+    }
+}
+
+#[test]
+fn fixture_trees_replay_through_the_site_target() {
+    // The shipped content and three fixture plugins (one with gaps, one of hostile text), packed as the `site` fuzzer's seeds are (`fuzz/seed.sh`): their
+    // sites are made whole, in memory, through the target's own function.
+    for dir in [
+        project_dir().join("content"),
+        tests_dir().join("fixtures/full-plugin"),
+        tests_dir().join("fixtures/gaps"),
+        tests_dir().join("fixtures/torture"),
+    ] {
+        let tree: fuzz_lib::Tree = files(&dir)
+            .into_iter()
+            .filter(|rel| rel != "book.toml")
+            .map(|rel| {
+                let bytes = fs::read(dir.join(&rel)).expect("read fixture");
+                (rel, bytes)
+            })
+            .collect();
+        assert!(!tree.is_empty(), "{} has files", dir.display());
+        let bytes = fuzz_lib::tree_to_bytes(&tree);
+        let input = dir.join("(packed)");
+        if std::panic::catch_unwind(|| targets::site(&bytes)).is_err() {
+            panic!("fuzz target `site` panicked on {}", input.display());
         }
     }
 }
