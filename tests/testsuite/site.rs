@@ -960,7 +960,7 @@ skills: [s1, missing-skill]
     );
     write(
         "skills/s1/patterns/q.md",
-        "---\ntitle: Q\ncovers: ['`d`']\n---\nbody\n",
+        "---\ntitle: Q\ncovers: ['`d`']\n---\nbody: AT&T’s “new” plan\n",
     );
     fs::create_dir_all(root.join("skills/empty")).unwrap();
     let config = skillbook::config::resolve(Some(root)).expect("config");
@@ -994,6 +994,10 @@ skills: [s1, missing-skill]
     assert!(agent.contains("sb-plain"));
     assert!(agent.contains("data-lang=\"toml\""));
     assert!(agent.contains("data-lang=\"json\""));
+    // An entity next to characters of several bytes (the `site` fuzzer's finding: the search index's text
+    // extraction sliced inside the `“`, and the build panicked).
+    let q = fs::read_to_string(site_dir.join("patterns/s1/q.html")).unwrap();
+    assert!(q.contains("AT&amp;T’s “new” plan"), "{q}");
     let md = fs::read_to_string(site_dir.join("agents/weird.md")).unwrap();
     assert!(!md.contains("<example>") && !md.contains("\\n"), "{md}");
     // The content itself links to `x.md` (no such file) and to `q.md#frag` (no such heading); those stay broken,
