@@ -82,7 +82,10 @@ pub fn document(html_path: &str, title: &str, page: &RenderedPage) -> SearchDoc 
             continue;
         }
         let end = tag_end(html, i);
-        let tag = &html[i + 1..end.saturating_sub(1).max(i + 1)];
+        // Without its `>`, which an unclosed tag at the end of the content does not have (the byte before the end
+        // may then be inside a character).
+        let close = if b[end - 1] == b'>' { end - 1 } else { end };
+        let tag = &html[i + 1..close.max(i + 1)];
         let closing = tag.starts_with('/');
         let raw = tag.trim_start_matches('/');
         let name = tag_name(&raw[..raw.bytes().take_while(u8::is_ascii_alphanumeric).count()]);
@@ -432,6 +435,22 @@ mod tests {
         RenderedPage {
             html: Vec::new(),
             content: content.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_unclosed_tag_at_the_end_is_no_panic() {
+        for content in [
+            "<p>a</p><div title=\"é",
+            "<p>a</p><div é",
+            "<é",
+            "<p>a</p><h2 id=\"x\">é",
+        ] {
+            let doc = document("p.html", "P", &page(content));
+            assert!(
+                doc.sections.iter().all(|s| !s.text.contains('<')),
+                "{content}: {doc:?}"
+            );
         }
     }
 
