@@ -548,13 +548,19 @@ pub mod targets {
     /// The whole pipeline on a small content tree made from the fuzzer's bytes (`=== path` lines, each followed by the
     /// file; see `tree_from_bytes`), written to a RAM disk: load, parse, check, expand, bundle, plugin emit, report.
     pub fn pipeline(data: &[u8]) {
+        pipeline_of_bytes(data, "pipeline");
+    }
+
+    /// [`super::pipeline`] on the content tree in `data`, written under the scratch folder `name`; `None` for no
+    /// tree or no plugin.
+    fn pipeline_of_bytes(data: &[u8], name: &str) -> Option<(Compiled, OutputTree)> {
         let tree = tree_from_bytes(data);
         if tree.is_empty() {
-            return;
+            return None;
         }
-        let root = scratch("pipeline").join("plugin");
+        let root = scratch(name).join("plugin");
         materialize(&tree, &root);
-        super::pipeline(&root);
+        super::pipeline(&root)
     }
 
     /// The documentation site of a small content tree made from the fuzzer's bytes (as `pipeline`): the pipeline,
@@ -562,13 +568,7 @@ pub mod targets {
     /// the search index, `print.html` and `llms-full.txt`, in memory. Content makes diagnostics, never a failure of
     /// the site: the site is made (as `skillbook build` makes it) whenever the content has no breakage.
     pub fn site(data: &[u8]) {
-        let tree = tree_from_bytes(data);
-        if tree.is_empty() {
-            return;
-        }
-        let root = scratch("site").join("plugin");
-        materialize(&tree, &root);
-        let Some((compiled, _)) = super::pipeline(&root) else {
+        let Some((compiled, _)) = pipeline_of_bytes(data, "site") else {
             return;
         };
         if compiled.report.diagnostics.iter().any(|d| d.is_breakage()) {
