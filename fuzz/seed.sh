@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 corpus="$here/corpus"
-mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site}
+mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site,book}
 n=0
 next() { n=$((n + 1)); s=$(printf 'seed-%04d' "$n"); }
 
@@ -51,6 +51,32 @@ for d in "$repo"/tests/fixtures/*/ "$repo"/tests/fixtures/broken/*/ "$repo/conte
   pack "$d" > "$corpus/pipeline/$s"
   cp "$corpus/pipeline/$s" "$corpus/site/$s"
 done
-for t in frontmatter roundtrip markdown manifest pipeline site; do
+# Books: fixture trees with a book.toml (their own, or one of four that set the keys of [preprocessor.skillbook] in
+# turn) and, for some, a theme: the repository's bundle templates, mdBook's index.hbs, a small head.hbs.
+books=(
+  $'[book]\ntitle = "fuzz"\n\n[preprocessor.skillbook]\ncontent = "."\n'
+  $'[book]\ntitle = "fuzz"\n\n[preprocessor.skillbook]\ncontent = "."\nbudgets = [200, 2000]\ntokenizer = "o200k"\ncoverage = "all"\n'
+  $'[book]\ntitle = "fuzz"\nlanguage = "en"\n\n[preprocessor.skillbook]\ncontent = "."\nagent-budget = 900\ntokenizer = "cl100k"\nstub-pattern = "^<!-- expand -->$"\n'
+  $'[book]\ntitle = "fuzz"\n\n[output.html]\nno-section-label = true\n\n[preprocessor.skillbook]\ncontent = "."\nbudgets = [500]\nagent-budget = 4000\ntokenizer = "claude-4.6"\n'
+)
+i=0
+for d in "$repo"/tests/fixtures/*/ "$repo"/tests/fixtures/broken/*/; do
+  [ "$d" = "$repo/tests/fixtures/broken/" ] && continue
+  next
+  {
+    [ -f "$d/book.toml" ] || { printf '=== book.toml\n%s' "${books[$((i % 4))]}"; }
+    [ -f "$d/book.toml" ] && { printf '=== book.toml\n'; cat "$d/book.toml"; }
+    case $((i % 3)) in
+      1) for f in "$repo"/theme/bundle/*.hbs; do printf '=== theme/bundle/%s\n' "$(basename "$f")"; cat "$f"; done ;;
+      2) printf '=== theme/head.hbs\n<meta name="generator" content="{{ title }}">\n' ;;
+    esac
+    pack "$d"
+  } > "$corpus/book/$s"
+  i=$((i + 1))
+done
+next
+{ printf '=== book.toml\n%s' "${books[0]}"; printf '=== theme/index.hbs\n'; cat "$repo/src/emit/site/mdbook/templates/index.hbs"; pack "$repo/tests/fixtures/full-plugin/"; } > "$corpus/book/$s"
+
+for t in frontmatter roundtrip markdown manifest pipeline site book; do
   printf '%s: %s seeds\n' "$t" "$(ls "$corpus/$t" | wc -l)"
 done

@@ -25,6 +25,15 @@ pub const MAX_FILES: usize = 24;
 /// file's bytes up to the next such line. Paths are cleaned (no `..`, no absolute paths, at most six components);
 /// a root `book.toml` is dropped, since it could name a content root outside the tree.
 pub fn tree_from_bytes(data: &[u8]) -> Tree {
+    read_tree(data, false)
+}
+
+/// [`tree_from_bytes`], keeping a root `book.toml` (for the `book` target, which checks where it points).
+pub fn book_from_bytes(data: &[u8]) -> Tree {
+    read_tree(data, true)
+}
+
+fn read_tree(data: &[u8], keep_book: bool) -> Tree {
     let mut tree = Tree::new();
     let mut rest = data;
     // Skip to the first header.
@@ -47,7 +56,7 @@ pub fn tree_from_bytes(data: &[u8]) -> Tree {
             Some(i) => (&body[..i], &body[i + 1..]),
             None => (body, &body[body.len()..]),
         };
-        if let Some(p) = clean_path(path) {
+        if let Some(p) = clean_path(path).filter(|p| keep_book || p != "book.toml") {
             if tree.len() < MAX_FILES {
                 tree.insert(p, content.to_vec());
             }
@@ -87,7 +96,6 @@ fn clean_path(raw: &[u8]) -> Option<String> {
         || parts
             .iter()
             .any(|c| *c == ".." || c.len() > 64 || c.contains('\0') || c.contains('\\'))
-        || parts == ["book.toml"]
     {
         return None;
     }
@@ -128,8 +136,7 @@ pub const BUDGETS: &[usize] = &[300, 3000];
 /// commands/ or manifest): skillbook refuses such a root with a usage error before it reads anything.
 pub fn pipeline(root: &Path) -> Option<(Compiled, OutputTree)> {
     let config = config::resolve(Some(root)).ok()?;
-    let compiled = driver::compile(config, &indicatif::ProgressBar::hidden())
-        .expect("the scratch root is readable");
+    let compiled = compile_checked(config);
     let mut tree = OutputTree::new();
     emit::plugin::emit(&compiled.model, "plugin/", &mut tree);
     let templates = Templates::builtin();
@@ -143,6 +150,20 @@ pub fn pipeline(root: &Path) -> Option<(Compiled, OutputTree)> {
     let json = emit::report::json(&compiled.report, "root");
     serde_json::from_str::<serde_json::Value>(&json).expect("report.json is JSON");
     let _ = emit::report::human(&compiled.report, "root", Style { color: false });
+    // `skillbook build` writes no output when the content has breakage (an error that would make an output wrong,
+    // such as a pattern whose frontmatter is not YAML); the compiled files made in memory here are then not an output.
+    if !compiled.report.diagnostics.iter().any(|d| d.is_breakage()) {
+        assert_compiled_frontmatter(&compiled.model, &tree);
+    }
+    Some((compiled, tree))
+}
+
+/// Loads, parses and checks `config`'s content; asserts that every diagnostic is located in its file and every
+/// span of the model is a slice of its file.
+pub fn compile_checked(config: config::Config) -> Compiled {
+    let root = config.content_root.clone();
+    let compiled = driver::compile(config, &indicatif::ProgressBar::hidden())
+        .expect("the scratch root is readable");
     assert_located(&compiled.report.diagnostics, &|rel| {
         let bytes = fs::read(root.join(rel)).ok()?;
         let bytes = bytes
@@ -152,12 +173,7 @@ pub fn pipeline(root: &Path) -> Option<(Compiled, OutputTree)> {
         String::from_utf8(bytes).ok()
     });
     assert_model_spans(&compiled.model);
-    // `skillbook build` writes no output when the content has breakage (an error that would make an output wrong,
-    // such as a pattern whose frontmatter is not YAML); the compiled files made in memory here are then not an output.
-    if !compiled.report.diagnostics.iter().any(|d| d.is_breakage()) {
-        assert_compiled_frontmatter(&compiled.model, &tree);
-    }
-    Some((compiled, tree))
+    compiled
 }
 
 /// Every diagnostic on a file whose text `text_of` knows has a line in that file and a column at most one past
@@ -588,5 +604,80 @@ pub mod targets {
             out.files.contains_key("site/index.html") && out.files.contains_key("site/print.html"),
             "the site has an index and a print page"
         );
+    }
+
+    /// At most this many budgets in a fuzzed book.toml: each is a bundle of every agent.
+    pub const MAX_BUDGETS: usize = 8;
+
+    /// A book: a content tree from the fuzzer's bytes (as `pipeline`) that keeps its root `book.toml` and `theme/`,
+    /// built as `skillbook build` builds it: the configuration read from book.toml (`[preprocessor.skillbook]`'s
+    /// content root, stub pattern, budgets, agent budget, tokenizer, coverage), the book's own bundle templates and
+    /// site theme, then every output in memory (`driver::outputs`, what `build` writes). A bad book.toml or theme is
+    /// a usage error with a message, never a panic. A content root outside the tree, and more than [`MAX_BUDGETS`]
+    /// budgets, are not run.
+    pub fn book(data: &[u8]) {
+        let _ = super::book_of_bytes(data);
+    }
+}
+
+/// How far the `book` target got with one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookRun {
+    /// No file in the input.
+    NoTree,
+    /// book.toml or the content root was refused with a usage error (a message, checked).
+    Refused,
+    /// The content root is outside the tree, or there are too many budgets: not run.
+    Skipped,
+    /// The content has breakage: `build` would write nothing.
+    Breakage,
+    /// Making the outputs failed with a message (a broken theme template, say).
+    OutputError,
+    /// Every output was made.
+    Built,
+}
+
+/// The `book` target's body, saying how far it got.
+pub fn book_of_bytes(data: &[u8]) -> BookRun {
+    let tree = book_from_bytes(data);
+    if tree.is_empty() {
+        return BookRun::NoTree;
+    }
+    let root = scratch("book").join("book");
+    materialize(&tree, &root);
+    let config = match config::resolve_for(Some(&root), "build") {
+        Ok(c) => c,
+        Err(msg) => {
+            assert!(!msg.trim().is_empty(), "a usage error with no message");
+            return BookRun::Refused;
+        }
+    };
+    let inside = match (
+        fs::canonicalize(&config.content_root),
+        fs::canonicalize(&root),
+    ) {
+        (Ok(content), Ok(root)) => content.starts_with(root),
+        _ => false,
+    };
+    if !inside || config.budgets.len() > targets::MAX_BUDGETS {
+        return BookRun::Skipped;
+    }
+    let compiled = compile_checked(config);
+    if compiled.report.diagnostics.iter().any(|d| d.is_breakage()) {
+        return BookRun::Breakage;
+    }
+    match driver::outputs(&compiled) {
+        Ok((out, _skipped)) => {
+            assert_compiled_frontmatter(&compiled.model, &out);
+            assert!(
+                out.files.contains_key("site/index.html"),
+                "the site has an index"
+            );
+            BookRun::Built
+        }
+        Err(msg) => {
+            assert!(!msg.trim().is_empty(), "an output error with no message");
+            BookRun::OutputError
+        }
     }
 }

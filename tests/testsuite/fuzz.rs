@@ -20,6 +20,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("manifest", targets::manifest),
     ("pipeline", targets::pipeline),
     ("site", targets::site),
+    ("book", targets::book),
 ];
 
 /// The files under `dir` that `keep` accepts, as paths.
@@ -97,6 +98,69 @@ fn fixture_trees_replay_through_the_site_target() {
         let input = dir.join("(packed)");
         if std::panic::catch_unwind(|| targets::site(&bytes)).is_err() {
             panic!("fuzz target `site` panicked on {}", input.display());
+        }
+    }
+}
+
+#[test]
+fn books_replay_through_the_book_target() {
+    // The `book` target keeps book.toml and theme/. Three books, each built whole through the target's own function:
+    // the repository's book settings, a fixture marketplace with its book.toml, and a plugin under a book.toml that
+    // sets every key, with a theme that overrides index.hbs and a bundle template.
+    let pack = |dir: &Path, keep: &dyn Fn(&str) -> bool| -> fuzz_lib::Tree {
+        files(dir)
+            .into_iter()
+            .filter(|rel| keep(rel))
+            .map(|rel| {
+                let bytes = fs::read(dir.join(&rel)).expect("read fixture");
+                (rel, bytes)
+            })
+            .collect()
+    };
+    // The repository's own book.toml and bundle templates over a fixture plugin in `content/` (the shipped content
+    // has more files than a fuzzed tree holds).
+    let repo = project_dir();
+    let mut own = pack(&repo, &|rel: &str| {
+        rel == "book.toml" || rel.starts_with("theme/bundle/")
+    });
+    for (rel, bytes) in pack(&tests_dir().join("fixtures/full-plugin"), &|_: &str| true) {
+        own.insert(format!("content/{rel}"), bytes);
+    }
+    let mut books = vec![
+        own,
+        pack(
+            &tests_dir().join("fixtures/marketplace-shared"),
+            &|_: &str| true,
+        ),
+    ];
+    let mut every_key = pack(&tests_dir().join("fixtures/full-plugin"), &|_: &str| true);
+    every_key.insert(
+        "book.toml".into(),
+        b"[book]\ntitle = \"every key\"\n\n[preprocessor.skillbook]\ncontent = \".\"\nbudgets = [200, 2000]\nagent-budget = 4000\ntokenizer = \"cl100k\"\ncoverage = \"all\"\nstub-pattern = \"<!-- *expand: *([a-z0-9-]+) *-->\"\n".to_vec(),
+    );
+    every_key.insert(
+        "theme/index.hbs".into(),
+        b"<!DOCTYPE html><title>{{ title }}</title><main>{{{ content }}}</main>{{#if previous}}<a href=\"{{ path_to_root }}{{previous.link}}\">prev</a>{{/if}}".to_vec(),
+    );
+    every_key.insert(
+        "theme/bundle/markdown.hbs".into(),
+        b"# {{agent.name}}\n\n{{{body}}}\n".to_vec(),
+    );
+    books.push(every_key);
+    for tree in books {
+        assert!(tree.contains_key("book.toml"), "a book has its book.toml");
+        let bytes = fuzz_lib::tree_to_bytes(&tree);
+        match std::panic::catch_unwind(|| fuzz_lib::book_of_bytes(&bytes)) {
+            Ok(run) => assert_eq!(
+                run,
+                fuzz_lib::BookRun::Built,
+                "a book of {:?} is built whole",
+                tree.keys().collect::<Vec<_>>()
+            ),
+            Err(_) => panic!(
+                "fuzz target `book` panicked on a book of {} files",
+                tree.len()
+            ),
         }
     }
 }
