@@ -97,9 +97,9 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
     } else {
         None
     };
-    let (table, agent_budget_at) = match table {
-        Some((t, at)) => (Some(t), at),
-        None => (None, None),
+    let (table, keys) = match table {
+        Some((t, keys)) => (Some(t), keys),
+        None => (None, KeysAt::new()),
     };
     let (book_dir, content_root, table) = match table {
         Some(t) => {
@@ -115,9 +115,11 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
                     Some(c) => format!("`content = \"{}\"`", c.display()),
                     None => "the default `content = \"content\"`".to_string(),
                 };
+                let place = keys
+                    .get("content")
+                    .map_or_else(|| clean(&book).display().to_string(), |a| a.to_string());
                 let mut msg = format!(
-                    "{}: {key} names {}, which {what}",
-                    clean(&book).display(),
+                    "{place}: {key} names {}, which {what}",
                     clean(&content).display()
                 );
                 let dirs = subdirs(&dir);
@@ -153,53 +155,86 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
             command,
         ));
     }
-    from_table(book_dir, content_root, table, agent_budget_at)
+    from_table(book_dir, content_root, table, keys)
 }
 
-/// Reads the `[preprocessor.skillbook]` table of a book.toml, if it has one.
-fn read_table(book: &Path) -> Result<Option<(SkillbookTable, Option<KeyAt>)>, String> {
+/// Where each key of `[preprocessor.skillbook]` is written in book.toml, by key.
+type KeysAt = std::collections::BTreeMap<String, KeyAt>;
+
+/// Reads the `[preprocessor.skillbook]` table of a book.toml, if it has one, with where each of its keys is. A
+/// syntax error, or a key with a value of the wrong type, names the line and column and shows the line.
+fn read_table(book: &Path) -> Result<Option<(SkillbookTable, KeysAt)>, String> {
+    #[derive(Deserialize)]
+    struct Doc<T> {
+        preprocessor: Option<Pre<T>>,
+    }
+    #[derive(Deserialize)]
+    struct Pre<T> {
+        skillbook: Option<T>,
+    }
     let shown = clean(book);
     let text = std::fs::read_to_string(book).map_err(|e| format!("{}: {e}", shown.display()))?;
-    let value: toml::Table = text
-        .parse()
-        .map_err(|e| format!("{}: {e}", shown.display()))?;
-    match value.get("preprocessor").and_then(|p| p.get("skillbook")) {
-        None => Ok(None),
-        Some(t) => t
-            .clone()
-            .try_into()
-            .map(|t| Some((t, locate_agent_budget(&text, &shown))))
-            .map_err(|e| format!("{}: [preprocessor.skillbook]: {e}", shown.display())),
-    }
+    let table = toml::from_str::<Doc<SkillbookTable>>(&text)
+        .map_err(|e| toml_error(&text, &shown, &e))?
+        .preprocessor
+        .and_then(|p| p.skillbook);
+    let Some(table) = table else {
+        return Ok(None);
+    };
+    // The same text again, each value with its span (it parsed above, so this cannot fail).
+    type Spans = std::collections::BTreeMap<String, toml::Spanned<toml::Value>>;
+    let spans = toml::from_str::<Doc<Spans>>(&text)
+        .ok()
+        .and_then(|d| d.preprocessor?.skillbook)
+        .unwrap_or_default();
+    let keys = spans
+        .iter()
+        .map(|(key, value)| (key.clone(), key_at(&text, &shown, key, value.span().start)))
+        .collect();
+    Ok(Some((table, keys)))
 }
 
-/// Where `agent-budget` is written in book.toml's `[preprocessor.skillbook]`: the key's line and column (or its
-/// value's, when the key is not on the value's line).
-fn locate_agent_budget(text: &str, shown: &Path) -> Option<KeyAt> {
-    #[derive(Deserialize)]
-    struct Doc {
-        preprocessor: Option<Pre>,
-    }
-    #[derive(Deserialize)]
-    struct Pre {
-        skillbook: Option<Table>,
-    }
-    #[derive(Deserialize)]
-    struct Table {
-        #[serde(rename = "agent-budget")]
-        agent_budget: Option<toml::Spanned<toml::Value>>,
-    }
-    let doc: Doc = toml::from_str(text).ok()?;
-    let start = doc.preprocessor?.skillbook?.agent_budget?.span().start;
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let at = text[line_start..start]
-        .find("agent-budget")
-        .map_or(start, |i| line_start + i);
-    Some(KeyAt {
+/// The 1-based line and column of byte `offset` of `text`; for a key's value, of the key when it is on that line.
+fn key_at(text: &str, shown: &Path, key: &str, offset: usize) -> KeyAt {
+    let offset = offset.min(text.len());
+    let offset = (0..=offset)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let at = if key.is_empty() {
+        offset
+    } else {
+        text[line_start..offset]
+            .find(key)
+            .map_or(offset, |i| line_start + i)
+    };
+    KeyAt {
         file: shown.to_path_buf(),
         line: text[..at].matches('\n').count() + 1,
         column: text[line_start..at].chars().count() + 1,
-    })
+    }
+}
+
+/// A TOML error as `book.toml:LINE:COL: message`, then the line with a caret under the span.
+fn toml_error(text: &str, shown: &Path, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return format!("{}: {message}", shown.display());
+    };
+    let at = key_at(text, shown, "", span.start);
+    let line = text.split('\n').nth(at.line - 1).unwrap_or("");
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let width = text
+        .get(span.clone())
+        .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1));
+    let gutter = " ".repeat(at.line.to_string().len());
+    format!(
+        "{at}: {message}\n{gutter} |\n{} | {line}\n{gutter} | {}{}",
+        at.line,
+        " ".repeat(at.column - 1),
+        "^".repeat(width)
+    )
 }
 
 /// What a directory is to Claude Code: a marketplace, a plugin, or (`None`) neither.
@@ -322,26 +357,36 @@ fn from_table(
     book_dir: Option<PathBuf>,
     content_root: PathBuf,
     t: SkillbookTable,
-    agent_budget_at: Option<KeyAt>,
+    keys: KeysAt,
 ) -> Result<Config, String> {
+    // Where a key is, for its error: `book.toml:LINE:COL`.
+    let at = |key: &str| {
+        keys.get(key)
+            .map_or_else(|| "book.toml".to_string(), |a| a.to_string())
+    };
     let pattern = t
         .stub_pattern
         .as_deref()
         .unwrap_or(crate::parse::DEFAULT_STUB_PATTERN);
-    let stub =
-        Regex::new(pattern).map_err(|e| format!("stub-pattern is not a valid regex: {e}"))?;
+    let stub = Regex::new(pattern).map_err(|e| {
+        format!(
+            "{}: `stub-pattern` is not a valid regex: {e}\n  = help: write the pattern in the syntax of Rust's regex crate, or remove the key for the default",
+            at("stub-pattern")
+        )
+    })?;
     let budgets = t.budgets.unwrap_or_else(|| DEFAULT_BUDGETS.to_vec());
     if budgets.is_empty() || budgets.contains(&0) {
-        return Err("budgets must be a non-empty list of positive token counts".into());
+        return Err(format!(
+            "{}: `budgets` must be a non-empty list of positive token counts\n  = help: for example `budgets = [2000, 8000]`, or remove the key for the default {DEFAULT_BUDGETS:?}",
+            at("budgets")
+        ));
     }
     let agent_budget = match t.agent_budget {
         None => DEFAULT_AGENT_BUDGET,
         Some(0) => {
-            let at = agent_budget_at
-                .as_ref()
-                .map_or("book.toml".to_string(), |a| a.to_string());
             return Err(format!(
-                "{at}: `agent-budget = 0` leaves no room for an agent's own text\n  = help: set `agent-budget` under [preprocessor.skillbook] to a token count (the default is {DEFAULT_AGENT_BUDGET}), or remove it"
+                "{}: `agent-budget = 0` leaves no room for an agent's own text\n  = help: set `agent-budget` under [preprocessor.skillbook] to a token count (the default is {DEFAULT_AGENT_BUDGET}), or remove it",
+                at("agent-budget")
             ));
         }
         Some(b) => b,
@@ -349,7 +394,10 @@ fn from_table(
     let tokenizer = match t.tokenizer.as_deref() {
         None => Tokenizer::default(),
         Some(name) => Tokenizer::from_str(name, true).map_err(|_| {
-            format!("tokenizer `{name}` is not one of claude, claude-4.6, o200k, cl100k")
+            format!(
+                "{}: tokenizer `{name}` is not one of claude, claude-4.6, o200k, cl100k",
+                at("tokenizer")
+            )
         })?,
     };
     let coverage = match t.coverage.as_deref() {
@@ -357,7 +405,8 @@ fn from_table(
         Some("all") => crate::check::Coverage::All,
         Some(other) => {
             return Err(format!(
-                "coverage `{other}` is not one of `opt-in` (agents with a stub or a skill with patterns) or `all`"
+                "{}: coverage `{other}` is not one of `opt-in` (agents with a stub or a skill with patterns) or `all`",
+                at("coverage")
             ))
         }
     };
@@ -385,7 +434,9 @@ fn from_table(
         stub,
         budgets,
         agent_budget,
-        agent_budget_at: t.agent_budget.and(agent_budget_at),
+        agent_budget_at: t
+            .agent_budget
+            .and_then(|_| keys.get("agent-budget").cloned()),
         tokenizer,
         coverage,
         templates,

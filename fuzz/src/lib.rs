@@ -620,6 +620,35 @@ pub mod targets {
     }
 }
 
+/// A usage error about `root/book.toml` at `LINE:COL` points inside that file: the line exists, and the column is
+/// at most one past its end.
+fn assert_book_toml_located(root: &Path, msg: &str) {
+    let book = root.join("book.toml");
+    let Some(rest) = msg.strip_prefix(&format!("{}:", book.display())) else {
+        return;
+    };
+    let mut parts = rest.splitn(3, ':');
+    let (Some(line), Some(column)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.parse::<usize>()) else {
+        return;
+    };
+    let text =
+        String::from_utf8_lossy(&fs::read(&book).expect("book.toml was written")).into_owned();
+    let lines: Vec<&str> = text.split('\n').collect();
+    assert!(
+        line >= 1 && line <= lines.len(),
+        "book.toml error on line {line} of a {}-line file: {msg}",
+        lines.len()
+    );
+    let width = lines[line - 1].trim_end_matches('\r').chars().count();
+    assert!(
+        column >= 1 && column <= width + 1,
+        "book.toml error at column {column} of a {width}-character line: {msg}"
+    );
+}
+
 /// How far the `book` target got with one input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BookRun {
@@ -649,6 +678,7 @@ pub fn book_of_bytes(data: &[u8]) -> BookRun {
         Ok(c) => c,
         Err(msg) => {
             assert!(!msg.trim().is_empty(), "a usage error with no message");
+            assert_book_toml_located(&root, &msg);
             return BookRun::Refused;
         }
     };

@@ -65,6 +65,41 @@ fn errors_name_the_path() {
 }
 
 #[test]
+fn book_toml_errors_name_the_line_and_column() {
+    // Each book names the clean plugin as its content and gets one key of [preprocessor.skillbook] wrong: a syntax
+    // error, a value of the wrong type or out of range, an unknown key, and each of skillbook's own checks. Every
+    // message names book.toml's line and column, and a TOML error shows the line with a caret under the value.
+    let tmp = workspace();
+    let cases: &[(&str, &str)] = &[
+        ("syntax", "tokenizer = \"o200k\" x"),
+        ("wrong-type", "tokenizer = 5"),
+        ("too-large", "budgets = [2000, 18446744073709551616]"),
+        ("negative", "  budgets = [-1]"),
+        ("unknown-key", "budget = [2000]"),
+        ("empty-budgets", "budgets = []"),
+        ("zero-budget", "budgets = [2000, 0]"),
+        ("tokenizer", "tokenizer = \"gpt-4\""),
+        ("coverage", "coverage = \"most\""),
+        ("stub-pattern", "stub-pattern = \"^\\\\[Content (\""),
+        ("agent-budget", "agent-budget = 0"),
+    ];
+    let mut commands: Vec<Vec<&str>> = Vec::new();
+    for (name, line) in cases {
+        let book = tmp.path().join(name);
+        fs::create_dir_all(&book).unwrap();
+        fs::write(
+            book.join("book.toml"),
+            format!("[book]\ntitle = \"x\"\n\n[preprocessor.skillbook]\ncontent = \"../plugin\"\n{line}\n"),
+        )
+        .unwrap();
+        commands.push(vec!["check", name]);
+    }
+    let commands: Vec<&[&str]> = commands.iter().map(|c| c.as_slice()).collect();
+    let t = transcript(tmp.path(), &commands);
+    assert_golden("ux/book-toml-errors.txt", &t);
+}
+
+#[test]
 fn the_plugin_where_you_stand_is_found() {
     let tmp = workspace();
     let plugin = tmp.path().join("plugin");
