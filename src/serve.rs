@@ -539,8 +539,7 @@ pub fn respond_to(target: &str, out: &Path) -> Reply {
     if resolved.is_dir() {
         let path_part = target.split(['?', '#']).next().unwrap_or("/");
         if !path_part.ends_with('/') {
-            let query = target.find('?').map(|i| &target[i..]).unwrap_or("");
-            let location = format!("{path_part}/{query}");
+            let location = folder_location(&segs, target);
             return reply(301, "text/plain; charset=utf-8", Vec::new())
                 .with_header(header("Location", &location));
         }
@@ -551,6 +550,28 @@ pub fn respond_to(target: &str, out: &Path) -> Reply {
         return listing(&resolved, &segs);
     }
     file(&resolved, 200)
+}
+
+/// Where a request for a folder without its trailing `/` is sent: the same folder on this server, built from the
+/// decoded segments (never from the target as written, whose `//host/x` or `http://host/x` would send the browser
+/// to another host), with the query kept when it is printable ASCII (a header cannot hold more).
+fn folder_location(segs: &[String], target: &str) -> String {
+    let mut location = String::from("/");
+    for s in segs {
+        location.push_str(&percent_encode(s));
+        location.push('/');
+    }
+    let query = target
+        .find('?')
+        .map(|i| &target[i..])
+        .unwrap_or("")
+        .split('#')
+        .next()
+        .unwrap_or("");
+    if query.bytes().all(|b| b.is_ascii_graphic()) {
+        location.push_str(query);
+    }
+    location
 }
 
 fn file(path: &Path, status: u16) -> Reply {
@@ -896,5 +917,35 @@ mod tests {
         assert!(!body.contains(".skillbook-output"));
         let missing = dir.path().join("none");
         assert_eq!(respond_to("/", &missing).status_code(), StatusCode(503));
+    }
+
+    #[test]
+    fn a_folder_redirects_to_this_server_only() {
+        // `//agents` and `http://elsewhere//agents` name the folder `agents/`; the redirect to its `/` must not name
+        // another host (a browser reads `//agents/` as the host `agents`).
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        fs::create_dir_all(out.join("site/agents")).unwrap();
+        fs::create_dir_all(out.join("site/dé jà")).unwrap();
+        fs::write(out.join("site/index.html"), "<p>start</p>").unwrap();
+        for (target, location) in [
+            ("/agents", "/agents/"),
+            ("//agents", "/agents/"),
+            ("///agents?x=1", "/agents/?x=1"),
+            ("http://elsewhere.example//agents", "/agents/"),
+            ("https://elsewhere.example/agents?q=1#top", "/agents/?q=1"),
+            ("/agents?q=a b", "/agents/"),
+            ("/d%C3%A9%20j%C3%A0", "/d%C3%A9%20j%C3%A0/"),
+        ] {
+            let r = respond_to(target, &out);
+            assert_eq!(r.status_code(), StatusCode(301), "{target}");
+            let got: Vec<String> = r
+                .headers()
+                .iter()
+                .filter(|h| h.field.equiv("Location"))
+                .map(|h| h.value.as_str().to_string())
+                .collect();
+            assert_eq!(got, vec![location.to_string()], "{target}");
+        }
     }
 }
