@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 corpus="$here/corpus"
-mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site,book}
+mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site,book,serve}
 n=0
 next() { n=$((n + 1)); s=$(printf 'seed-%04d' "$n"); }
 
@@ -77,6 +77,12 @@ done
 next
 { printf '=== book.toml\n%s' "${books[0]}"; printf '=== theme/index.hbs\n'; cat "$repo/src/emit/site/mdbook/templates/index.hbs"; pack "$repo/tests/fixtures/full-plugin/"; } > "$corpus/book/$s"
 
-for t in frontmatter roundtrip markdown manifest pipeline site book; do
+# Request targets: the table the test suite replays (SERVE_TARGETS in tests/testsuite/fuzz.rs).
+while IFS= read -r target; do
+  next
+  printf '%s' "$target" > "$corpus/serve/$s"
+done < <(sed -n '/^pub const SERVE_TARGETS/,/^];/p' "$repo/tests/testsuite/fuzz.rs" | sed -n 's/^ *("\([^"]*\)", [0-9]*),$/\1/p')
+
+for t in frontmatter roundtrip markdown manifest pipeline site book serve; do
   printf '%s: %s seeds\n' "$t" "$(ls "$corpus/$t" | wc -l)"
 done

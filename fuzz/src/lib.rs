@@ -606,6 +606,14 @@ pub mod targets {
         );
     }
 
+    /// The development server's answer to a request target (the path and query of a GET as the HTTP library hands
+    /// it over) on [`served_fixture`]: never a panic, only the statuses a static server gives, never a byte of a file
+    /// outside the site (a secret beside it, reached through `..`, encodings or symbolic links), and a redirect only
+    /// to a path on this server.
+    pub fn serve(data: &[u8]) {
+        let _ = super::serve_status(data);
+    }
+
     /// At most this many budgets in a fuzzed book.toml: each is a bundle of every agent.
     pub const MAX_BUDGETS: usize = 8;
 
@@ -618,6 +626,85 @@ pub mod targets {
     pub fn book(data: &[u8]) {
         let _ = super::book_of_bytes(data);
     }
+}
+
+/// What the secret file beside the served site holds; no answer of the server may contain it.
+pub const SECRET: &[u8] = b"skillbook-fuzz: this file is outside the site";
+
+/// An output folder for the `serve` target, made once per process: a site with pages, a folder of pages, a folder
+/// without `index.html` (listed), a 404 page, a folder with a name of several-byte characters, symbolic links out of
+/// the site (to a file and to the output folder), and beside the site a file holding [`SECRET`].
+pub fn served_fixture() -> &'static Path {
+    static OUT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    OUT.get_or_init(|| {
+        let out = scratch("serve").join("build");
+        let _ = fs::remove_dir_all(&out);
+        let site = out.join("site");
+        for dir in ["agents", "listed/inner", "dé jà"] {
+            fs::create_dir_all(site.join(dir)).expect("create fixture folder");
+        }
+        for (rel, text) in [
+            ("index.html", "<p>start</p>"),
+            ("404.html", "<p>not here</p>"),
+            ("agents/index.html", "<p>agents</p>"),
+            ("agents/a.html", "<p>a</p>"),
+            ("listed/x.txt", "x"),
+            ("listed/<b>.txt", "b"),
+            ("dé jà/index.html", "<p>déjà</p>"),
+            ("style.css", "p{}"),
+        ] {
+            fs::write(site.join(rel), text).expect("write fixture page");
+        }
+        fs::write(out.join("secret.txt"), SECRET).expect("write secret");
+        #[cfg(unix)]
+        {
+            let _ = std::os::unix::fs::symlink("../secret.txt", site.join("link.txt"));
+            let _ = std::os::unix::fs::symlink("..", site.join("up"));
+        }
+        out
+    })
+}
+
+/// The `serve` target's body: the status of the answer, `None` for bytes that are not UTF-8 (the HTTP library hands
+/// over only text).
+pub fn serve_status(data: &[u8]) -> Option<u16> {
+    use std::io::Read;
+    let Ok(target) = std::str::from_utf8(data) else {
+        return None;
+    };
+    let reply = skillbook::serve::respond_to(target, served_fixture());
+    let status = reply.status_code().0;
+    assert!(
+        matches!(status, 200 | 301 | 400 | 403 | 404),
+        "status {status} for {target:?}"
+    );
+    let locations: Vec<String> = reply
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Location"))
+        .map(|h| h.value.as_str().to_string())
+        .collect();
+    assert_eq!(
+        locations.len(),
+        usize::from(status == 301),
+        "a redirect has one Location, other answers none: {target:?} gave {status} {locations:?}"
+    );
+    for l in &locations {
+        assert!(
+            l.starts_with('/') && !l.starts_with("//") && !l.starts_with("/\\"),
+            "redirect off this server: {target:?} to {l:?}"
+        );
+    }
+    let mut body = Vec::new();
+    reply
+        .into_reader()
+        .read_to_end(&mut body)
+        .expect("read the body");
+    assert!(
+        !body.windows(SECRET.len()).any(|w| w == SECRET),
+        "{target:?} served the file outside the site"
+    );
+    Some(status)
 }
 
 /// A usage error about `root/book.toml` at `LINE:COL` points inside that file: the line exists, and the column is

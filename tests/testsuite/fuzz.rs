@@ -21,6 +21,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("pipeline", targets::pipeline),
     ("site", targets::site),
     ("book", targets::book),
+    ("serve", targets::serve),
 ];
 
 /// The files under `dir` that `keep` accepts, as paths.
@@ -161,6 +162,43 @@ fn books_replay_through_the_book_target() {
                 "fuzz target `book` panicked on a book of {} files",
                 tree.len()
             ),
+        }
+    }
+}
+
+/// Request targets for the `serve` target, with the status each gets on its fixture (the seeds of `fuzz/seed.sh`).
+pub const SERVE_TARGETS: &[(&str, u16)] = &[
+    ("/", 200),
+    ("/index.html", 200),
+    ("/agents/", 200),
+    ("/agents/a.html?x=1#top", 200),
+    ("/agents", 301),
+    ("//agents", 301),
+    ("http://elsewhere.example//agents?q=1", 301),
+    ("/listed/", 200),
+    ("/listed/%3Cb%3E.txt", 200),
+    ("/d%C3%A9%20j%C3%A0/", 200),
+    ("/style.css", 200),
+    ("/missing.html", 404),
+    ("/link.txt", 403),
+    ("/up/secret.txt", 403),
+    ("/../secret.txt", 403),
+    ("/%2e%2e/secret.txt", 403),
+    ("/agents/..%2f..%2fsecret.txt", 403),
+    ("/a%5c..%5csecret.txt", 403),
+    ("/a%00.html", 403),
+    ("/%zz", 400),
+    ("/%ff", 400),
+];
+
+#[test]
+fn request_targets_replay_through_the_serve_target() {
+    // Each target gets its status through the target's own function, which also checks that no answer holds the
+    // secret beside the site and no redirect leaves the server.
+    for (target, status) in SERVE_TARGETS {
+        match std::panic::catch_unwind(|| fuzz_lib::serve_status(target.as_bytes())) {
+            Ok(got) => assert_eq!(got, Some(*status), "{target}"),
+            Err(_) => panic!("fuzz target `serve` panicked on {target:?}"),
         }
     }
 }
