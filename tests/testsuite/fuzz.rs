@@ -202,3 +202,22 @@ fn request_targets_replay_through_the_serve_target() {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+    /// Request targets made of the pieces path tricks are made of (dot segments, encoded slashes and dots,
+    /// backslashes, NUL, doubled slashes, absolute forms, the fixture's symbolic links out of the site): the `serve`
+    /// target's rules hold for all of them (no secret served, a redirect only to this server, a static server's
+    /// statuses).
+    #[test]
+    fn no_request_target_leaves_the_site(pieces in proptest::collection::vec(proptest::sample::select(vec![
+        "/", "//", "..", ".", "%2e", "%2E%2e", "%2f", "%2F", "%5c", "\\", "%00", "%", "%zz", "agents", "listed",
+        "up", "link.txt", "secret.txt", "index.html", "dé jà", "d%C3%A9%20j%C3%A0", "?q=1", "#x", "http://h",
+        "https://h.example", ":", "C:",
+    ]), 0..12)) {
+        let target: String = pieces.concat();
+        let status = fuzz_lib::serve_status(target.as_bytes());
+        proptest::prop_assert!(status.is_some(), "{target:?}");
+    }
+}
