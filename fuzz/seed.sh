@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Writes the seed corpora under fuzz/corpus/<target>/ from tests/fixtures/ and content/ (real plugin files).
+# Writes the seed corpora under fuzz/corpus/<target>/ from tests/fixtures/ and content/ (real plugin files), and
+# unpacks the committed corpora of earlier runs (fuzz/corpora/, written by fuzz/corpus.sh save).
 # Run from anywhere; existing corpus files are kept (libFuzzer adds to them as it runs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -82,6 +83,9 @@ while IFS= read -r target; do
   next
   printf '%s' "$target" > "$corpus/serve/$s"
 done < <(sed -n '/^pub const SERVE_TARGETS/,/^];/p' "$repo/tests/testsuite/fuzz.rs" | sed -n 's/^ *("\([^"]*\)", [0-9]*),$/\1/p')
+
+# The corpora earlier runs reached, minimised and committed (fuzz/corpus.sh save).
+"$here/corpus.sh" load >/dev/null
 
 for t in frontmatter roundtrip markdown manifest pipeline site book serve; do
   printf '%s: %s seeds\n' "$t" "$(ls "$corpus/$t" | wc -l)"
