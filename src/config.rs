@@ -217,7 +217,7 @@ fn key_at(text: &str, shown: &Path, key: &str, offset: usize) -> KeyAt {
 }
 
 /// A TOML error as `book.toml:LINE:COL: message`, then the line with a caret under the span.
-fn toml_error(text: &str, shown: &Path, e: &toml::de::Error) -> String {
+pub(crate) fn toml_error(text: &str, shown: &Path, e: &toml::de::Error) -> String {
     let message = e.message().trim_end();
     let Some(span) = e.span() else {
         return format!("{}: {message}", shown.display());

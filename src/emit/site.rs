@@ -109,7 +109,34 @@ pub fn load_config(book_dir: Option<&Path>) -> Result<Config, String> {
         return Ok(Config::default());
     }
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(located) = located_config_error(&text, &path) {
+        return Err(located);
+    }
     Config::from_str(&text).map_err(|e| format!("{}: {e:#}", path.display()))
+}
+
+/// A syntax error of book.toml, or a bad key or value in its `[book]` or `[output.html]`, as
+/// `book.toml:LINE:COL: message` with the line and a caret: both tables are read from the text with their spans
+/// (mdBook's own reading of them keeps none).
+fn located_config_error(text: &str, path: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        #[allow(dead_code)]
+        book: Option<mdbook_core::config::BookConfig>,
+        #[allow(dead_code)]
+        output: Option<Output>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Output {
+        #[allow(dead_code)]
+        html: Option<mdbook_core::config::HtmlConfig>,
+    }
+    let e = toml::from_str::<Doc>(text).err()?;
+    Some(crate::config::toml_error(
+        text,
+        &crate::config::clean(path),
+        &e,
+    ))
 }
 
 /// Generates every page and the navigation, in memory.

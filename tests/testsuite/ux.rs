@@ -67,8 +67,9 @@ fn errors_name_the_path() {
 #[test]
 fn book_toml_errors_name_the_line_and_column() {
     // Each book names the clean plugin as its content and gets one key of [preprocessor.skillbook] wrong: a syntax
-    // error, a value of the wrong type or out of range, an unknown key, and each of skillbook's own checks. Every
-    // message names book.toml's line and column, and a TOML error shows the line with a caret under the value.
+    // error, a value of the wrong type or out of range, an unknown key, and each of skillbook's own checks; then
+    // mdBook's `[book]` and `[output.html]` under `build`. Every message names book.toml's line and column, and a
+    // TOML error shows the line with a caret under the value.
     let tmp = workspace();
     let cases: &[(&str, &str)] = &[
         ("syntax", "tokenizer = \"o200k\" x"),
@@ -94,9 +95,29 @@ fn book_toml_errors_name_the_line_and_column() {
         .unwrap();
         commands.push(vec!["check", name]);
     }
+    // mdBook's own tables, read when the site is built: a value of the wrong type, an unknown key.
+    for (name, table) in [
+        ("book-title", "[book]\ntitle = 5"),
+        ("book-unknown-key", "[book]\ntitel = \"x\""),
+        ("search-enable", "[output.html.search]\nenable = \"yes\""),
+        (
+            "additional-css",
+            "[output.html]\nadditional-css = \"extra.css\"",
+        ),
+    ] {
+        let book = tmp.path().join(name);
+        fs::create_dir_all(&book).unwrap();
+        fs::write(
+            book.join("book.toml"),
+            format!("[preprocessor.skillbook]\ncontent = \"../plugin\"\n\n{table}\n"),
+        )
+        .unwrap();
+        commands.push(vec!["build", "-q", name, "--out", "out"]);
+    }
     let commands: Vec<&[&str]> = commands.iter().map(|c| c.as_slice()).collect();
     let t = transcript(tmp.path(), &commands);
     assert_golden("ux/book-toml-errors.txt", &t);
+    assert!(!tmp.path().join("out").exists(), "no build was written");
 }
 
 #[test]
