@@ -195,7 +195,7 @@ fn read_table(book: &Path) -> Result<Option<(SkillbookTable, KeysAt)>, String> {
 }
 
 /// The 1-based line and column of byte `offset` of `text`; for a key's value, of the key when it is on that line.
-fn key_at(text: &str, shown: &Path, key: &str, offset: usize) -> KeyAt {
+pub(crate) fn key_at(text: &str, shown: &Path, key: &str, offset: usize) -> KeyAt {
     let offset = offset.min(text.len());
     let offset = (0..=offset)
         .rev()

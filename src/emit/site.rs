@@ -540,6 +540,22 @@ pub fn navigation(site: &Site) -> Result<Navigation, String> {
 }
 
 /// A relative path without `..`, absolute parts or prefixes: safe to join under the output root.
+/// Where book.toml (in `dir`) writes the string `value`, as `book.toml:LINE:COL`; the file alone when it is not found
+/// as written (escaped, say).
+fn book_toml_value_at(dir: &Path, value: &str) -> String {
+    let path = dir.join("book.toml");
+    let shown = crate::config::clean(&path);
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    let found = [format!("\"{value}\""), format!("'{value}'")]
+        .iter()
+        .filter_map(|q| text.find(q.as_str()))
+        .min();
+    match found {
+        Some(offset) => crate::config::key_at(&text, &shown, "", offset).to_string(),
+        None => shown.display().to_string(),
+    }
+}
+
 fn plain_relative(p: &Path) -> bool {
     !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
@@ -962,12 +978,31 @@ pub fn prepare_with(
             .unwrap_or_default();
         for v in listed {
             let Some(rel) = v.as_str() else { continue };
-            let src = input.book_dir.map(|d| d.join(rel));
-            if let Some(src) = src.filter(|s| s.is_file() && plain_relative(Path::new(rel))) {
-                let bytes = fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
-                extra_files.insert(rel.replace('\\', "/"), bytes);
-                kept.push(v.clone());
+            let Some(dir) = input.book_dir else { continue };
+            let src = dir.join(rel);
+            // As mdBook, a file that is not there fails the build; unlike mdBook, only files inside the book's
+            // folder are read (the path becomes the file's path in the site).
+            let problem = if !plain_relative(Path::new(rel)) {
+                Some("which is not a relative path inside the book's folder")
+            } else if !src.is_file() {
+                Some("which is not a file")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                let example = if key == "additional-css" {
+                    "theme/css/extra.css"
+                } else {
+                    "theme/extra.js"
+                };
+                return Err(format!(
+                    "{}: `{key}` names `{rel}`, {problem}\n  = help: name a file relative to book.toml, such as `{example}`, or remove it from the list",
+                    book_toml_value_at(dir, rel)
+                ));
             }
+            let bytes = fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+            extra_files.insert(rel.replace('\\', "/"), bytes);
+            kept.push(v.clone());
         }
         html.insert(key.into(), toml::Value::Array(kept));
     }

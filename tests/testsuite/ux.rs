@@ -104,6 +104,14 @@ fn book_toml_errors_name_the_line_and_column() {
             "additional-css",
             "[output.html]\nadditional-css = \"extra.css\"",
         ),
+        (
+            "additional-css-missing",
+            "[output.html]\nadditional-css = [\"theme/extra.css\"]",
+        ),
+        (
+            "additional-js-outside",
+            "[output.html]\nadditional-js = ['../plugin/agents/reviewer.md']",
+        ),
     ] {
         let book = tmp.path().join(name);
         fs::create_dir_all(&book).unwrap();
