@@ -962,6 +962,12 @@ skills: [s1, missing-skill]
         "skills/s1/patterns/q.md",
         "---\ntitle: Q\ncovers: ['`d`']\n---\nbody: AT&T’s “new” plan\n",
     );
+    // A file named with carriage returns and no `name`: its title is the file's stem (the `site` fuzzer's second
+    // finding: the line breaks in the title broke the generated SUMMARY.md, and the site was not built).
+    write(
+        "agents/car\r\r\rriage.md",
+        "---\ndescription: Use it.\n---\n# T\n",
+    );
     fs::create_dir_all(root.join("skills/empty")).unwrap();
     let config = skillbook::config::resolve(Some(root)).expect("config");
     let compiled = driver::compile(config, &indicatif::ProgressBar::hidden()).expect("compile");
@@ -998,6 +1004,7 @@ skills: [s1, missing-skill]
     // extraction sliced inside the `“`, and the build panicked).
     let q = fs::read_to_string(site_dir.join("patterns/s1/q.html")).unwrap();
     assert!(q.contains("AT&amp;T’s “new” plan"), "{q}");
+    assert!(site_dir.join("agents/car-riage.html").is_file());
     let md = fs::read_to_string(site_dir.join("agents/weird.md")).unwrap();
     assert!(!md.contains("<example>") && !md.contains("\\n"), "{md}");
     // The content itself links to `x.md` (no such file) and to `q.md#frag` (no such heading); those stay broken,

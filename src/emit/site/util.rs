@@ -84,6 +84,12 @@ pub fn rel(from: &str, to: &str) -> String {
 pub fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
+        // A line break would end the list item, heading or link the text is in (a file named with a carriage
+        // return gave an agent whose title broke the generated SUMMARY.md); inside a line it reads as a space.
+        if matches!(c, '\r' | '\n') {
+            out.push(' ');
+            continue;
+        }
         if matches!(
             c,
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '!' | '{' | '}' | '~'
@@ -202,5 +208,10 @@ mod tests {
     #[test]
     fn md_escape_keeps_text_literal() {
         assert_eq!(md_escape("a*b*[c]"), "a\\*b\\*\\[c\\]");
+    }
+
+    #[test]
+    fn md_escape_keeps_text_on_its_line() {
+        assert_eq!(md_escape("exp\r\re\rrt\nx\r\n"), "exp  e rt x  ");
     }
 }
