@@ -84,15 +84,17 @@ fn book_toml_errors_name_the_line_and_column() {
         ("stub-pattern", "stub-pattern = \"^\\\\[Content (\""),
         ("agent-budget", "agent-budget = 0"),
     ];
-    let mut commands: Vec<Vec<&str>> = Vec::new();
-    for (name, line) in cases {
+    let write_book = |name: &str, text: String| {
         let book = tmp.path().join(name);
         fs::create_dir_all(&book).unwrap();
-        fs::write(
-            book.join("book.toml"),
+        fs::write(book.join("book.toml"), text).unwrap();
+    };
+    let mut commands: Vec<Vec<&str>> = Vec::new();
+    for (name, line) in cases {
+        write_book(
+            name,
             format!("[book]\ntitle = \"x\"\n\n[preprocessor.skillbook]\ncontent = \"../plugin\"\n{line}\n"),
-        )
-        .unwrap();
+        );
         commands.push(vec!["check", name]);
     }
     // mdBook's own tables, read when the site is built: a value of the wrong type, an unknown key.
@@ -113,13 +115,10 @@ fn book_toml_errors_name_the_line_and_column() {
             "[output.html]\nadditional-js = ['../plugin/agents/reviewer.md']",
         ),
     ] {
-        let book = tmp.path().join(name);
-        fs::create_dir_all(&book).unwrap();
-        fs::write(
-            book.join("book.toml"),
+        write_book(
+            name,
             format!("[preprocessor.skillbook]\ncontent = \"../plugin\"\n\n{table}\n"),
-        )
-        .unwrap();
+        );
         commands.push(vec!["build", "-q", name, "--out", "out"]);
     }
     let commands: Vec<&[&str]> = commands.iter().map(|c| c.as_slice()).collect();
