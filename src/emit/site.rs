@@ -115,14 +115,12 @@ pub fn load_config(book_dir: Option<&Path>) -> Result<Config, String> {
     Config::from_str(&text).map_err(|e| format!("{}: {e:#}", path.display()))
 }
 
-/// A syntax error of book.toml, or a bad key or value in its `[book]` or `[output.html]`, as
-/// `book.toml:LINE:COL: message` with the line and a caret: both tables are read from the text with their spans
-/// (mdBook's own reading of them keeps none).
+/// A syntax error of book.toml, or a bad key or value in mdBook's tables (`[book]`, `[build]`, `[rust]`) or in
+/// `[output.html]`, as `book.toml:LINE:COL: message` with the line and a caret. mdBook reads `[output.html]` as a
+/// plain TOML value, which keeps no spans, so it is read here from the text as the HTML renderer's configuration.
 fn located_config_error(text: &str, path: &Path) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Doc {
-        #[allow(dead_code)]
-        book: Option<mdbook_core::config::BookConfig>,
         #[allow(dead_code)]
         output: Option<Output>,
     }
@@ -131,7 +129,9 @@ fn located_config_error(text: &str, path: &Path) -> Option<String> {
         #[allow(dead_code)]
         html: Option<mdbook_core::config::HtmlConfig>,
     }
-    let e = toml::from_str::<Doc>(text).err()?;
+    let e = toml::from_str::<Config>(text)
+        .err()
+        .or_else(|| toml::from_str::<Doc>(text).err())?;
     Some(crate::config::toml_error(
         text,
         &crate::config::clean(path),
