@@ -196,38 +196,37 @@ fn read_table(book: &Path) -> Result<Option<(SkillbookTable, KeysAt)>, String> {
 
 /// The 1-based line and column of byte `offset` of `text`; for a key's value, of the key when it is on that line.
 pub(crate) fn key_at(text: &str, shown: &Path, key: &str, offset: usize) -> KeyAt {
-    let offset = offset.min(text.len());
-    let offset = (0..=offset)
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let at = if key.is_empty() {
-        offset
-    } else {
-        text[line_start..offset]
-            .find(key)
-            .map_or(offset, |i| line_start + i)
-    };
+    let src = crate::diagnostic::Source::new("book.toml", text);
+    let (line, _) = src.line_col(offset);
+    let line_start = src.line_start(line);
+    let offset = offset.clamp(line_start, text.len());
+    let at = text
+        .get(line_start..offset)
+        .filter(|_| !key.is_empty())
+        .and_then(|before| before.find(key))
+        .map_or(offset, |i| line_start + i);
+    // Columns as diagnostics count them: in characters, a place inside the line's ending at the end of the line.
+    let (line, column) = src.line_col(at);
     KeyAt {
         file: shown.to_path_buf(),
-        line: text[..at].matches('\n').count() + 1,
-        column: text[line_start..at].chars().count() + 1,
+        line,
+        column,
     }
 }
 
-/// A TOML error as `book.toml:LINE:COL: message`, then the line with a caret under the span.
+/// A TOML error as `book.toml:LINE:COL: message`, then the line with a caret under the span (on that line).
 pub(crate) fn toml_error(text: &str, shown: &Path, e: &toml::de::Error) -> String {
     let message = e.message().trim_end();
     let Some(span) = e.span() else {
         return format!("{}: {message}", shown.display());
     };
     let at = key_at(text, shown, "", span.start);
-    let line = text.split('\n').nth(at.line - 1).unwrap_or("");
-    let line = line.strip_suffix('\r').unwrap_or(line);
+    let line = crate::diagnostic::Source::new("book.toml", text).line_text(at.line);
+    let room = line.chars().count() + 1 - at.column;
     let width = text
         .get(span.clone())
-        .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1));
+        .map_or(1, |s| s.lines().next().unwrap_or("").chars().count())
+        .clamp(1, room.max(1));
     let gutter = " ".repeat(at.line.to_string().len());
     format!(
         "{at}: {message}\n{gutter} |\n{} | {line}\n{gutter} | {}{}",

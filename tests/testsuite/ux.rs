@@ -74,6 +74,8 @@ fn book_toml_errors_name_the_line_and_column() {
     let cases: &[(&str, &str)] = &[
         ("syntax", "tokenizer = \"o200k\" x"),
         ("wrong-type", "tokenizer = 5"),
+        // The `book` fuzzer's finding: the error is inside the line's ending, shown at the end of the line.
+        ("carriage-returns", "[,\r\r\r\r"),
         ("too-large", "budgets = [2000, 18446744073709551616]"),
         ("negative", "  budgets = [-1]"),
         ("unknown-key", "budget = [2000]"),
