@@ -539,7 +539,6 @@ pub fn navigation(site: &Site) -> Result<Navigation, String> {
     Ok(nav)
 }
 
-/// A relative path without `..`, absolute parts or prefixes: safe to join under the output root.
 /// Where book.toml (in `dir`) writes the string `value`, as `book.toml:LINE:COL`; the file alone when it is not found
 /// as written (escaped, say).
 fn book_toml_value_at(dir: &Path, value: &str) -> String {
@@ -556,6 +555,7 @@ fn book_toml_value_at(dir: &Path, value: &str) -> String {
     }
 }
 
+/// A relative path without `..`, absolute parts or prefixes: safe to join under the output root.
 fn plain_relative(p: &Path) -> bool {
     !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
