@@ -32,7 +32,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use util::md_escape;
 
@@ -109,16 +108,13 @@ pub fn load_config(book_dir: Option<&Path>) -> Result<Config, String> {
         return Ok(Config::default());
     }
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(located) = located_config_error(&text, &path) {
-        return Err(located);
-    }
-    Config::from_str(&text).map_err(|e| format!("{}: {e:#}", path.display()))
+    parse_config(&text, &path)
 }
 
-/// A syntax error of book.toml, or a bad key or value in mdBook's tables (`[book]`, `[build]`, `[rust]`) or in
-/// `[output.html]`, as `book.toml:LINE:COL: message` with the line and a caret. mdBook reads `[output.html]` as a
-/// plain TOML value, which keeps no spans, so it is read here from the text as the HTML renderer's configuration.
-fn located_config_error(text: &str, path: &Path) -> Option<String> {
+/// book.toml as mdBook reads it (`Config::from_str` is `toml::from_str`), and `[output.html]` as the HTML renderer's
+/// configuration, which mdBook keeps as a plain TOML value without spans. A syntax error or a bad key or value of
+/// either is `book.toml:LINE:COL: message` with the line and a caret.
+fn parse_config(text: &str, path: &Path) -> Result<Config, String> {
     #[derive(serde::Deserialize)]
     struct Doc {
         #[allow(dead_code)]
@@ -129,14 +125,11 @@ fn located_config_error(text: &str, path: &Path) -> Option<String> {
         #[allow(dead_code)]
         html: Option<mdbook_core::config::HtmlConfig>,
     }
-    let e = toml::from_str::<Config>(text)
-        .err()
-        .or_else(|| toml::from_str::<Doc>(text).err())?;
-    Some(crate::config::toml_error(
-        text,
-        &crate::config::clean(path),
-        &e,
-    ))
+    let located =
+        |e: toml::de::Error| crate::config::toml_error(text, &crate::config::clean(path), &e);
+    let config = toml::from_str::<Config>(text).map_err(located)?;
+    toml::from_str::<Doc>(text).map_err(located)?;
+    Ok(config)
 }
 
 /// Generates every page and the navigation, in memory.
