@@ -76,6 +76,18 @@ fn fixture_markdown_replays_through_the_markdown_targets() {
     }
 }
 
+/// The files under `dir` that `keep` accepts, as a fuzz target's content tree (by relative path).
+fn pack(dir: &Path, keep: &dyn Fn(&str) -> bool) -> fuzz_lib::Tree {
+    files(dir)
+        .into_iter()
+        .filter(|rel| keep(rel))
+        .map(|rel| {
+            let bytes = fs::read(dir.join(&rel)).expect("read fixture");
+            (rel, bytes)
+        })
+        .collect()
+}
+
 #[test]
 fn fixture_trees_replay_through_the_site_target() {
     // The shipped content and three fixture plugins (one with gaps, one of hostile text), packed as the `site` fuzzer's seeds are (`fuzz/seed.sh`): their
@@ -86,14 +98,7 @@ fn fixture_trees_replay_through_the_site_target() {
         tests_dir().join("fixtures/gaps"),
         tests_dir().join("fixtures/torture"),
     ] {
-        let tree: fuzz_lib::Tree = files(&dir)
-            .into_iter()
-            .filter(|rel| rel != "book.toml")
-            .map(|rel| {
-                let bytes = fs::read(dir.join(&rel)).expect("read fixture");
-                (rel, bytes)
-            })
-            .collect();
+        let tree = pack(&dir, &|rel| rel != "book.toml");
         assert!(!tree.is_empty(), "{} has files", dir.display());
         let bytes = fuzz_lib::tree_to_bytes(&tree);
         let input = dir.join("(packed)");
@@ -108,16 +113,6 @@ fn books_replay_through_the_book_target() {
     // The `book` target keeps book.toml and theme/. Three books, each built whole through the target's own function:
     // the repository's book settings, a fixture marketplace with its book.toml, and a plugin under a book.toml that
     // sets every key, with a theme that overrides index.hbs and a bundle template.
-    let pack = |dir: &Path, keep: &dyn Fn(&str) -> bool| -> fuzz_lib::Tree {
-        files(dir)
-            .into_iter()
-            .filter(|rel| keep(rel))
-            .map(|rel| {
-                let bytes = fs::read(dir.join(&rel)).expect("read fixture");
-                (rel, bytes)
-            })
-            .collect()
-    };
     // The repository's own book.toml and bundle templates over a fixture plugin in `content/` (the shipped content
     // has more files than a fuzzed tree holds).
     let repo = project_dir();
