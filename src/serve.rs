@@ -554,7 +554,7 @@ pub fn respond_to(target: &str, out: &Path) -> Reply {
 
 /// Where a request for a folder without its trailing `/` is sent: the same folder on this server, built from the
 /// decoded segments (never from the target as written, whose `//host/x` or `http://host/x` would send the browser
-/// to another host), with the query kept when it is printable ASCII (a header cannot hold more).
+/// to another host), with the query kept, its bytes that a header cannot hold percent-encoded.
 fn folder_location(segs: &[String], target: &str) -> String {
     let mut location = String::from("/");
     for s in segs {
@@ -568,8 +568,14 @@ fn folder_location(segs: &[String], target: &str) -> String {
         .split('#')
         .next()
         .unwrap_or("");
-    if query.bytes().all(|b| b.is_ascii_graphic()) {
-        location.push_str(query);
+    // A header holds printable ASCII only: a query's other bytes (a space, a character of several bytes, a control
+    // character) are percent-encoded, as a browser encodes them, so the query survives the redirect.
+    for b in query.bytes() {
+        if b.is_ascii_graphic() {
+            location.push(b as char);
+        } else {
+            location.push_str(&format!("%{b:02X}"));
+        }
     }
     location
 }
@@ -934,7 +940,8 @@ mod tests {
             ("///agents?x=1", "/agents/?x=1"),
             ("http://elsewhere.example//agents", "/agents/"),
             ("https://elsewhere.example/agents?q=1#top", "/agents/?q=1"),
-            ("/agents?q=a b", "/agents/"),
+            ("/agents?q=a b", "/agents/?q=a%20b"),
+            ("/agents?q=déjà\r\n", "/agents/?q=d%C3%A9j%C3%A0%0D%0A"),
             ("/d%C3%A9%20j%C3%A0", "/d%C3%A9%20j%C3%A0/"),
         ] {
             let r = respond_to(target, &out);
