@@ -25,7 +25,7 @@ fn run(args: &[String]) -> Result<(), String> {
                 &SiteInput {
                     model: &compiled.model,
                     report: &compiled.report,
-                    book_dir: compiled.config.book_dir.as_deref(),
+                    book: compiled.config.book.as_ref(),
                     bundles: None,
                 },
                 out,

@@ -35,8 +35,8 @@ pub struct SkillbookTable {
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The directory holding book.toml, when there is one.
-    pub book_dir: Option<PathBuf>,
+    /// The book.toml that names the content (with a `[preprocessor.skillbook]` table), when there is one.
+    pub book: Option<Book>,
     pub content_root: PathBuf,
     pub stub: Regex,
     pub budgets: Vec<u32>,
@@ -49,6 +49,21 @@ pub struct Config {
     pub coverage: crate::check::Coverage,
     /// Bundle templates as (format, source, origin): overrides from `theme/bundle/` next to book.toml, else built in.
     pub templates: Vec<(String, String, String)>,
+}
+
+/// A book.toml that configures the build: its folder, and its text as loading read it (the site reads its `[book]`
+/// and `[output.html]` tables from the text, without reading the file again).
+#[derive(Debug, Clone)]
+pub struct Book {
+    pub dir: PathBuf,
+    pub toml: String,
+}
+
+impl Config {
+    /// The folder of the book.toml that names the content, when there is one.
+    pub fn book_dir(&self) -> Option<&Path> {
+        self.book.as_ref().map(|b| b.dir.as_path())
+    }
 }
 
 /// Where a key of book.toml is: the file as shown, and its 1-based line and column.
@@ -98,11 +113,11 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
         None
     };
     let (table, keys) = match table {
-        Some((t, keys)) => (Some(t), keys),
+        Some((t, keys, text)) => (Some((t, text)), keys),
         None => (None, KeysAt::new()),
     };
-    let (book_dir, content_root, table) = match table {
-        Some(t) => {
+    let (book, content_root, table) = match table {
+        Some((t, toml)) => {
             let named = t.content.clone();
             let content = dir.join(named.clone().unwrap_or_else(|| PathBuf::from("content")));
             if !content.is_dir() {
@@ -136,7 +151,14 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
                 }
                 return Err(msg);
             }
-            (Some(dir.clone()), content, t)
+            (
+                Some(Book {
+                    dir: dir.clone(),
+                    toml,
+                }),
+                content,
+                t,
+            )
         }
         None => {
             if !given && book.is_file() && kind(&dir).is_none() {
@@ -149,13 +171,9 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
         }
     };
     if kind(&content_root).is_none() {
-        return Err(no_plugin(
-            &content_root,
-            given || book_dir.is_some(),
-            command,
-        ));
+        return Err(no_plugin(&content_root, given || book.is_some(), command));
     }
-    from_table(book_dir, content_root, table, keys)
+    from_table(book, content_root, table, keys)
 }
 
 /// Where each key of `[preprocessor.skillbook]` is written in book.toml, by key.
@@ -163,7 +181,7 @@ type KeysAt = std::collections::BTreeMap<String, KeyAt>;
 
 /// Reads the `[preprocessor.skillbook]` table of a book.toml, if it has one, with where each of its keys is. A
 /// syntax error, or a key with a value of the wrong type, names the line and column and shows the line.
-fn read_table(book: &Path) -> Result<Option<(SkillbookTable, KeysAt)>, String> {
+fn read_table(book: &Path) -> Result<Option<(SkillbookTable, KeysAt, String)>, String> {
     #[derive(Deserialize)]
     struct Doc<T> {
         preprocessor: Option<Pre<T>>,
@@ -191,7 +209,7 @@ fn read_table(book: &Path) -> Result<Option<(SkillbookTable, KeysAt)>, String> {
         .iter()
         .map(|(key, value)| (key.clone(), key_at(&text, &shown, key, value.span().start)))
         .collect();
-    Ok(Some((table, keys)))
+    Ok(Some((table, keys, text)))
 }
 
 /// The 1-based line and column of byte `offset` of `text`; for a key's value, of the key when it is on that line.
@@ -353,7 +371,7 @@ fn no_plugin(root: &Path, given: bool, command: &str) -> String {
 }
 
 fn from_table(
-    book_dir: Option<PathBuf>,
+    book: Option<Book>,
     content_root: PathBuf,
     t: SkillbookTable,
     keys: KeysAt,
@@ -411,9 +429,9 @@ fn from_table(
     };
     let mut templates = Vec::new();
     for (name, builtin) in crate::emit::bundle::BUILTIN_TEMPLATES {
-        let path = book_dir
+        let path = book
             .as_ref()
-            .map(|d| d.join("theme/bundle").join(format!("{name}.hbs")));
+            .map(|b| b.dir.join("theme/bundle").join(format!("{name}.hbs")));
         match path.filter(|p| p.is_file()) {
             Some(p) => {
                 let source =
@@ -428,7 +446,7 @@ fn from_table(
         }
     }
     Ok(Config {
-        book_dir,
+        book,
         content_root: clean(&content_root),
         stub,
         budgets,

@@ -237,7 +237,7 @@ pub fn plural(n: usize, word: &str) -> String {
 pub fn skipped_bundle(agent: &str, e: &BundleError, config: &Config) -> String {
     let mut s = format!("skillbook: warning: no bundle for `{agent}`: {e}\n");
     if let BundleError::TooSmall { minimum, .. } = e {
-        let book = match &config.book_dir {
+        let book = match config.book_dir() {
             Some(d) => format!("in {}", config::clean(&d.join("book.toml")).display()),
             None => "in a book.toml".to_string(),
         };

@@ -727,7 +727,7 @@ fn site(
         let input = emit::site::SiteInput {
             model: &compiled.model,
             report: &compiled.report,
-            book_dir: compiled.config.book_dir.as_deref(),
+            book: compiled.config.book.as_ref(),
             bundles: Some(manifests),
         };
         // A build that runs once keeps no generated page (each page's chapter is freed as it is rendered).

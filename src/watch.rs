@@ -72,10 +72,7 @@ impl Roots {
         Roots {
             content: absolute(&config.content_root),
             config_dir: absolute(root.unwrap_or(Path::new("."))),
-            theme: config
-                .book_dir
-                .as_deref()
-                .map(|d| absolute(d).join("theme")),
+            theme: config.book_dir().map(|d| absolute(d).join("theme")),
             out: absolute(out),
         }
     }

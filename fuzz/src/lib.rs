@@ -593,7 +593,7 @@ pub mod targets {
         let input = emit::site::SiteInput {
             model: &compiled.model,
             report: &compiled.report,
-            book_dir: None,
+            book: None,
             bundles: None,
         };
         let mut out = OutputTree::new();

@@ -291,7 +291,7 @@ impl AgentError {
             format!("{}, an estimate", t.name())
         };
         let budget = config.agent_budget;
-        let book = match &config.book_dir {
+        let book = match config.book_dir() {
             Some(d) => format!("{}", crate::config::clean(&d.join("book.toml")).display()),
             None => "book.toml".to_string(),
         };
@@ -306,7 +306,7 @@ impl AgentError {
                 } else {
                     format!("the agent budget ({budget} tokens) is too small")
                 },
-                match &config.book_dir {
+                match config.book_dir() {
                     Some(_) => format!("set `agent-budget` under [preprocessor.skillbook] in {book}"),
                     None => "set `agent-budget` under [preprocessor.skillbook] in a book.toml that names the content (`content = \"DIR\"`)".to_string(),
                 },

@@ -52,9 +52,10 @@ pub const STYLESHEETS: &[&str] = &["css/skillbook.css", "css/syntax.css"];
 pub struct SiteInput<'a> {
     pub model: &'a Model,
     pub report: &'a Report,
-    /// The folder of the `book.toml` that configures the site (its `[book]` and `[output.html]` tables) and whose
-    /// `theme/` folder overrides the built-in theme. `None`: mdBook's defaults and the built-in theme.
-    pub book_dir: Option<&'a Path>,
+    /// The `book.toml` that configures the site (its `[book]` and `[output.html]` tables, read from the text loading
+    /// read) and whose folder's `theme/` overrides the built-in theme. `None`: mdBook's defaults and the built-in
+    /// theme.
+    pub book: Option<&'a crate::config::Book>,
     /// The bundle stage's manifests, one per agent; `None` leaves the Bundles pages out.
     pub bundles: Option<&'a [AgentBundles<'a>]>,
 }
@@ -98,17 +99,12 @@ pub struct Site {
     pub keys: Vec<u64>,
 }
 
-/// Reads the book's configuration: `book_dir/book.toml` when there is one, else mdBook's defaults.
-pub fn load_config(book_dir: Option<&Path>) -> Result<Config, String> {
-    let Some(dir) = book_dir else {
-        return Ok(Config::default());
-    };
-    let path = dir.join("book.toml");
-    if !path.is_file() {
-        return Ok(Config::default());
+/// The book's configuration as mdBook reads it: from book.toml's text when there is a book, else mdBook's defaults.
+pub fn load_config(book: Option<&crate::config::Book>) -> Result<Config, String> {
+    match book {
+        Some(b) => parse_config(&b.toml, &b.dir.join("book.toml")),
+        None => Ok(Config::default()),
     }
-    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_config(&text, &path)
 }
 
 /// book.toml as mdBook reads it (`Config::from_str` is `toml::from_str`), and `[output.html]` as the HTML renderer's
@@ -534,16 +530,15 @@ pub fn navigation(site: &Site) -> Result<Navigation, String> {
 
 /// Where book.toml (in `dir`) writes the string `value`, as `book.toml:LINE:COL`; the file alone when it is not found
 /// as written (escaped, say).
-fn book_toml_value_at(dir: &Path, value: &str) -> String {
-    let path = dir.join("book.toml");
-    let shown = crate::config::clean(&path);
-    let text = fs::read_to_string(&path).unwrap_or_default();
+fn book_toml_value_at(book: &crate::config::Book, value: &str) -> String {
+    let shown = crate::config::clean(&book.dir.join("book.toml"));
+    let text = &book.toml;
     let found = [format!("\"{value}\""), format!("'{value}'")]
         .iter()
         .filter_map(|q| text.find(q.as_str()))
         .min();
     match found {
-        Some(offset) => crate::config::key_at(&text, &shown, "", offset).to_string(),
+        Some(offset) => crate::config::key_at(text, &shown, "", offset).to_string(),
         None => shown.display().to_string(),
     }
 }
@@ -924,12 +919,12 @@ pub fn prepare_with(
     input: &SiteInput,
     store: Option<&mut dyn PageStore>,
 ) -> Result<Prepared, String> {
-    let mut config = load_config(input.book_dir)?;
+    let mut config = load_config(input.book)?;
     let mut html: toml::Table = config
         .get::<toml::Table>("output.html")
         .map_err(|e| format!("book.toml [output.html]: {e:#}"))?
         .unwrap_or_default();
-    let theme_dir = input.book_dir.and_then(|dir| {
+    let theme_dir = input.book.map(|b| b.dir.as_path()).and_then(|dir| {
         let t = html
             .get("theme")
             .and_then(|t| t.as_str())
@@ -971,8 +966,8 @@ pub fn prepare_with(
             .unwrap_or_default();
         for v in listed {
             let Some(rel) = v.as_str() else { continue };
-            let Some(dir) = input.book_dir else { continue };
-            let src = dir.join(rel);
+            let Some(book) = input.book else { continue };
+            let src = book.dir.join(rel);
             // As mdBook, a file that is not there fails the build; unlike mdBook, only files inside the book's
             // folder are read (the path becomes the file's path in the site).
             let problem = if !plain_relative(Path::new(rel)) {
@@ -990,7 +985,7 @@ pub fn prepare_with(
                 };
                 return Err(format!(
                     "{}: `{key}` names `{rel}`, {problem}\n  = help: name a file relative to book.toml, such as `{example}`, or remove it from the list",
-                    book_toml_value_at(dir, rel)
+                    book_toml_value_at(book, rel)
                 ));
             }
             let bytes = fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;

@@ -23,12 +23,12 @@ fn generated(name: &str) -> site::Site {
     let config = skillbook::config::resolve(Some(dir.path())).expect("config");
     let compiled =
         driver::compile(config, &indicatif::ProgressBar::hidden()).expect("compile fixture");
-    let book = site::load_config(compiled.config.book_dir.as_deref()).expect("book config");
+    let book = site::load_config(compiled.config.book.as_ref()).expect("book config");
     site::generate(
         &SiteInput {
             model: &compiled.model,
             report: &compiled.report,
-            book_dir: compiled.config.book_dir.as_deref(),
+            book: compiled.config.book.as_ref(),
             bundles: None,
         },
         &book,
@@ -977,7 +977,7 @@ skills: [s1, missing-skill]
         &SiteInput {
             model: &compiled.model,
             report: &compiled.report,
-            book_dir: None,
+            book: None,
             bundles: None,
         },
         "site/",
@@ -1130,4 +1130,34 @@ fn editing_one_pattern_changes_only_its_own_files() {
     let key = site::search::fragment_key("zanzibarquux");
     let frag = String::from_utf8(after[&format!("search/t/{key}.js")].clone()).unwrap();
     assert!(frag.contains("\"zanzibarquux\""), "{frag}");
+}
+
+/// The site reads its `[book]` and `[output.html]` tables from the book.toml text that loading read: only loading
+/// reads files, so a book.toml changed or gone after loading does not change the build that loaded it.
+#[test]
+fn the_site_is_configured_from_the_book_toml_loading_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    copy_project(root);
+    let config = skillbook::config::resolve(Some(root)).expect("config");
+    fs::remove_file(root.join("book.toml")).unwrap();
+    let compiled = driver::compile(config, &indicatif::ProgressBar::hidden()).expect("compile");
+    let mut tree = skillbook::write::OutputTree::new();
+    site::emit(
+        &SiteInput {
+            model: &compiled.model,
+            report: &compiled.report,
+            book: compiled.config.book.as_ref(),
+            bundles: None,
+        },
+        "site/",
+        &mut tree,
+    )
+    .expect("site");
+    let index = String::from_utf8(tree.get("site/index.html").expect("index").to_vec()).unwrap();
+    assert!(
+        index.contains("<title>Overview - distributed-systems: a Claude Code plugin for BEAM"),
+        "the title comes from the book.toml loading read: {}",
+        &index[..index.len().min(600)]
+    );
 }
