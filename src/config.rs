@@ -51,12 +51,14 @@ pub struct Config {
     pub templates: Vec<(String, String, String)>,
 }
 
-/// A book.toml that configures the build: its folder, and its text as loading read it (the site reads its `[book]`
-/// and `[output.html]` tables from the text, without reading the file again).
+/// A book.toml that configures the build: its folder, its text as loading read it, and mdBook's configuration read
+/// from that text (the site's `[book]` and `[output.html]`), so no later stage reads the file again.
 #[derive(Debug, Clone)]
 pub struct Book {
     pub dir: PathBuf,
     pub toml: String,
+    /// book.toml as mdBook reads it; its `[output.html]` table has been checked as the HTML renderer reads it.
+    pub mdbook: mdbook_core::config::Config,
 }
 
 impl Config {
@@ -118,6 +120,7 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
     };
     let (book, content_root, table) = match table {
         Some((t, toml)) => {
+            let mdbook = mdbook_config(&toml, &clean(&book))?;
             let named = t.content.clone();
             let content = dir.join(named.clone().unwrap_or_else(|| PathBuf::from("content")));
             if !content.is_dir() {
@@ -155,6 +158,7 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
                 Some(Book {
                     dir: dir.clone(),
                     toml,
+                    mdbook,
                 }),
                 content,
                 t,
@@ -174,6 +178,26 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
         return Err(no_plugin(&content_root, given || book.is_some(), command));
     }
     from_table(book, content_root, table, keys)
+}
+
+/// book.toml as mdBook reads it (`Config::from_str` is `toml::from_str`), and `[output.html]` as the HTML renderer's
+/// configuration, which mdBook keeps as a plain TOML value without spans. A syntax error or a bad key or value of
+/// either is `book.toml:LINE:COL: message` with the line and a caret, found by `check` as well as `build`.
+fn mdbook_config(text: &str, shown: &Path) -> Result<mdbook_core::config::Config, String> {
+    #[derive(Deserialize)]
+    struct Doc {
+        #[allow(dead_code)]
+        output: Option<Output>,
+    }
+    #[derive(Deserialize)]
+    struct Output {
+        #[allow(dead_code)]
+        html: Option<mdbook_core::config::HtmlConfig>,
+    }
+    let located = |e: toml::de::Error| toml_error(text, shown, &e);
+    let config = toml::from_str::<mdbook_core::config::Config>(text).map_err(located)?;
+    toml::from_str::<Doc>(text).map_err(located)?;
+    Ok(config)
 }
 
 /// Where each key of `[preprocessor.skillbook]` is written in book.toml, by key.

@@ -99,33 +99,10 @@ pub struct Site {
     pub keys: Vec<u64>,
 }
 
-/// The book's configuration as mdBook reads it: from book.toml's text when there is a book, else mdBook's defaults.
-pub fn load_config(book: Option<&crate::config::Book>) -> Result<Config, String> {
-    match book {
-        Some(b) => parse_config(&b.toml, &b.dir.join("book.toml")),
-        None => Ok(Config::default()),
-    }
-}
-
-/// book.toml as mdBook reads it (`Config::from_str` is `toml::from_str`), and `[output.html]` as the HTML renderer's
-/// configuration, which mdBook keeps as a plain TOML value without spans. A syntax error or a bad key or value of
-/// either is `book.toml:LINE:COL: message` with the line and a caret.
-fn parse_config(text: &str, path: &Path) -> Result<Config, String> {
-    #[derive(serde::Deserialize)]
-    struct Doc {
-        #[allow(dead_code)]
-        output: Option<Output>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Output {
-        #[allow(dead_code)]
-        html: Option<mdbook_core::config::HtmlConfig>,
-    }
-    let located =
-        |e: toml::de::Error| crate::config::toml_error(text, &crate::config::clean(path), &e);
-    let config = toml::from_str::<Config>(text).map_err(located)?;
-    toml::from_str::<Doc>(text).map_err(located)?;
-    Ok(config)
+/// The book's configuration as mdBook reads it: the book's, as loading read it ([`crate::config::Book`]), else
+/// mdBook's defaults.
+pub fn load_config(book: Option<&crate::config::Book>) -> Config {
+    book.map(|b| b.mdbook.clone()).unwrap_or_default()
 }
 
 /// Generates every page and the navigation, in memory.
@@ -919,7 +896,7 @@ pub fn prepare_with(
     input: &SiteInput,
     store: Option<&mut dyn PageStore>,
 ) -> Result<Prepared, String> {
-    let mut config = load_config(input.book)?;
+    let mut config = load_config(input.book);
     let mut html: toml::Table = config
         .get::<toml::Table>("output.html")
         .map_err(|e| format!("book.toml [output.html]: {e:#}"))?

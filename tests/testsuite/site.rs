@@ -23,7 +23,7 @@ fn generated(name: &str) -> site::Site {
     let config = skillbook::config::resolve(Some(dir.path())).expect("config");
     let compiled =
         driver::compile(config, &indicatif::ProgressBar::hidden()).expect("compile fixture");
-    let book = site::load_config(compiled.config.book.as_ref()).expect("book config");
+    let book = site::load_config(compiled.config.book.as_ref());
     site::generate(
         &SiteInput {
             model: &compiled.model,
@@ -147,8 +147,21 @@ fn a_bad_book_toml_is_a_clear_error_not_a_panic() {
     .unwrap();
     let r = run(dir.path(), &["build", "-q"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("cannot build the site"), "{}", r.stderr);
-    assert!(r.stderr.contains("book.toml"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("book.toml:3:1: unknown field `not-a-key`"),
+        "{}",
+        r.stderr
+    );
+    // `check` reads book.toml as `build` does, and refuses it alike.
+    let r = run(dir.path(), &["check"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("book.toml:3:1: unknown field `not-a-key`"),
+        "{}",
+        r.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -68,8 +68,9 @@ fn errors_name_the_path() {
 fn book_toml_errors_name_the_line_and_column() {
     // Each book names the clean plugin as its content and gets one key of [preprocessor.skillbook] wrong: a syntax
     // error, a value of the wrong type or out of range, an unknown key, and each of skillbook's own checks; then
-    // mdBook's `[book]` and `[output.html]` under `build`. Every message names book.toml's line and column, and a
-    // TOML error shows the line with a caret under the value.
+    // mdBook's `[book]` and `[output.html]` under `build`, and one of those under `check` (loading reads mdBook's
+    // tables too, so `check` finds what `build` would refuse). Every message names book.toml's line and column, and
+    // a TOML error shows the line with a caret under the value.
     let tmp = workspace();
     let cases: &[(&str, &str)] = &[
         ("syntax", "tokenizer = \"o200k\" x"),
@@ -123,6 +124,7 @@ fn book_toml_errors_name_the_line_and_column() {
         );
         commands.push(vec!["build", "-q", name, "--out", "out"]);
     }
+    commands.push(vec!["check", "search-enable"]);
     let commands: Vec<&[&str]> = commands.iter().map(|c| c.as_slice()).collect();
     let t = transcript(tmp.path(), &commands);
     assert_golden("ux/book-toml-errors.txt", &t);
