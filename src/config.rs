@@ -4,6 +4,7 @@ use crate::tokenize::Tokenizer;
 use clap::ValueEnum;
 use regex::Regex;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The default token budgets of bundles.
@@ -59,6 +60,21 @@ pub struct Book {
     pub toml: String,
     /// book.toml as mdBook reads it; its `[output.html]` table has been checked as the HTML renderer reads it.
     pub mdbook: mdbook_core::config::Config,
+    /// The book's own files for the site, as loading read them.
+    pub site_files: SiteFiles,
+}
+
+/// The files a book adds to its site: its theme folder's, and those `additional-css` and `additional-js` name.
+#[derive(Debug, Clone, Default)]
+pub struct SiteFiles {
+    /// The theme folder's files (`theme/`, or the folder `[output.html] theme` names) that replace the built-in
+    /// theme's, by their name in it (`index.hbs`, `css/general.css`), and the files of its `fonts/` when it has
+    /// `fonts/fonts.css`.
+    pub theme: BTreeMap<String, Vec<u8>>,
+    /// The files `additional-css` names, in its order: the path as written, `/`-separated, and the bytes.
+    pub additional_css: Vec<(String, Vec<u8>)>,
+    /// The same for `additional-js`.
+    pub additional_js: Vec<(String, Vec<u8>)>,
 }
 
 impl Config {
@@ -121,6 +137,7 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
     let (book, content_root, table) = match table {
         Some((t, toml)) => {
             let mdbook = mdbook_config(&toml, &clean(&book))?;
+            let site_files = site_files(&dir, &toml, &mdbook)?;
             let named = t.content.clone();
             let content = dir.join(named.clone().unwrap_or_else(|| PathBuf::from("content")));
             if !content.is_dir() {
@@ -159,6 +176,7 @@ pub fn resolve_for(root: Option<&Path>, command: &str) -> Result<Config, String>
                     dir: dir.clone(),
                     toml,
                     mdbook,
+                    site_files,
                 }),
                 content,
                 t,
@@ -198,6 +216,103 @@ fn mdbook_config(text: &str, shown: &Path) -> Result<mdbook_core::config::Config
     let config = toml::from_str::<mdbook_core::config::Config>(text).map_err(located)?;
     toml::from_str::<Doc>(text).map_err(located)?;
     Ok(config)
+}
+
+/// Reads the book's own site files: the theme folder's files that replace the built-in theme's, and the files
+/// `additional-css` and `additional-js` name. As in mdBook, a named file that is not there is an error; unlike mdBook,
+/// only files inside the book's folder are read (the path becomes the file's path in the site). Either error names
+/// the line of book.toml that names the file.
+fn site_files(
+    dir: &Path,
+    toml: &str,
+    mdbook: &mdbook_core::config::Config,
+) -> Result<SiteFiles, String> {
+    let html: toml::Table = mdbook
+        .get::<toml::Table>("output.html")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", clean(p).display()));
+    let mut files = SiteFiles::default();
+    let theme_dir = html
+        .get("theme")
+        .and_then(|t| t.as_str())
+        .map(|t| dir.join(t))
+        .unwrap_or_else(|| dir.join("theme"));
+    if theme_dir.is_dir() {
+        for name in crate::emit::site::render::theme_file_names() {
+            let p = theme_dir.join(name);
+            if p.is_file() {
+                files.theme.insert(name.to_string(), read(&p)?);
+            }
+        }
+        let fonts = theme_dir.join("fonts");
+        if fonts.join("fonts.css").is_file() {
+            let mut entries: Vec<_> = std::fs::read_dir(&fonts)
+                .map_err(|e| format!("{}: {e}", clean(&fonts).display()))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .collect();
+            entries.sort_by_key(|e| e.file_name());
+            for e in entries {
+                let name = e.file_name().to_string_lossy().into_owned();
+                files
+                    .theme
+                    .insert(format!("fonts/{name}"), read(&e.path())?);
+            }
+        }
+    }
+    for key in ["additional-css", "additional-js"] {
+        let listed = html.get(key).and_then(|v| v.as_array());
+        for rel in listed.into_iter().flatten().filter_map(|v| v.as_str()) {
+            let src = dir.join(rel);
+            let problem = if !plain_relative(Path::new(rel)) {
+                Some("which is not a relative path inside the book's folder")
+            } else if !src.is_file() {
+                Some("which is not a file")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                let example = if key == "additional-css" {
+                    "theme/css/extra.css"
+                } else {
+                    "theme/extra.js"
+                };
+                return Err(format!(
+                    "{}: `{key}` names `{rel}`, {problem}\n  = help: name a file relative to book.toml, such as `{example}`, or remove it from the list",
+                    value_at(toml, &clean(&dir.join("book.toml")), rel)
+                ));
+            }
+            let entry = (rel.replace('\\', "/"), read(&src)?);
+            if key == "additional-css" {
+                files.additional_css.push(entry);
+            } else {
+                files.additional_js.push(entry);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Where a string value is written in book.toml (quoted with `"` or `'`), as `book.toml:LINE:COL`; the file alone
+/// when it is not found.
+fn value_at(text: &str, shown: &Path, value: &str) -> String {
+    let found = [format!("\"{value}\""), format!("'{value}'")]
+        .iter()
+        .filter_map(|q| text.find(q.as_str()))
+        .min();
+    match found {
+        Some(offset) => key_at(text, shown, "", offset).to_string(),
+        None => shown.display().to_string(),
+    }
+}
+
+/// A relative path without `..`, absolute parts or prefixes: safe to join under the output root.
+fn plain_relative(p: &Path) -> bool {
+    !p.as_os_str().is_empty()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// Where each key of `[preprocessor.skillbook]` is written in book.toml, by key.

@@ -31,7 +31,7 @@ use render::{NavItem, PageView, RenderedPage, SiteShared, Theme};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use util::md_escape;
 
@@ -505,55 +505,13 @@ pub fn navigation(site: &Site) -> Result<Navigation, String> {
     Ok(nav)
 }
 
-/// Where book.toml (in `dir`) writes the string `value`, as `book.toml:LINE:COL`; the file alone when it is not found
-/// as written (escaped, say).
-fn book_toml_value_at(book: &crate::config::Book, value: &str) -> String {
-    let shown = crate::config::clean(&book.dir.join("book.toml"));
-    let text = &book.toml;
-    let found = [format!("\"{value}\""), format!("'{value}'")]
-        .iter()
-        .filter_map(|q| text.find(q.as_str()))
-        .min();
-    match found {
-        Some(offset) => crate::config::key_at(text, &shown, "", offset).to_string(),
-        None => shown.display().to_string(),
-    }
-}
-
-/// A relative path without `..`, absolute parts or prefixes: safe to join under the output root.
-fn plain_relative(p: &Path) -> bool {
-    !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
-}
-
-fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> std::io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(from)?.filter_map(|e| e.ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name();
-        if skip.iter().any(|s| name == *s) {
-            continue;
-        }
-        let ft = e.file_type()?;
-        let dest = to.join(&name);
-        if ft.is_dir() {
-            fs::create_dir_all(&dest)?;
-            copy_tree(&e.path(), &dest, &[])?;
-        } else if ft.is_file() {
-            fs::copy(e.path(), &dest)?;
-        }
-    }
-    Ok(())
-}
-
-/// Everything the renderer needs, from the input: the generated site, the adjusted configuration, the theme, the
-/// stylesheets and scripts named by `additional-css`/`additional-js` (by their path in the site), and the folder
-/// of the book's own theme.
+/// Everything the renderer needs, from the input: the generated site, the adjusted configuration, the theme, and the
+/// stylesheets and scripts named by `additional-css`/`additional-js` (by their path in the site).
 pub struct Prepared {
     pub site: Site,
     pub config: Config,
     pub theme: Theme,
     pub extra_files: BTreeMap<String, Vec<u8>>,
-    pub theme_dir: Option<PathBuf>,
 }
 
 /// A page rendered and its HTML and markdown put into the output, with what the files that hold every page need of
@@ -862,8 +820,12 @@ pub fn write_book(input: &SiteInput, dir: &Path) -> Result<(), String> {
     for (name, text) in BUILTIN_THEME {
         fs::write(theme_dir.join(name), text).map_err(io)?;
     }
-    if let Some(user) = &prepared.theme_dir {
-        copy_tree(user, &theme_dir, &["bundle"]).map_err(io)?;
+    for (name, bytes) in input.book.iter().flat_map(|b| &b.site_files.theme) {
+        let path = theme_dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io)?;
+        }
+        fs::write(path, bytes).map_err(io)?;
     }
     for (name, bytes) in &prepared.extra_files {
         let path = dir.join(name);
@@ -885,8 +847,8 @@ pub fn write_book(input: &SiteInput, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Generates the site and adjusts the configuration for rendering. Reads the book's theme folder and the files its
-/// `additional-css`/`additional-js` name.
+/// Generates the site and adjusts the configuration for rendering, with the book's theme and the files its
+/// `additional-css`/`additional-js` name as loading read them.
 pub fn prepare(input: &SiteInput) -> Result<Prepared, String> {
     prepare_with(input, None)
 }
@@ -901,15 +863,7 @@ pub fn prepare_with(
         .get::<toml::Table>("output.html")
         .map_err(|e| format!("book.toml [output.html]: {e:#}"))?
         .unwrap_or_default();
-    let theme_dir = input.book.map(|b| b.dir.as_path()).and_then(|dir| {
-        let t = html
-            .get("theme")
-            .and_then(|t| t.as_str())
-            .map(|t| dir.join(t))
-            .unwrap_or_else(|| dir.join("theme"));
-        t.is_dir().then_some(t)
-    });
-    let theme = Theme::load(theme_dir.as_deref())?;
+    let theme = Theme::new(input.book.map(|b| &b.site_files.theme));
     // The theme's templates are compiled on another thread while the pages are generated (the files every page
     // shares are made from them next; an error shows there).
     let no_section_label = html
@@ -930,44 +884,15 @@ pub fn prepare_with(
         }
         css.push(toml::Value::String(sheet.to_string()));
     }
+    let files = input.book.map(|b| &b.site_files);
     for key in ["additional-css", "additional-js"] {
-        let mut kept = if key == "additional-css" {
-            css.clone()
-        } else {
-            Vec::new()
+        let (mut kept, listed) = match key {
+            "additional-css" => (css.clone(), files.map(|f| &f.additional_css)),
+            _ => (Vec::new(), files.map(|f| &f.additional_js)),
         };
-        let listed = html
-            .get(key)
-            .and_then(|v| v.as_array())
-            .cloned()
-            .unwrap_or_default();
-        for v in listed {
-            let Some(rel) = v.as_str() else { continue };
-            let Some(book) = input.book else { continue };
-            let src = book.dir.join(rel);
-            // As mdBook, a file that is not there fails the build; unlike mdBook, only files inside the book's
-            // folder are read (the path becomes the file's path in the site).
-            let problem = if !plain_relative(Path::new(rel)) {
-                Some("which is not a relative path inside the book's folder")
-            } else if !src.is_file() {
-                Some("which is not a file")
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                let example = if key == "additional-css" {
-                    "theme/css/extra.css"
-                } else {
-                    "theme/extra.js"
-                };
-                return Err(format!(
-                    "{}: `{key}` names `{rel}`, {problem}\n  = help: name a file relative to book.toml, such as `{example}`, or remove it from the list",
-                    book_toml_value_at(book, rel)
-                ));
-            }
-            let bytes = fs::read(&src).map_err(|e| format!("{}: {e}", src.display()))?;
-            extra_files.insert(rel.replace('\\', "/"), bytes);
-            kept.push(v.clone());
+        for (rel, bytes) in listed.into_iter().flatten() {
+            extra_files.insert(rel.clone(), bytes.clone());
+            kept.push(toml::Value::String(rel.clone()));
         }
         html.insert(key.into(), toml::Value::Array(kept));
     }
@@ -999,6 +924,5 @@ pub fn prepare_with(
         config,
         theme,
         extra_files,
-        theme_dir,
     })
 }

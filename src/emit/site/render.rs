@@ -26,7 +26,6 @@ use mdbook_markdown::MarkdownOptions;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// mdBook's own theme files (mdbook-html 0.5.4, `front-end/`), by the name a book's `theme/` folder overrides them.
@@ -135,10 +134,20 @@ pub struct Theme {
     pub files: BTreeMap<String, Vec<u8>>,
 }
 
+/// The names of the files a book's theme folder may replace: mdBook's theme files and skillbook's stylesheets (and
+/// the files of `fonts/`, when it has `fonts/fonts.css`).
+pub fn theme_file_names() -> impl Iterator<Item = &'static str> {
+    MDBOOK_FILES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(BUILTIN_THEME.iter().map(|(n, _)| *n))
+}
+
 impl Theme {
-    /// The built-in theme (mdBook's files and skillbook's stylesheets), overlaid with the files of `dir` mdBook's
-    /// theme knows (and skillbook's stylesheets), when `dir` is a folder.
-    pub fn load(dir: Option<&Path>) -> Result<Theme, String> {
+    /// The built-in theme (mdBook's files and skillbook's stylesheets), overlaid with the book's own theme files as
+    /// loading read them ([`crate::config::SiteFiles::theme`]: those of [`theme_file_names`], and `fonts/` when it
+    /// has `fonts/fonts.css`).
+    pub fn new(own: Option<&BTreeMap<String, Vec<u8>>>) -> Theme {
         let mut files: BTreeMap<String, Vec<u8>> = MDBOOK_FILES
             .iter()
             .map(|(n, b)| (n.to_string(), b.to_vec()))
@@ -146,34 +155,9 @@ impl Theme {
         for (n, text) in BUILTIN_THEME {
             files.insert(n.to_string(), text.as_bytes().to_vec());
         }
-        let mut own_fonts = false;
-        if let Some(dir) = dir.filter(|d| d.is_dir()) {
-            let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-            let names: Vec<&str> = MDBOOK_FILES
-                .iter()
-                .map(|(n, _)| *n)
-                .chain(BUILTIN_THEME.iter().map(|(n, _)| *n))
-                .collect();
-            for name in names {
-                let p = dir.join(name);
-                if p.is_file() {
-                    files.insert(name.to_string(), read(&p)?);
-                }
-            }
-            let fonts = dir.join("fonts");
-            if fonts.join("fonts.css").is_file() {
-                own_fonts = true;
-                let mut entries: Vec<_> = std::fs::read_dir(&fonts)
-                    .map_err(|e| format!("{}: {e}", fonts.display()))?
-                    .filter_map(|e| e.ok())
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                    .collect();
-                entries.sort_by_key(|e| e.file_name());
-                for e in entries {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    files.insert(format!("fonts/{name}"), read(&e.path())?);
-                }
-            }
+        let own_fonts = own.is_some_and(|o| o.contains_key("fonts/fonts.css"));
+        for (name, bytes) in own.into_iter().flatten() {
+            files.insert(name.clone(), bytes.clone());
         }
         // As mdBook: a theme that replaces one favicon does not get the default of the other.
         for (one, other) in [
@@ -192,7 +176,7 @@ impl Theme {
                 files.insert(n.to_string(), b.to_vec());
             }
         }
-        Ok(Theme { files })
+        Theme { files }
     }
 
     fn text(&self, name: &str) -> Result<String, String> {
