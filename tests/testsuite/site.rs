@@ -145,23 +145,17 @@ fn a_bad_book_toml_is_a_clear_error_not_a_panic() {
         "[book]\ntitle = \"x\"\nnot-a-key = 1\n\n[preprocessor.skillbook]\ncontent = \".\"\n",
     )
     .unwrap();
-    let r = run(dir.path(), &["build", "-q"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("book.toml:3:1: unknown field `not-a-key`"),
-        "{}",
-        r.stderr
-    );
     // `check` reads book.toml as `build` does, and refuses it alike.
-    let r = run(dir.path(), &["check"]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("book.toml:3:1: unknown field `not-a-key`"),
-        "{}",
-        r.stderr
-    );
+    for command in [&["build", "-q"][..], &["check"]] {
+        let r = run(dir.path(), command);
+        assert_eq!(r.code, 2, "{command:?}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("book.toml:3:1: unknown field `not-a-key`"),
+            "{command:?}: {}",
+            r.stderr
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
