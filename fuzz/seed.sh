@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 corpus="$here/corpus"
-mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site,book,serve}
+mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site,book,serve,task}
 n=0
 next() { n=$((n + 1)); s=$(printf 'seed-%04d' "$n"); }
 
@@ -84,9 +84,20 @@ while IFS= read -r target; do
   printf '%s' "$target" > "$corpus/serve/$s"
 done < <(sed -n '/^pub const SERVE_TARGETS/,/^];/p' "$repo/tests/testsuite/fuzz.rs" | sed -n 's/^ *("\([^"]*\)", [0-9]*),$/\1/p')
 
+# Tasks for `bundle --for`: the table the test suite replays (TASKS in tests/testsuite/fuzz.rs), then the README's
+# task with each shipped pattern as the third page (task, 0xFF, pattern).
+while IFS= read -r task; do
+  next
+  printf '%s' "$task" > "$corpus/task/$s"
+done < <(sed -n '/^pub const TASKS/,/^];/p' "$repo/tests/testsuite/fuzz.rs" | sed -n 's/^ *("\([^"]*\)", [a-z]*),$/\1/p')
+while IFS= read -r -d '' pattern; do
+  next
+  { printf 'a Horde registry lost names after a netsplit\377'; cat "$pattern"; } > "$corpus/task/$s"
+done < <(find "$repo/content" -path '*/patterns/*.md' -type f -print0 | sort -z)
+
 # The corpora earlier runs reached, minimised and committed (fuzz/corpus.sh save).
 "$here/corpus.sh" load >/dev/null
 
-for t in frontmatter roundtrip markdown manifest pipeline site book serve; do
+for t in frontmatter roundtrip markdown manifest pipeline site book serve task; do
   printf '%s: %s seeds\n' "$t" "$(ls "$corpus/$t" | wc -l)"
 done

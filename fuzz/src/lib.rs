@@ -515,6 +515,104 @@ pub mod targets {
         assert_compiled_frontmatter(&model, &out);
     }
 
+    const T_AGENT: &str = "---\nname: a\ndescription: An agent. Use it when fuzzing.\nskills: [s]\n---\n\n## Your Expertise\n\n- **Things**: Raft, Split brain, Registries\n\n## Patterns\n\n[Content will be expanded in follow-up - this stub enables plugin loading]\n";
+    const T_RAFT: &str = "---\ntitle: Raft\ncovers: [Raft]\npriority: 60\nsummary: Leader-based log replication.\n---\n\n## When\n\nA leader replicates its log; terms order the leaders. 分散システムの合意。\n";
+    const T_SPLIT: &str = "---\ntitle: Split brain\ncovers: [Split brain, Registries]\npriority: 40\nsummary: Two sides of a netsplit both act.\n---\n\n## Net split\n\nAfter a net split, Horde registries merge their names; processes register again.\n";
+
+    /// A bundle for a task (`bundle --for TEXT`): the task's words (any script), the check of the task, BM25
+    /// relevance of the agent's patterns to it and the packing it orders. The input is the task text, then optionally
+    /// a 0xFF byte and the text of a third pattern file (so the pages' words are fuzzed too). Invariants: every term
+    /// is non-empty and holds no separator; a task is refused exactly when it has no terms; every relevance is a
+    /// finite number not below 0; no bundle is over its budget; the same task gives the same bundles.
+    pub fn task(data: &[u8]) {
+        let _ = task_bundles(data);
+    }
+
+    /// [`task`]'s run: the bundles for [`BUDGETS`], `None` when the input is not UTF-8 or has no agent.
+    pub fn task_bundles(
+        data: &[u8],
+    ) -> Option<Vec<Result<emit::bundle::Bundle, emit::bundle::BundleError>>> {
+        use skillbook::emit::bundle::rank;
+        let (task, pattern) = match data.iter().position(|&b| b == 0xFF) {
+            Some(i) => (&data[..i], Some(&data[i + 1..])),
+            None => (data, None),
+        };
+        let task = std::str::from_utf8(task).ok()?;
+        let pattern = match pattern.map(std::str::from_utf8) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(_)) => return None,
+            None => None,
+        };
+        let terms = rank::terms(task);
+        for t in &terms {
+            // Lower-casing may add a combining mark (`İ` is `i` and U+0307), so a term is checked for separators
+            // rather than for letters and digits only.
+            assert!(
+                !t.is_empty()
+                    && !t
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_ascii_punctuation()),
+                "term {t:?} of {task:?}"
+            );
+        }
+        let checked = rank::check_task(task);
+        assert_eq!(checked.is_ok(), !terms.is_empty(), "{task:?}: {checked:?}");
+        let file = |rel: &str, text: &str| SourceFile {
+            rel: rel.to_string(),
+            text: text.to_string(),
+        };
+        let mut patterns = vec![
+            file("skills/s/patterns/raft.md", T_RAFT),
+            file("skills/s/patterns/split-brain.md", T_SPLIT),
+        ];
+        patterns.extend(pattern.map(|p| file("skills/s/patterns/p.md", p)));
+        let ws = Workspace {
+            plugins: vec![PluginFiles {
+                name: "fuzz".to_string(),
+                dir: String::new(),
+                namespaced: false,
+                manifest: None,
+                agents: vec![file("agents/a.md", T_AGENT)],
+                skills: vec![SkillFiles {
+                    dir_name: "s".to_string(),
+                    dir: "skills/s".to_string(),
+                    skill_md: Some(file("skills/s/SKILL.md", SKILL_MD)),
+                    skill_md_present: true,
+                    patterns,
+                }],
+                commands: Vec::new(),
+            }],
+            marketplace: None,
+            copies: Vec::new(),
+            files: 5,
+        };
+        let mut diags = Vec::new();
+        let model = parse::parse(ws, &ParseOptions::default(), &mut diags);
+        let agent = model.plugins[0].agents.first()?;
+        let templates = Templates::builtin();
+        let bundler = Bundler::new(&model, &templates, Tokenizer::O200k, Layout::Xml);
+        let first = bundler.bundles_for(0, agent, BUDGETS, Some(task));
+        for (result, &budget) in first.iter().zip(BUDGETS) {
+            match result {
+                Ok(b) => {
+                    assert!(checked.is_ok(), "{task:?} was refused, yet bundled");
+                    assert!(b.tokens <= budget, "{} tokens over {budget}", b.tokens);
+                    for p in &b.patterns {
+                        let r = p
+                            .relevance
+                            .expect("a bundle for a task gives each pattern's relevance");
+                        assert!(r.is_finite() && r >= 0.0, "relevance {r} of {}", p.pattern);
+                    }
+                }
+                Err(emit::bundle::BundleError::Task(_)) => assert!(checked.is_err()),
+                Err(_) => {}
+            }
+        }
+        let again = bundler.bundles_for(0, agent, BUDGETS, Some(task));
+        assert!(first == again, "the same task gave other bundles: {task:?}");
+        Some(first)
+    }
+
     const M_AGENT: &str = "---\nname: a\ndescription: An agent. Use it when fuzzing.\nskills: [s]\n---\n\n## Your Expertise\n\n- **Things**: Raft, Paxos\n";
     const M_SKILL_MD: &str =
         "---\nname: s\ndescription: A skill. Use it when fuzzing.\n---\n\n# S\n";

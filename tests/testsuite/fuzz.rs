@@ -22,6 +22,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("site", targets::site),
     ("book", targets::book),
     ("serve", targets::serve),
+    ("task", targets::task),
 ];
 
 /// The files under `dir` that `keep` accepts, as paths.
@@ -214,5 +215,63 @@ proptest::proptest! {
         let target: String = pieces.concat();
         let status = fuzz_lib::serve_status(target.as_bytes());
         proptest::prop_assert!(status.is_some(), "{target:?}");
+    }
+}
+
+/// Task texts for `bundle --for`, each with whether it is accepted: the README's example, scripts without spaces,
+/// plurals, letters whose lower case is longer, marks, digits, and texts with nothing to rank by. The seeds of the
+/// `task` fuzz target (`fuzz/seed.sh` reads this table).
+pub const TASKS: &[(&str, bool)] = &[
+    ("a Horde registry lost names after a netsplit", true),
+    ("Raft leader election after a partition", true),
+    ("分散システムの合意", true),
+    ("การแบ่งพาร์ติชันเครือข่าย", true),
+    ("İSTANBUL'S REGISTRIES", true),
+    ("cafe\u{301} and café", true),
+    ("Σ σ ς 42", true),
+    ("netsplits, splitbrain and registries", true),
+    ("", false),
+    ("   \t\n", false),
+    ("!?-- ... //", false),
+    ("\u{301}\u{302}", false),
+];
+
+#[test]
+fn tasks_replay_through_the_task_target() {
+    // The target bundles for real: the README's task ranks the split-brain page (its title says "split", its body
+    // "registries" and "Horde") above Raft's, at both budgets.
+    let bundles = fuzz_lib::targets::task_bundles(TASKS[0].0.as_bytes()).expect("bundles");
+    for b in &bundles {
+        let b = b.as_ref().expect("a bundle");
+        let relevance = |slug: &str| {
+            b.patterns
+                .iter()
+                .find(|p| p.pattern == slug)
+                .and_then(|p| p.relevance)
+                .expect("the pattern, with its relevance")
+        };
+        assert!(
+            relevance("split-brain") > relevance("raft"),
+            "{:?}",
+            b.patterns
+        );
+    }
+    for (task, accepted) in TASKS {
+        assert_eq!(
+            skillbook::emit::bundle::rank::check_task(task).is_ok(),
+            *accepted,
+            "{task:?}"
+        );
+        if std::panic::catch_unwind(|| targets::task(task.as_bytes())).is_err() {
+            panic!("fuzz target `task` panicked on {task:?}");
+        }
+        // With a third pattern after 0xFF: the pages' words are fuzzed too.
+        let mut input = task.as_bytes().to_vec();
+        input.push(0xFF);
+        input.extend_from_slice(b"---\ntitle: Netsplit\ncovers: [Raft]\npriority: 10\nsummary: Nodes apart.\n---\n\nTask words: ");
+        input.extend_from_slice(task.as_bytes());
+        if std::panic::catch_unwind(|| targets::task(&input)).is_err() {
+            panic!("fuzz target `task` panicked on {task:?} with a third pattern");
+        }
     }
 }

@@ -1,0 +1,5 @@
+//! A bundle for a task (`bundle --for TEXT`): the task's words in any script, BM25 relevance and the packing it
+//! orders. The input is the task text, then optionally a 0xFF byte and a pattern file's text.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::task(data));
