@@ -4,13 +4,16 @@
 //! Words are runs of letters and digits (Unicode's alphabetic and numeric classes), lower-cased. Scripts written
 //! without spaces between words (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar) give overlapping character
 //! pairs instead, the usual way to index them without a dictionary. English plurals of longer ASCII words are folded
-//! (`netsplits` finds `netsplit`, `registries` finds `registry`). Each field is scored on its own (BM25F-style, its own
+//! (`netsplits` finds `netsplit`, `registries` finds `registry`). Text is read in Unicode's composed form (NFC), so
+//! a decomposed `é` or Hangul written as jamo finds the composed word. Each field is scored on its own (BM25F-style, its own
 //! length normalisation) and weighted: the title three times, the covered items and the summary twice, the body
 //! once. A query word made of two known words (`netsplit`) also searches for its parts.
 
 use crate::expand::{PatternKey, Plan};
 use crate::parse::Model;
 use std::collections::HashMap;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
 
 /// BM25's term-frequency saturation.
 const K1: f64 = 1.2;
@@ -68,11 +71,13 @@ pub fn terms(text: &str) -> Vec<String> {
         }
         run.clear();
     };
-    for c in text.chars() {
+    // Canonically equivalent texts give the same terms: `é` written as `e` and a combining accent is `é`, Hangul
+    // written as jamo is its syllables. A mark with no composed form stays in the word it follows.
+    for c in text.nfc() {
         if unspaced(c) {
             flush_word(&mut word, &mut out);
             run.push(c);
-        } else if c.is_alphanumeric() {
+        } else if c.is_alphanumeric() || (!word.is_empty() && is_combining_mark(c)) {
             flush_run(&mut run, &mut out);
             word.extend(c.to_lowercase());
         } else {
@@ -223,6 +228,18 @@ mod tests {
         assert_eq!(t("脑裂 after"), ["脑裂", "after"]);
         assert_eq!(t("x"), ["x"]);
         assert!(t("  !!! ... ").is_empty());
+    }
+
+    #[test]
+    fn canonically_equivalent_texts_give_the_same_terms() {
+        // Composed and decomposed (a letter, then a combining accent): one word either way.
+        assert_eq!(t("caf\u{e9} r\u{e9}seau"), ["caf\u{e9}", "r\u{e9}seau"]);
+        assert_eq!(t("cafe\u{301} re\u{301}seau"), ["caf\u{e9}", "r\u{e9}seau"]);
+        // Hangul as jamo is its syllables.
+        assert_eq!(t("\u{1100}\u{1161}\u{11a8}"), t("\u{ac01}"));
+        // A mark with no composed form stays in its word; alone, it is no word.
+        assert_eq!(t("x\u{301}y"), ["x\u{301}y"]);
+        assert!(t("\u{301}\u{302}").is_empty());
     }
 
     #[test]
