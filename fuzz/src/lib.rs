@@ -449,49 +449,73 @@ pub mod targets {
     const SKILL_MD: &str =
         "---\nname: s\ndescription: A skill for fuzzing. Use it when fuzzing.\n---\n\n# S\n\nThe skill.\n";
 
-    /// Markdown structure of an agent and a pattern (expertise bullets, responsibilities, stubs, `<example>` blocks,
-    /// skill references, covers), then check, expansion, a bundle and the compiled plugin, all in memory. The input is
-    /// the agent's text, then optionally a 0xFF byte and the pattern's text.
-    pub fn markdown(data: &[u8]) {
-        let (agent, pattern) = match data.iter().position(|&b| b == 0xFF) {
+    /// An input of two texts: the first, then optionally a 0xFF byte and the second; `None` unless both are UTF-8.
+    fn two_texts(data: &[u8]) -> Option<(&str, Option<&str>)> {
+        let (first, second) = match data.iter().position(|&b| b == 0xFF) {
             Some(i) => (&data[..i], Some(&data[i + 1..])),
             None => (data, None),
         };
-        let Ok(agent) = std::str::from_utf8(agent) else {
-            return;
-        };
-        let pattern = match pattern.map(std::str::from_utf8) {
-            Some(Ok(p)) => Some(p),
-            Some(Err(_)) => return,
+        let first = std::str::from_utf8(first).ok()?;
+        let second = match second.map(std::str::from_utf8) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(_)) => return None,
             None => None,
         };
-        let file = |rel: &str, text: &str| SourceFile {
+        Some((first, second))
+    }
+
+    fn source(rel: &str, text: &str) -> SourceFile {
+        SourceFile {
             rel: rel.to_string(),
             text: text.to_string(),
-        };
-        let ws = Workspace {
+        }
+    }
+
+    /// A workspace of one plugin: `agent`, the skill `s` (its SKILL.md is [`SKILL_MD`]) with `patterns`, and
+    /// `commands`.
+    fn one_skill_plugin(
+        agent: SourceFile,
+        patterns: Vec<SourceFile>,
+        commands: Vec<SourceFile>,
+    ) -> Workspace {
+        let files = 2 + patterns.len() + commands.len();
+        Workspace {
             plugins: vec![PluginFiles {
                 name: "fuzz".to_string(),
                 dir: String::new(),
                 namespaced: false,
                 manifest: None,
-                agents: vec![file("agents/fuzz.md", agent)],
+                agents: vec![agent],
                 skills: vec![SkillFiles {
                     dir_name: "s".to_string(),
                     dir: "skills/s".to_string(),
-                    skill_md: Some(file("skills/s/SKILL.md", SKILL_MD)),
+                    skill_md: Some(source("skills/s/SKILL.md", SKILL_MD)),
                     skill_md_present: true,
-                    patterns: pattern
-                        .map(|p| file("skills/s/patterns/p.md", p))
-                        .into_iter()
-                        .collect(),
+                    patterns,
                 }],
-                commands: vec![file("commands/fuzz.md", agent)],
+                commands,
             }],
             marketplace: None,
             copies: Vec::new(),
-            files: 4,
+            files,
+        }
+    }
+
+    /// Markdown structure of an agent and a pattern (expertise bullets, responsibilities, stubs, `<example>` blocks,
+    /// skill references, covers), then check, expansion, a bundle and the compiled plugin, all in memory. The input is
+    /// the agent's text, then optionally a 0xFF byte and the pattern's text.
+    pub fn markdown(data: &[u8]) {
+        let Some((agent, pattern)) = two_texts(data) else {
+            return;
         };
+        let ws = one_skill_plugin(
+            source("agents/fuzz.md", agent),
+            pattern
+                .map(|p| source("skills/s/patterns/p.md", p))
+                .into_iter()
+                .collect(),
+            vec![source("commands/fuzz.md", agent)],
+        );
         let mut diags = Vec::new();
         let model = parse::parse(ws, &ParseOptions::default(), &mut diags);
         for p in &model.plugins {
@@ -533,16 +557,7 @@ pub mod targets {
         data: &[u8],
     ) -> Option<Vec<Result<emit::bundle::Bundle, emit::bundle::BundleError>>> {
         use skillbook::emit::bundle::rank;
-        let (task, pattern) = match data.iter().position(|&b| b == 0xFF) {
-            Some(i) => (&data[..i], Some(&data[i + 1..])),
-            None => (data, None),
-        };
-        let task = std::str::from_utf8(task).ok()?;
-        let pattern = match pattern.map(std::str::from_utf8) {
-            Some(Ok(p)) => Some(p),
-            Some(Err(_)) => return None,
-            None => None,
-        };
+        let (task, pattern) = two_texts(data)?;
         let terms = rank::terms(task);
         for t in &terms {
             // Lower-casing may add a combining mark (`İ` is `i` and U+0307), so a term is checked for separators
@@ -557,35 +572,12 @@ pub mod targets {
         }
         let checked = rank::check_task(task);
         assert_eq!(checked.is_ok(), !terms.is_empty(), "{task:?}: {checked:?}");
-        let file = |rel: &str, text: &str| SourceFile {
-            rel: rel.to_string(),
-            text: text.to_string(),
-        };
         let mut patterns = vec![
-            file("skills/s/patterns/raft.md", T_RAFT),
-            file("skills/s/patterns/split-brain.md", T_SPLIT),
+            source("skills/s/patterns/raft.md", T_RAFT),
+            source("skills/s/patterns/split-brain.md", T_SPLIT),
         ];
-        patterns.extend(pattern.map(|p| file("skills/s/patterns/p.md", p)));
-        let ws = Workspace {
-            plugins: vec![PluginFiles {
-                name: "fuzz".to_string(),
-                dir: String::new(),
-                namespaced: false,
-                manifest: None,
-                agents: vec![file("agents/a.md", T_AGENT)],
-                skills: vec![SkillFiles {
-                    dir_name: "s".to_string(),
-                    dir: "skills/s".to_string(),
-                    skill_md: Some(file("skills/s/SKILL.md", SKILL_MD)),
-                    skill_md_present: true,
-                    patterns,
-                }],
-                commands: Vec::new(),
-            }],
-            marketplace: None,
-            copies: Vec::new(),
-            files: 5,
-        };
+        patterns.extend(pattern.map(|p| source("skills/s/patterns/p.md", p)));
+        let ws = one_skill_plugin(source("agents/a.md", T_AGENT), patterns, Vec::new());
         let mut diags = Vec::new();
         let model = parse::parse(ws, &ParseOptions::default(), &mut diags);
         let agent = model.plugins[0].agents.first()?;
