@@ -262,7 +262,15 @@ fn site_files(
             }
         }
     }
-    for key in ["additional-css", "additional-js"] {
+    let lists = [
+        (
+            "additional-css",
+            "theme/css/extra.css",
+            &mut files.additional_css,
+        ),
+        ("additional-js", "theme/extra.js", &mut files.additional_js),
+    ];
+    for (key, example, kept) in lists {
         let listed = html.get(key).and_then(|v| v.as_array());
         for rel in listed.into_iter().flatten().filter_map(|v| v.as_str()) {
             let src = dir.join(rel);
@@ -274,22 +282,12 @@ fn site_files(
                 None
             };
             if let Some(problem) = problem {
-                let example = if key == "additional-css" {
-                    "theme/css/extra.css"
-                } else {
-                    "theme/extra.js"
-                };
                 return Err(format!(
                     "{}: `{key}` names `{rel}`, {problem}\n  = help: name a file relative to book.toml, such as `{example}`, or remove it from the list",
                     value_at(toml, &clean(&dir.join("book.toml")), rel)
                 ));
             }
-            let entry = (rel.replace('\\', "/"), read(&src)?);
-            if key == "additional-css" {
-                files.additional_css.push(entry);
-            } else {
-                files.additional_js.push(entry);
-            }
+            kept.push((rel.replace('\\', "/"), read(&src)?));
         }
     }
     Ok(files)

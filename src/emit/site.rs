@@ -885,11 +885,11 @@ pub fn prepare_with(
         css.push(toml::Value::String(sheet.to_string()));
     }
     let files = input.book.map(|b| &b.site_files);
-    for key in ["additional-css", "additional-js"] {
-        let (mut kept, listed) = match key {
-            "additional-css" => (css.clone(), files.map(|f| &f.additional_css)),
-            _ => (Vec::new(), files.map(|f| &f.additional_js)),
-        };
+    let lists = [
+        ("additional-css", css, files.map(|f| &f.additional_css)),
+        ("additional-js", Vec::new(), files.map(|f| &f.additional_js)),
+    ];
+    for (key, mut kept, listed) in lists {
         for (rel, bytes) in listed.into_iter().flatten() {
             extra_files.insert(rel.clone(), bytes.clone());
             kept.push(toml::Value::String(rel.clone()));
