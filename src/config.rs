@@ -67,6 +67,9 @@ pub struct Book {
 /// The files a book adds to its site: its theme folder's, and those `additional-css` and `additional-js` name.
 #[derive(Debug, Clone, Default)]
 pub struct SiteFiles {
+    /// The theme folder the site's theme is read from: `theme/` beside book.toml, or the folder `[output.html] theme`
+    /// names (whether it exists or not: `watch` waits for it to appear).
+    pub theme_dir: PathBuf,
     /// The theme folder's files (`theme/`, or the folder `[output.html] theme` names) that replace the built-in
     /// theme's, by their name in it (`index.hbs`, `css/general.css`), and the files of its `fonts/` when it has
     /// `fonts/fonts.css`.
@@ -75,6 +78,21 @@ pub struct SiteFiles {
     pub additional_css: Vec<(String, Vec<u8>)>,
     /// The same for `additional-js`.
     pub additional_js: Vec<(String, Vec<u8>)>,
+}
+
+impl Book {
+    /// The files and folders outside the content that the site is made of besides `theme/`: the theme folder
+    /// `[output.html] theme` names when it is another, and the files `additional-css` and `additional-js` name.
+    pub fn site_paths(&self) -> Vec<PathBuf> {
+        let files = &self.site_files;
+        let own = self.dir.join("theme");
+        let theme = Some(files.theme_dir.clone()).filter(|t| *t != own);
+        let extra = files.additional_css.iter().chain(&files.additional_js);
+        theme
+            .into_iter()
+            .chain(extra.map(|(rel, _)| self.dir.join(rel)))
+            .collect()
+    }
 }
 
 impl Config {
@@ -233,12 +251,15 @@ fn site_files(
         .flatten()
         .unwrap_or_default();
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", clean(p).display()));
-    let mut files = SiteFiles::default();
     let theme_dir = html
         .get("theme")
         .and_then(|t| t.as_str())
         .map(|t| dir.join(t))
         .unwrap_or_else(|| dir.join("theme"));
+    let mut files = SiteFiles {
+        theme_dir: theme_dir.clone(),
+        ..SiteFiles::default()
+    };
     if theme_dir.is_dir() {
         for name in crate::emit::site::render::theme_file_names() {
             let p = theme_dir.join(name);

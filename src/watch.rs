@@ -1,5 +1,5 @@
-//! Watch: feeds the engine the paths that change under the content root, `theme/` and `book.toml`, and calls the
-//! same build as `skillbook build` ([`Engine::build`]) after each burst of saves.
+//! Watch: feeds the engine the paths that change under the content root, the book's theme and site files and
+//! `book.toml`, and calls the same build as `skillbook build` ([`Engine::build`]) after each burst of saves.
 //!
 //! Two parts:
 //!
@@ -46,6 +46,9 @@ pub struct Roots {
     pub config_dir: PathBuf,
     /// The theme folder (`theme/` beside a book.toml with a `[preprocessor.skillbook]` table).
     pub theme: Option<PathBuf>,
+    /// The rest of the book the site is made of ([`config::Book::site_paths`]): the theme folder `[output.html]
+    /// theme` names when it is another, and the files `additional-css` and `additional-js` name.
+    pub site: Vec<PathBuf>,
     /// The output directory.
     pub out: PathBuf,
 }
@@ -73,26 +76,46 @@ impl Roots {
             content: absolute(&config.content_root),
             config_dir: absolute(root.unwrap_or(Path::new("."))),
             theme: config.book_dir().map(|d| absolute(d).join("theme")),
+            site: config
+                .book
+                .iter()
+                .flat_map(|b| b.site_paths())
+                .map(|p| match (p.parent(), p.file_name()) {
+                    // The path itself as written (a symlinked stylesheet is reported by its own name).
+                    (Some(parent), Some(name)) => absolute(parent).join(name),
+                    _ => absolute(&p),
+                })
+                .collect(),
             out: absolute(out),
         }
     }
 
-    /// What to watch: the content root and the theme recursively, the config folder (book.toml) on its own.
+    /// What to watch: the content root and the theme folders recursively, the config folder (book.toml) on its own,
+    /// and the folder of each additional file outside them on its own (an editor that saves by renaming replaces the
+    /// file, which a watch on the file itself would lose).
     pub fn watches(&self) -> Vec<(PathBuf, RecursiveMode)> {
         let mut recursive: Vec<PathBuf> = vec![self.content.clone()];
-        if let Some(t) = self.theme.as_ref().filter(|t| t.is_dir()) {
-            if !t.starts_with(&self.content) {
+        for t in self.theme.iter().chain(&self.site).filter(|t| t.is_dir()) {
+            if !recursive.iter().any(|r| t.starts_with(r)) {
                 recursive.push(t.clone());
             }
         }
-        let mut out: Vec<(PathBuf, RecursiveMode)> = recursive
-            .into_iter()
-            .map(|p| (p, RecursiveMode::Recursive))
-            .collect();
-        if !self.config_dir.starts_with(&self.content) {
-            out.push((self.config_dir.clone(), RecursiveMode::NonRecursive));
+        let mut single: Vec<PathBuf> = Vec::new();
+        let folders = std::iter::once(self.config_dir.as_path()).chain(
+            self.site
+                .iter()
+                .filter(|p| !p.is_dir())
+                .filter_map(|p| p.parent()),
+        );
+        for folder in folders {
+            let covered = recursive.iter().any(|r| folder.starts_with(r));
+            if !covered && folder.is_dir() && !single.iter().any(|s| s == folder) {
+                single.push(folder.to_path_buf());
+            }
         }
-        out
+        let recursive = recursive.into_iter().map(|p| (p, RecursiveMode::Recursive));
+        let single = single.into_iter().map(|p| (p, RecursiveMode::NonRecursive));
+        recursive.chain(single).collect()
     }
 }
 
@@ -141,6 +164,8 @@ pub fn classify(path: &Path, roots: &Roots) -> Change {
             return Change::Theme;
         }
     }
+    // A path of the content is content (loading reads the configuration again, the site's files with it).
+    let site = roots.site.iter().any(|s| path.starts_with(s));
     if let Ok(rel) = path.strip_prefix(&roots.content) {
         // What the loader leaves out of the plugin ([`left_out`]) is no change; everything else is, hidden files such
         // as `.mcp.json` or `.claude-plugin/plugin.json` included.
@@ -154,10 +179,13 @@ pub fn classify(path: &Path, roots: &Roots) -> Change {
             let folder = !last || path.is_dir() || crate::load::VCS_DIRS.contains(&parts[i]);
             let marker = folder && roots.content.join(&prefix).join(write::MARKER).exists();
             if left_out(&prefix, folder, root_book, marker).is_some() {
-                return Change::Ignore;
+                return if site { Change::Theme } else { Change::Ignore };
             }
         }
         return Change::Content(rel.to_path_buf());
+    }
+    if site {
+        return Change::Theme;
     }
     Change::Ignore
 }
@@ -440,8 +468,9 @@ pub fn run(
     Exit::Success
 }
 
+/// Whether the folders to watch are not those watched: a theme folder or an additional file's folder appeared or went.
 fn theme_appeared(watched: &[(PathBuf, RecursiveMode)], roots: &Roots) -> bool {
-    roots.watches().len() != watched.len()
+    roots.watches() != watched
 }
 
 fn add_event(plan: &mut Plan, result: notify::Result<Event>, roots: &Roots) {
@@ -509,6 +538,7 @@ mod tests {
             content: PathBuf::from("/p/content"),
             config_dir: PathBuf::from("/p"),
             theme: Some(PathBuf::from("/p/theme")),
+            site: Vec::new(),
             out: PathBuf::from("/p/build"),
         }
     }
@@ -589,6 +619,7 @@ mod tests {
             content: PathBuf::from("/plugin"),
             config_dir: PathBuf::from("/plugin"),
             theme: None,
+            site: Vec::new(),
             out: PathBuf::from("/plugin/build"),
         };
         for (path, expect) in [
@@ -605,6 +636,69 @@ mod tests {
         ] {
             assert_eq!(classify(Path::new(path), &r), expect, "{path}");
         }
+    }
+
+    /// The theme folder `[output.html] theme` names and the files `additional-css`/`-js` name render the site again
+    /// when they change, as `theme/` does; inside the content they are content (loading reads them again).
+    #[test]
+    fn the_book_s_other_site_files_are_theme_changes() {
+        let r = Roots {
+            site: vec![
+                PathBuf::from("/p/look"),
+                PathBuf::from("/p/css/extra.css"),
+                PathBuf::from("/p/content/extra.js"),
+            ],
+            ..roots()
+        };
+        for (path, expect) in [
+            ("/p/look/index.hbs", Change::Theme),
+            ("/p/look/css/chrome.css", Change::Theme),
+            ("/p/look", Change::Theme),
+            ("/p/look/.index.hbs.swp", Change::Ignore),
+            ("/p/css/extra.css", Change::Theme),
+            ("/p/css/other.css", Change::Ignore),
+            ("/p/content/extra.js", content("extra.js")),
+            ("/p/theme/bundle/markdown.hbs", Change::Theme),
+        ] {
+            assert_eq!(classify(Path::new(path), &r), expect, "{path}");
+        }
+    }
+
+    /// Each folder is watched once: recursively the content and the theme folders outside it, on its own the config
+    /// folder and the folder of an additional file outside those; what does not exist (yet) is not watched.
+    #[test]
+    fn watches_cover_every_site_file_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path();
+        for d in ["content/agents", "theme", "look/css", "css", "content/js"] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        let r = Roots {
+            content: p.join("content"),
+            config_dir: p.to_path_buf(),
+            theme: Some(p.join("theme")),
+            site: vec![
+                p.join("look"),
+                p.join("look/css/in-theme.css"),
+                p.join("css/extra.css"),
+                p.join("css/more.css"),
+                p.join("content/js/extra.js"),
+                p.join("missing/x.css"),
+            ],
+            out: p.join("build"),
+        };
+        let rec = RecursiveMode::Recursive;
+        let one = RecursiveMode::NonRecursive;
+        assert_eq!(
+            r.watches(),
+            vec![
+                (p.join("content"), rec),
+                (p.join("theme"), rec),
+                (p.join("look"), rec),
+                (p.to_path_buf(), one),
+                (p.join("css"), one),
+            ]
+        );
     }
 
     fn ev(kind: EventKind, paths: &[&str]) -> Event {

@@ -491,3 +491,55 @@ fn serve_refuses_a_busy_port_and_watch_a_missing_root() {
     let r = common::run(fx.path(), &["watch", "no-such-dir"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// A book whose `[output.html] theme` names its own folder, and whose `additional-css` names a file outside the
+/// content: saving either renders the site again (both were unwatched before the seventh-session review).
+#[test]
+fn watch_renders_the_site_again_when_the_book_s_theme_or_additional_css_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let book = tmp.path().join("book");
+    common::copy_dir(
+        &common::tests_dir().join("fixtures/clean-plugin"),
+        &book.join("plugin"),
+    );
+    fs::write(
+        book.join("book.toml"),
+        "[book]\ntitle = \"Watched\"\n\n[output.html]\ntheme = \"look\"\nadditional-css = [\"css/extra.css\"]\n\n\
+         [preprocessor.skillbook]\ncontent = \"plugin\"\n",
+    )
+    .unwrap();
+    fs::create_dir_all(book.join("look")).unwrap();
+    fs::create_dir_all(book.join("css")).unwrap();
+    let head = |m: &str| format!("<meta name=\"skillbook-test\" content=\"{m}\">\n");
+    fs::write(book.join("look/head.hbs"), head("Look-one-H4")).unwrap();
+    fs::write(book.join("css/extra.css"), "/* Extra-one-C5 */\n").unwrap();
+    let out = tmp.path().join("out");
+    let mut w = Running::start(&book, &["watch", "--out", out.to_str().unwrap()]);
+    w.wait_for_line("built ", 1);
+    let index = out.join("site/index.html");
+    // The stylesheet is written under a name with its content's hash (`css/extra-1a2b3c4d.css`), as mdBook does.
+    let css = || {
+        let dir = out.join("site/css");
+        let names = fs::read_dir(&dir).map(|d| d.flatten().collect::<Vec<_>>());
+        let found = names.into_iter().flatten().find(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("extra-") && n.ends_with(".css")
+        });
+        found.map(|e| read(&e.path())).unwrap_or_default()
+    };
+    assert!(read(&index).contains("Look-one-H4"), "{}", w.stderr());
+    assert!(css().contains("Extra-one-C5"), "{}", w.stderr());
+
+    atomic_save(&book.join("look/head.hbs"), &head("Look-two-H4"));
+    w.wait_for_line("rebuilt in", 1);
+    wait("the theme's head.hbs in the pages", || {
+        read(&index).contains("Look-two-H4")
+    });
+
+    atomic_save(&book.join("css/extra.css"), "/* Extra-two-C5 */\n");
+    w.wait_for_line("rebuilt in", 2);
+    wait("the additional stylesheet", || {
+        css().contains("Extra-two-C5")
+    });
+    assert!(read(&index).contains("Look-two-H4"));
+}
