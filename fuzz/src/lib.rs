@@ -862,13 +862,14 @@ pub fn book_of_bytes(data: &[u8]) -> BookRun {
             return BookRun::Refused;
         }
     };
-    let inside = match (
-        fs::canonicalize(&config.content_root),
-        fs::canonicalize(&root),
-    ) {
-        (Ok(content), Ok(root)) => content.starts_with(root),
+    // A content root or theme folder outside the tree (`content = "/"`, `theme = "../.."`) would make the run depend
+    // on this machine's files: such a book is skipped. A theme folder that does not exist reads nothing.
+    let within = |p: &Path| match (fs::canonicalize(p), fs::canonicalize(&root)) {
+        (Ok(p), Ok(root)) => p.starts_with(root),
         _ => false,
     };
+    let theme = config.book.as_ref().map(|b| &b.site_files.theme_dir);
+    let inside = within(&config.content_root) && theme.is_none_or(|t| !t.exists() || within(t));
     if !inside || config.budgets.len() > targets::MAX_BUDGETS {
         return BookRun::Skipped;
     }

@@ -162,6 +162,32 @@ fn books_replay_through_the_book_target() {
     }
 }
 
+/// The `book` target builds only from files of its own tree: a theme folder named outside it (which the build would
+/// read) makes the input skipped, one inside it is built.
+#[test]
+fn the_book_target_reads_no_theme_outside_its_tree() {
+    let tree_with = |theme: &str| {
+        let mut tree = pack(&tests_dir().join("fixtures/clean-plugin"), &|_: &str| true);
+        let toml = format!(
+            "[output.html]\ntheme = \"{theme}\"\n\n[preprocessor.skillbook]\ncontent = \".\"\n"
+        );
+        tree.insert("book.toml".into(), toml.into_bytes());
+        tree.insert("look/head.hbs".into(), b"<meta name=\"x\">".to_vec());
+        fuzz_lib::tree_to_bytes(&tree)
+    };
+    for (theme, expect) in [
+        ("look", fuzz_lib::BookRun::Built),
+        ("../..", fuzz_lib::BookRun::Skipped),
+        ("/", fuzz_lib::BookRun::Skipped),
+    ] {
+        assert_eq!(
+            fuzz_lib::book_of_bytes(&tree_with(theme)),
+            expect,
+            "theme = {theme:?}"
+        );
+    }
+}
+
 /// Request targets for the `serve` target, with the status each gets on its fixture (the seeds of `fuzz/seed.sh`).
 pub const SERVE_TARGETS: &[(&str, u16)] = &[
     ("/", 200),
