@@ -397,25 +397,33 @@ pub mod targets {
     use skillbook::tokenize::Tokenizer;
     use skillbook::write::OutputTree;
 
-    /// Frontmatter split and parse, strict YAML first and the lenient line parser second: no input panics, every span
-    /// is a slice of the file, every diagnostic points inside it.
+    /// Frontmatter split and parse, as an agent's (strict YAML first, the lenient line parser second) and as a pattern
+    /// file's (strict YAML only): no input panics, every span is a slice of the file, every diagnostic points inside
+    /// it.
     pub fn frontmatter(data: &[u8]) {
         let Ok(text) = std::str::from_utf8(data) else {
             return;
         };
-        let src = Source::new("agents/fuzz.md", text);
         let mut diags = Vec::new();
         match frontmatter::split(text) {
             Split::Found { yaml, body_start } => {
                 assert_span_of(text, yaml.clone(), "yaml");
                 assert!(yaml.end <= body_start && text.is_char_boundary(body_start));
-                let fm = frontmatter::parse(&src, yaml, &mut diags);
-                for f in &fm.fields {
-                    assert_span_of(text, f.region.clone(), "region");
-                    assert!(text.is_char_boundary(f.key_offset));
-                    let _ = fm.locate(text, &f.key, &f.key, 0);
-                    if let Some(v) = f.value.scalar_text() {
-                        let _ = fm.locate(text, &f.key, &v, 0);
+                // As an agent's (invalid YAML read leniently, with a warning) and as a pattern file's (invalid YAML
+                // is an error at its place, or where an unclosed list or quote opened).
+                for (rel, mode) in [
+                    ("agents/fuzz.md", frontmatter::Yaml::Lenient),
+                    ("skills/s/patterns/fuzz.md", frontmatter::Yaml::Strict),
+                ] {
+                    let src = Source::new(rel, text);
+                    let fm = frontmatter::parse_as(&src, yaml.clone(), mode, &mut diags);
+                    for f in &fm.fields {
+                        assert_span_of(text, f.region.clone(), "region");
+                        assert!(text.is_char_boundary(f.key_offset));
+                        let _ = fm.locate(text, &f.key, &f.key, 0);
+                        if let Some(v) = f.value.scalar_text() {
+                            let _ = fm.locate(text, &f.key, &v, 0);
+                        }
                     }
                 }
             }
@@ -446,8 +454,10 @@ pub mod targets {
         }
     }
 
-    const SKILL_MD: &str =
-        "---\nname: s\ndescription: A skill for fuzzing. Use it when fuzzing.\n---\n\n# S\n\nThe skill.\n";
+    /// The SKILL.md of the skill named `name`.
+    fn skill_md(name: &str) -> String {
+        format!("---\nname: {name}\ndescription: A skill for fuzzing. Use it when fuzzing.\n---\n\n# S\n\nThe skill.\n")
+    }
 
     /// An input of two texts: the first, then optionally a 0xFF byte and the second; `None` unless both are UTF-8.
     fn two_texts(data: &[u8]) -> Option<(&str, Option<&str>)> {
@@ -471,9 +481,20 @@ pub mod targets {
         }
     }
 
-    /// A workspace of one plugin: `agent`, the skill `s` (its SKILL.md is [`SKILL_MD`]) with `patterns`, and
+    /// A workspace of one plugin: `agent`, the skill `s` (its SKILL.md is [`skill_md`]) with `patterns`, and
     /// `commands`.
     fn one_skill_plugin(
+        agent: SourceFile,
+        patterns: Vec<SourceFile>,
+        commands: Vec<SourceFile>,
+    ) -> Workspace {
+        skill_plugin("s", agent, patterns, commands)
+    }
+
+    /// [`one_skill_plugin`] with the skill named `skill` (its folder and its SKILL.md's `name`). The patterns' paths
+    /// are under `skills/<skill>/patterns/`.
+    fn skill_plugin(
+        skill: &str,
         agent: SourceFile,
         patterns: Vec<SourceFile>,
         commands: Vec<SourceFile>,
@@ -487,9 +508,12 @@ pub mod targets {
                 manifest: None,
                 agents: vec![agent],
                 skills: vec![SkillFiles {
-                    dir_name: "s".to_string(),
-                    dir: "skills/s".to_string(),
-                    skill_md: Some(source("skills/s/SKILL.md", SKILL_MD)),
+                    dir_name: skill.to_string(),
+                    dir: format!("skills/{skill}"),
+                    skill_md: Some(source(
+                        &format!("skills/{skill}/SKILL.md"),
+                        &skill_md(skill),
+                    )),
                     skill_md_present: true,
                     patterns,
                 }],
@@ -501,17 +525,46 @@ pub mod targets {
         }
     }
 
+    /// The skill an agent's text refers to first, when it is not `s` and can name a folder: the markdown target names
+    /// its skill after it, so that agents taken from real plugins (`skills: [code-review]`) resolve to the fuzzed
+    /// pattern and are expanded and bundled, not only reported as referring to an unknown skill.
+    fn referred_skill(agent: &str) -> Option<String> {
+        let ws = one_skill_plugin(source("agents/fuzz.md", agent), Vec::new(), Vec::new());
+        let model = parse::parse(ws, &ParseOptions::default(), &mut Vec::new());
+        let refs = &model.plugins.first()?.agents.first()?.skill_refs;
+        if refs.iter().any(|r| r.name == "s") {
+            return None;
+        }
+        let name = &refs.first()?.name;
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        plain.then(|| name.clone())
+    }
+
     /// Markdown structure of an agent and a pattern (expertise bullets, responsibilities, stubs, `<example>` blocks,
     /// skill references, covers), then check, expansion, a bundle and the compiled plugin, all in memory. The input is
-    /// the agent's text, then optionally a 0xFF byte and the pattern's text.
+    /// the agent's text, then optionally a 0xFF byte and the pattern's text. The pattern belongs to the skill the
+    /// agent refers to ([`referred_skill`]), else to `s`.
     pub fn markdown(data: &[u8]) {
+        let _ = markdown_packed(data);
+    }
+
+    /// [`markdown`]'s run: how many patterns its bundles packed in all (0 when the input is not two UTF-8 texts).
+    pub fn markdown_packed(data: &[u8]) -> usize {
         let Some((agent, pattern)) = two_texts(data) else {
-            return;
+            return 0;
         };
-        let ws = one_skill_plugin(
+        let skill = referred_skill(agent).unwrap_or_else(|| "s".to_string());
+        let pattern_rel = format!("skills/{skill}/patterns/p.md");
+        let skill_md_rel = format!("skills/{skill}/SKILL.md");
+        let ws = skill_plugin(
+            &skill,
             source("agents/fuzz.md", agent),
             pattern
-                .map(|p| source("skills/s/patterns/p.md", p))
+                .map(|p| source(&pattern_rel, p))
                 .into_iter()
                 .collect(),
             vec![source("commands/fuzz.md", agent)],
@@ -526,8 +579,8 @@ pub mod targets {
         let report = check::check(&model, diags);
         assert_located(&report.diagnostics, &|rel| match rel {
             "agents/fuzz.md" | "commands/fuzz.md" => Some(agent.to_string()),
-            "skills/s/patterns/p.md" => pattern.map(str::to_string),
-            "skills/s/SKILL.md" => Some(SKILL_MD.to_string()),
+            r if r == pattern_rel => pattern.map(str::to_string),
+            r if r == skill_md_rel => Some(skill_md(&skill)),
             _ => None,
         });
         assert_model_spans(&model);
@@ -535,8 +588,13 @@ pub mod targets {
         emit::plugin::emit(&model, "plugin/", &mut out);
         let templates = Templates::builtin();
         let bundler = Bundler::new(&model, &templates, Tokenizer::O200k, Layout::Xml);
-        let _ = emit::bundle::emit(&bundler, BUDGETS, &mut out);
+        let (manifests, _) = emit::bundle::emit(&bundler, BUDGETS, &mut out);
         assert_compiled_frontmatter(&model, &out);
+        manifests
+            .iter()
+            .flat_map(|m| &m.bundles)
+            .map(|b| b.patterns.len())
+            .sum()
     }
 
     const T_AGENT: &str = "---\nname: a\ndescription: An agent. Use it when fuzzing.\nskills: [s]\n---\n\n## Your Expertise\n\n- **Things**: Raft, Split brain, Registries\n\n## Patterns\n\n[Content will be expanded in follow-up - this stub enables plugin loading]\n";

@@ -25,6 +25,33 @@ const TARGETS: &[(&str, Target)] = &[
     ("task", targets::task),
 ];
 
+/// A real agent and one of its skill's patterns, as `fuzz/seed.sh` pairs them, reach expansion and bundling through
+/// the `markdown` target: the target names its skill after the one the agent refers to (`code-review`, `distributed-
+/// systems`), so the pattern is packed. Before, the skill was always `s` and no seed of a real plugin was bundled.
+#[test]
+fn an_agent_and_its_pattern_are_bundled_by_the_markdown_target() {
+    for (agent, pattern) in [
+        (
+            tests_dir().join("fixtures/clean-plugin/agents/reviewer.md"),
+            tests_dir().join("fixtures/clean-plugin/skills/code-review/patterns/testing.md"),
+        ),
+        (
+            project_dir().join("content/agents/distributed-systems-expert.md"),
+            project_dir().join("content/skills/distributed-systems/patterns/raft.md"),
+        ),
+    ] {
+        let mut input = fs::read(&agent).expect("read agent");
+        input.push(0xFF);
+        input.extend(fs::read(&pattern).expect("read pattern"));
+        assert!(
+            fuzz_lib::targets::markdown_packed(&input) > 0,
+            "{} with {}: no pattern packed",
+            agent.display(),
+            pattern.display()
+        );
+    }
+}
+
 /// The files under `dir` that `keep` accepts, as paths.
 fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
     files(dir)
