@@ -27,15 +27,17 @@ while IFS= read -r -d '' agent; do
   done < <(find "$top" -path '*/patterns/*.md' -type f -print0 | sort -z | head -z -n 4)
 done < <(find "$repo/tests/fixtures" "$repo/content" -path '*/agents/*.md' -type f -print0 | sort -z)
 
-# Manifests: 0 + plugin.json, 1 + marketplace.json.
+# Manifests: 0 + plugin.json, 1 + marketplace.json, 2 + hooks/hooks.json, 3 + .mcp.json.
 while IFS= read -r -d '' m; do
   case "$m" in
     *marketplace.json) p=1 ;;
+    */hooks/hooks.json) p=2 ;;
+    */.mcp.json) p=3 ;;
     *) p=0 ;;
   esac
   next
   { printf '%s' "$p"; cat "$m"; } > "$corpus/manifest/$s"
-done < <(find "$repo/tests/fixtures" -path '*/.claude-plugin/*.json' -type f -print0 | sort -z)
+done < <(find "$repo/tests/fixtures" \( -path '*/.claude-plugin/*.json' -o -path '*/hooks/hooks.json' -o -name .mcp.json \) -type f -print0 | sort -z)
 
 # Whole trees: every fixture directory and content/, as `=== path` sections.
 pack() {

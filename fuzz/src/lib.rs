@@ -684,29 +684,51 @@ pub mod targets {
         tree.insert(format!("{base}commands/go.md"), "Run it.\n".into());
     }
 
-    /// Plugin and marketplace manifests: the input is `.claude-plugin/plugin.json` of a small plugin (first byte even)
-    /// or `.claude-plugin/marketplace.json` of a small marketplace (odd); the tree is loaded from a RAM disk and run
-    /// through the pipeline.
+    /// Plugin and marketplace manifests and the plugin's other JSON configuration: the input is a selector byte, then
+    /// the file. Selector mod 4: 0, `.claude-plugin/plugin.json` of a small plugin; 1, `.claude-plugin/marketplace.json`
+    /// of a small marketplace; 2, the plugin's `hooks/hooks.json`; 3, its `.mcp.json` (both read by `lint::config`
+    /// with its own JSON scanner for locations). The tree is loaded from a RAM disk and run through the pipeline, whose
+    /// diagnostics must each point inside the file they name.
     pub fn manifest(data: &[u8]) {
+        let _ = manifest_codes(data);
+    }
+
+    /// [`manifest`]'s run: the codes of the pipeline's diagnostics (none for an empty input).
+    pub fn manifest_codes(data: &[u8]) -> Vec<String> {
         let Some((&selector, json)) = data.split_first() else {
-            return;
+            return Vec::new();
         };
         let mut tree = Tree::new();
-        if selector % 2 == 0 {
-            manifest_plugin(&mut tree, "");
-            tree.insert(".claude-plugin/plugin.json".into(), json.to_vec());
-        } else {
-            manifest_plugin(&mut tree, "plugins/one/");
-            manifest_plugin(&mut tree, "plugins/two/");
-            tree.insert(
-                "plugins/two/.claude-plugin/plugin.json".into(),
-                br#"{"name": "two", "agents": "./extra/b.md"}"#.to_vec(),
-            );
-            tree.insert(".claude-plugin/marketplace.json".into(), json.to_vec());
+        match selector % 4 {
+            0 => {
+                manifest_plugin(&mut tree, "");
+                tree.insert(".claude-plugin/plugin.json".into(), json.to_vec());
+            }
+            1 => {
+                manifest_plugin(&mut tree, "plugins/one/");
+                manifest_plugin(&mut tree, "plugins/two/");
+                tree.insert(
+                    "plugins/two/.claude-plugin/plugin.json".into(),
+                    br#"{"name": "two", "agents": "./extra/b.md"}"#.to_vec(),
+                );
+                tree.insert(".claude-plugin/marketplace.json".into(), json.to_vec());
+            }
+            2 => {
+                manifest_plugin(&mut tree, "");
+                tree.insert("hooks/hooks.json".into(), json.to_vec());
+            }
+            _ => {
+                manifest_plugin(&mut tree, "");
+                tree.insert(".mcp.json".into(), json.to_vec());
+            }
         }
         let root = scratch("manifest").join("plugin");
         materialize(&tree, &root);
-        super::pipeline(&root);
+        let Some((compiled, _)) = super::pipeline(&root) else {
+            return Vec::new();
+        };
+        let diagnostics = compiled.report.diagnostics.iter();
+        diagnostics.map(|d| d.code.to_string()).collect()
     }
 
     /// The whole pipeline on a small content tree made from the fuzzer's bytes (`=== path` lines, each followed by the

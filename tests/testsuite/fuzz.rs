@@ -52,6 +52,38 @@ fn an_agent_and_its_pattern_are_bundled_by_the_markdown_target() {
     }
 }
 
+/// The `manifest` target's selector byte puts its bytes in each of the plugin's JSON files: the broken fixtures' files
+/// give their own diagnostics through it, and the clean ones none of those.
+#[test]
+fn the_manifest_target_fuzzes_every_json_file_of_a_plugin() {
+    for (selector, file, code) in [
+        (
+            b'0',
+            "broken/manifest-invalid-json/.claude-plugin/plugin.json",
+            "manifest-json",
+        ),
+        (b'2', "broken/hooks-json/hooks/hooks.json", "hooks-json"),
+        (b'2', "broken/hooks-schema/hooks/hooks.json", "hooks-schema"),
+        (b'3', "broken/mcp-json/.mcp.json", "mcp-json"),
+        (b'3', "broken/mcp-schema/.mcp.json", "mcp-schema"),
+        (b'2', "full-plugin/hooks/hooks.json", ""),
+        (b'3', "full-plugin/.mcp.json", ""),
+    ] {
+        let mut input = vec![selector];
+        input.extend(fs::read(tests_dir().join("fixtures").join(file)).expect("read fixture"));
+        let codes = fuzz_lib::targets::manifest_codes(&input);
+        if code.is_empty() {
+            let json = |c: &String| c.starts_with("hooks-") || c.starts_with("mcp-");
+            assert!(!codes.iter().any(json), "{file}: {codes:?}");
+        } else {
+            assert!(
+                codes.iter().any(|c| c == code),
+                "{file}: no {code} in {codes:?}"
+            );
+        }
+    }
+}
+
 /// The files under `dir` that `keep` accepts, as paths.
 fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
     files(dir)
