@@ -134,7 +134,7 @@ pub const BUDGETS: &[usize] = &[300, 3000];
 /// Loads, parses and checks the content root, then emits the compiled plugin, the bundles and the report, in
 /// memory; asserts the invariants on the way. `None` when the tree is not a plugin at all (no agents/, skills/,
 /// commands/ or manifest): skillbook refuses such a root with a usage error before it reads anything.
-pub fn pipeline(root: &Path) -> Option<(Compiled, OutputTree)> {
+pub fn pipeline(root: &Path) -> Option<Piped> {
     let config = config::resolve(Some(root)).ok()?;
     let compiled = compile_checked(config);
     let mut tree = OutputTree::new();
@@ -146,7 +146,8 @@ pub fn pipeline(root: &Path) -> Option<(Compiled, OutputTree)> {
         Tokenizer::O200k,
         Layout::Markdown,
     );
-    let _ = emit::bundle::emit(&bundler, BUDGETS, &mut tree);
+    let (manifests, _) = emit::bundle::emit(&bundler, BUDGETS, &mut tree);
+    drop(bundler);
     let json = emit::report::json(&compiled.report, "root");
     serde_json::from_str::<serde_json::Value>(&json).expect("report.json is JSON");
     let _ = emit::report::human(&compiled.report, "root", Style { color: false });
@@ -155,7 +156,19 @@ pub fn pipeline(root: &Path) -> Option<(Compiled, OutputTree)> {
     if !compiled.report.diagnostics.iter().any(|d| d.is_breakage()) {
         assert_compiled_frontmatter(&compiled.model, &tree);
     }
-    Some((compiled, tree))
+    Some(Piped {
+        compiled,
+        tree,
+        manifests,
+    })
+}
+
+/// What [`pipeline`] made: the compiled content, the compiled plugin and bundles (in one tree), and the bundles'
+/// manifests, typed, as the site's bundles pages take them.
+pub struct Piped {
+    pub compiled: Compiled,
+    pub tree: OutputTree,
+    pub manifests: Vec<emit::bundle::Manifest>,
 }
 
 /// Loads, parses and checks `config`'s content; asserts that every diagnostic is located in its file and every
@@ -724,10 +737,10 @@ pub mod targets {
         }
         let root = scratch("manifest").join("plugin");
         materialize(&tree, &root);
-        let Some((compiled, _)) = super::pipeline(&root) else {
+        let Some(piped) = super::pipeline(&root) else {
             return Vec::new();
         };
-        let diagnostics = compiled.report.diagnostics.iter();
+        let diagnostics = piped.compiled.report.diagnostics.iter();
         diagnostics.map(|d| d.code.to_string()).collect()
     }
 
@@ -739,7 +752,7 @@ pub mod targets {
 
     /// [`super::pipeline`] on the content tree in `data`, written under the scratch folder `name`; `None` for no
     /// tree or no plugin.
-    fn pipeline_of_bytes(data: &[u8], name: &str) -> Option<(Compiled, OutputTree)> {
+    fn pipeline_of_bytes(data: &[u8], name: &str) -> Option<super::Piped> {
         let tree = tree_from_bytes(data);
         if tree.is_empty() {
             return None;
@@ -754,17 +767,29 @@ pub mod targets {
     /// the search index, `print.html` and `llms-full.txt`, in memory. Content makes diagnostics, never a failure of
     /// the site: the site is made (as `skillbook build` makes it) whenever the content has no breakage.
     pub fn site(data: &[u8]) {
-        let Some((compiled, _)) = pipeline_of_bytes(data, "site") else {
+        let Some(piped) = pipeline_of_bytes(data, "site") else {
             return;
         };
+        let compiled = &piped.compiled;
         if compiled.report.diagnostics.iter().any(|d| d.is_breakage()) {
             return;
         }
+        // The bundles pages, one per agent, from the bundles the pipeline made (as `skillbook build` passes them).
+        let bundles: Vec<emit::site::AgentBundles> = piped
+            .manifests
+            .iter()
+            .enumerate()
+            .map(|(i, manifest)| emit::site::AgentBundles {
+                manifest,
+                compiled: None,
+                key: i as u64,
+            })
+            .collect();
         let input = emit::site::SiteInput {
             model: &compiled.model,
             report: &compiled.report,
             book: None,
-            bundles: None,
+            bundles: Some(&bundles),
         };
         let mut out = OutputTree::new();
         if let Err(e) = emit::site::emit(&input, "site/", &mut out) {
@@ -774,6 +799,13 @@ pub mod targets {
             out.files.contains_key("site/index.html") && out.files.contains_key("site/print.html"),
             "the site has an index and a print page"
         );
+        for path in emit::site::bundles::paths(Some(&bundles)) {
+            let html = format!("site/{}", path.trim_end_matches(".md"));
+            assert!(
+                out.files.contains_key(&format!("{html}.html")),
+                "the bundles page {html}.html is made"
+            );
+        }
     }
 
     /// The development server's answer to a request target (the path and query of a GET as the HTTP library hands
