@@ -54,20 +54,27 @@ for d in "$repo"/tests/fixtures/*/ "$repo"/tests/fixtures/broken/*/ "$repo/conte
   pack "$d" > "$corpus/pipeline/$s"
   cp "$corpus/pipeline/$s" "$corpus/site/$s"
 done
-# Books: fixture trees with a book.toml (their own, or one of four that set the keys of [preprocessor.skillbook] in
-# turn) and, for some, a theme: the repository's bundle templates, mdBook's index.hbs, a small head.hbs.
+# Books: fixture trees with a book.toml (their own, or one of five: four set the keys of [preprocessor.skillbook] in
+# turn, the fifth the [output.html] keys the site reads, with the files it names) and, for some, a theme: the
+# repository's bundle templates, mdBook's index.hbs, a small head.hbs.
 books=(
   $'[book]\ntitle = "fuzz"\n\n[preprocessor.skillbook]\ncontent = "."\n'
   $'[book]\ntitle = "fuzz"\n\n[preprocessor.skillbook]\ncontent = "."\nbudgets = [200, 2000]\ntokenizer = "o200k"\ncoverage = "all"\n'
   $'[book]\ntitle = "fuzz"\nlanguage = "en"\n\n[preprocessor.skillbook]\ncontent = "."\nagent-budget = 900\ntokenizer = "cl100k"\nstub-pattern = "^<!-- expand -->$"\n'
   $'[book]\ntitle = "fuzz"\n\n[output.html]\nno-section-label = true\n\n[preprocessor.skillbook]\ncontent = "."\nbudgets = [500]\nagent-budget = 4000\ntokenizer = "claude-4.6"\n'
+  $'[book]\ntitle = "fuzz"\n\n[output.html]\ntheme = "look"\nadditional-css = ["css/extra.css"]\nadditional-js = ["extra.js"]\ngit-repository-url = "https://example.com/fuzz"\nedit-url-template = "https://example.com/fuzz/edit/{path}"\nsite-url = "/fuzz/"\n\n[output.html.print]\nenable = false\n\n[output.html.redirect]\n"/old.html" = "index.html"\n"/agents/old.html" = "../index.html"\n\n[preprocessor.skillbook]\ncontent = "."\n'
 )
+# The files the fifth book.toml names: its theme folder, its additional stylesheet and script.
+html_files=$'=== look/head.hbs\n<meta name="generator" content="{{ title }}">\n=== css/extra.css\nbody { margin: 0; }\n=== extra.js\nconsole.log("fuzz");\n'
 i=0
 for d in "$repo"/tests/fixtures/*/ "$repo"/tests/fixtures/broken/*/; do
   [ "$d" = "$repo/tests/fixtures/broken/" ] && continue
   next
   {
-    [ -f "$d/book.toml" ] || { printf '=== book.toml\n%s' "${books[$((i % 4))]}"; }
+    if [ ! -f "$d/book.toml" ]; then
+      printf '=== book.toml\n%s' "${books[$((i % 5))]}"
+      if [ $((i % 5)) = 4 ]; then printf '%s' "$html_files"; fi
+    fi
     [ -f "$d/book.toml" ] && { printf '=== book.toml\n'; cat "$d/book.toml"; }
     case $((i % 3)) in
       1) for f in "$repo"/theme/bundle/*.hbs; do printf '=== theme/bundle/%s\n' "$(basename "$f")"; cat "$f"; done ;;

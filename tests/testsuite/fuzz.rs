@@ -203,6 +203,20 @@ fn books_replay_through_the_book_target() {
         b"# {{agent.name}}\n\n{{{body}}}\n".to_vec(),
     );
     books.push(every_key);
+    // The [output.html] keys the site reads, with the files they name (the fifth book.toml of `fuzz/seed.sh`).
+    let mut html = pack(&tests_dir().join("fixtures/full-plugin"), &|_: &str| true);
+    for (rel, text) in [
+        (
+            "book.toml",
+            "[book]\ntitle = \"fuzz\"\n\n[output.html]\ntheme = \"look\"\nadditional-css = [\"css/extra.css\"]\nadditional-js = [\"extra.js\"]\ngit-repository-url = \"https://example.com/fuzz\"\nedit-url-template = \"https://example.com/fuzz/edit/{path}\"\nsite-url = \"/fuzz/\"\n\n[output.html.print]\nenable = false\n\n[output.html.redirect]\n\"/old.html\" = \"index.html\"\n\"/agents/old.html\" = \"../index.html\"\n\n[preprocessor.skillbook]\ncontent = \".\"\n",
+        ),
+        ("look/head.hbs", "<meta name=\"generator\" content=\"{{ title }}\">\n"),
+        ("css/extra.css", "body { margin: 0; }\n"),
+        ("extra.js", "console.log(\"fuzz\");\n"),
+    ] {
+        html.insert(rel.into(), text.as_bytes().to_vec());
+    }
+    books.push(html);
     for tree in books {
         assert!(tree.contains_key("book.toml"), "a book has its book.toml");
         let bytes = fuzz_lib::tree_to_bytes(&tree);
