@@ -89,19 +89,12 @@ fn hooks_and_servers(model: &Model, diags: &mut Vec<Diagnostic>) {
         let mut servers = vec![format!("{base}.mcp.json")];
         servers.extend(named("mcpServers"));
         let mut done = BTreeSet::new();
-        for (files, lint, code, what) in [
+        for (files, lint) in [
             (
                 hooks,
                 config::hooks_file as fn(&str, &str, &mut Vec<Diagnostic>),
-                "hooks-json",
-                "this hooks file",
             ),
-            (
-                servers,
-                config::mcp_file,
-                "mcp-json",
-                "this MCP servers file",
-            ),
+            (servers, config::mcp_file),
         ] {
             for rel in files {
                 let Some(bytes) = texts.get(rel.as_str()) else {
@@ -110,28 +103,7 @@ fn hooks_and_servers(model: &Model, diags: &mut Vec<Diagnostic>) {
                 if !done.insert(rel.clone()) {
                     continue;
                 }
-                // Located in the text without its BOM, as every file the loader reads.
-                let (bom, bytes) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
-                    Some(rest) => (true, rest),
-                    None => (false, *bytes),
-                };
                 let text = String::from_utf8_lossy(bytes);
-                if bom {
-                    // Claude Code (2.1.332) refuses it: "JSON Parse error: Unrecognized token (UTF-8 BOM at start of
-                    // file)", and loads nothing from the file (a hooks file's failure fails the whole plugin).
-                    let src = Source::new(&rel, &text);
-                    diags.push(
-                        src.diag_at(
-                            1,
-                            1,
-                            Severity::Error,
-                            code,
-                            format!("{what} starts with a UTF-8 byte-order mark (BOM), which Claude Code does not accept here (plugin.json may have one); it cannot load the file"),
-                        )
-                        .help("re-save it as UTF-8 without a BOM; the JSON itself may be fine"),
-                    );
-                    continue;
-                }
                 lint(&rel, &text, diags);
             }
         }

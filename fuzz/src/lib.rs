@@ -147,7 +147,6 @@ pub fn pipeline(root: &Path) -> Option<Piped> {
         Layout::Markdown,
     );
     let (manifests, _) = emit::bundle::emit(&bundler, BUDGETS, &mut tree);
-    drop(bundler);
     let json = emit::report::json(&compiled.report, "root");
     serde_json::from_str::<serde_json::Value>(&json).expect("report.json is JSON");
     let _ = emit::report::human(&compiled.report, "root", Style { color: false });
@@ -800,10 +799,10 @@ pub mod targets {
             "the site has an index and a print page"
         );
         for path in emit::site::bundles::paths(Some(&bundles)) {
-            let html = format!("site/{}", path.trim_end_matches(".md"));
+            let html = format!("site/{}.html", path.trim_end_matches(".md"));
             assert!(
-                out.files.contains_key(&format!("{html}.html")),
-                "the bundles page {html}.html is made"
+                out.files.contains_key(&html),
+                "the bundles page {html} is made"
             );
         }
     }

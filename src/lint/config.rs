@@ -92,6 +92,23 @@ fn parse(
     what: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Value> {
+    if let Some(rest) = text.strip_prefix('\u{feff}') {
+        // Claude Code (2.1.332) refuses it: "JSON Parse error: Unrecognized token (UTF-8 BOM at start of file)", and
+        // loads nothing from the file (a hooks file's failure fails the whole plugin). Located, as every file the
+        // loader reads, in the text without its BOM.
+        diags.push(
+            Source::new(rel, rest)
+                .diag_at(
+                    1,
+                    1,
+                    Severity::Error,
+                    code,
+                    format!("{what} starts with a UTF-8 byte-order mark (BOM), which Claude Code does not accept here (plugin.json may have one); it cannot load the file"),
+                )
+                .help("re-save it as UTF-8 without a BOM; the JSON itself may be fine"),
+        );
+        return None;
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(v) => Some(v),
         Err(e) => {
