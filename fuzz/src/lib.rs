@@ -138,7 +138,10 @@ pub fn pipeline(root: &Path) -> Option<Piped> {
     let config = config::resolve(Some(root)).ok()?;
     let compiled = compile_checked(config);
     let mut tree = OutputTree::new();
-    emit::plugin::emit(&compiled.model, "plugin/", &mut tree);
+    let prompts = emit::plugin::emit(&compiled.model, "plugin/", &mut tree)
+        .into_iter()
+        .map(Result::ok)
+        .collect();
     let templates = Templates::builtin();
     let bundler = Bundler::new(
         &compiled.model,
@@ -159,6 +162,7 @@ pub fn pipeline(root: &Path) -> Option<Piped> {
         compiled,
         tree,
         manifests,
+        prompts,
     })
 }
 
@@ -168,6 +172,8 @@ pub struct Piped {
     pub compiled: Compiled,
     pub tree: OutputTree,
     pub manifests: Vec<emit::bundle::Manifest>,
+    /// Each agent's compiled prompt (in the manifests' order); `None` for an agent that does not fit its budget.
+    pub prompts: Vec<Option<emit::plugin::PromptSize>>,
 }
 
 /// Loads, parses and checks `config`'s content; asserts that every diagnostic is located in its file and every
@@ -766,21 +772,26 @@ pub mod targets {
     /// the search index, `print.html` and `llms-full.txt`, in memory. Content makes diagnostics, never a failure of
     /// the site: the site is made (as `skillbook build` makes it) whenever the content has no breakage.
     pub fn site(data: &[u8]) {
-        let Some(piped) = pipeline_of_bytes(data, "site") else {
-            return;
-        };
+        let _ = site_of_bytes(data);
+    }
+
+    /// [`site`]'s work: the site in memory, `None` when no site is made (no tree, no plugin, breakage).
+    pub fn site_of_bytes(data: &[u8]) -> Option<OutputTree> {
+        let piped = pipeline_of_bytes(data, "site")?;
         let compiled = &piped.compiled;
         if compiled.report.diagnostics.iter().any(|d| d.is_breakage()) {
-            return;
+            return None;
         }
-        // The bundles pages, one per agent, from the bundles the pipeline made (as `skillbook build` passes them).
+        // The bundles pages, one per agent, from the bundles and compiled agents the pipeline made (as `skillbook
+        // build` passes them).
         let bundles: Vec<emit::site::AgentBundles> = piped
             .manifests
             .iter()
+            .zip(&piped.prompts)
             .enumerate()
-            .map(|(i, manifest)| emit::site::AgentBundles {
+            .map(|(i, (manifest, prompt))| emit::site::AgentBundles {
                 manifest,
-                compiled: None,
+                compiled: prompt.as_ref(),
                 key: i as u64,
             })
             .collect();
@@ -805,6 +816,7 @@ pub mod targets {
                 "the bundles page {html} is made"
             );
         }
+        Some(out)
     }
 
     /// The development server's answer to a request target (the path and query of a GET as the HTTP library hands

@@ -22,8 +22,13 @@ use crate::write::OutputTree;
 pub type Files = Vec<(String, Vec<u8>)>;
 
 /// Adds the compiled plugin under `prefix` (normally `plugin/`): every unit of it, its agents at the default agent
-/// budget. Returns the agents that do not fit it (their files are left out).
-pub fn emit(model: &Model, prefix: &str, out: &mut OutputTree) -> Vec<AgentError> {
+/// budget. Returns each agent's outcome, in the model's order (plugin by plugin): the size of its compiled prompt, or
+/// why it does not fit (its files are then left out).
+pub fn emit(
+    model: &Model,
+    prefix: &str,
+    out: &mut OutputTree,
+) -> Vec<Result<PromptSize, AgentError>> {
     emit_with(model, AgentSettings::default(), prefix, out)
 }
 
@@ -33,27 +38,25 @@ pub fn emit_with(
     settings: AgentSettings,
     prefix: &str,
     out: &mut OutputTree,
-) -> Vec<AgentError> {
+) -> Vec<Result<PromptSize, AgentError>> {
     let compiler = Compiler::new(model);
     let agents = compiler.agents(settings);
-    let mut errors = Vec::new();
+    let mut outcomes = Vec::new();
     out.extend(compiler.meta(prefix));
     for (pi, plugin) in model.plugins.iter().enumerate() {
         for agent in &plugin.agents {
-            match agents.agent(pi, agent, prefix) {
-                Ok(a) => {
-                    out.insert(a.path, a.bytes);
-                    out.extend(a.pages);
-                }
-                Err(e) => errors.push(e),
-            }
+            outcomes.push(agents.agent(pi, agent, prefix).map(|a| {
+                out.insert(a.path, a.bytes);
+                out.extend(a.pages);
+                a.prompt
+            }));
         }
         for skill in &plugin.skills {
             out.extend(compiler.skill(pi, skill, prefix));
         }
     }
     copies(model, prefix, out);
-    errors
+    outcomes
 }
 
 /// How the compiled plugin's agents are made: the token budget of each one's system prompt (its markdown body) and

@@ -168,6 +168,25 @@ fn fixture_trees_replay_through_the_site_target() {
     }
 }
 
+/// The `site` target passes the compiled agents' prompt sizes with the bundles, as `skillbook build` does, so an
+/// agent's page shows its compiled prompt (`pages::prompt_size`). Before, it passed none and that line was never
+/// fuzzed.
+#[test]
+fn the_site_target_shows_each_agent_s_compiled_prompt() {
+    let tree = pack(&project_dir().join("content"), &|rel| rel != "book.toml");
+    let out = targets::site_of_bytes(&fuzz_lib::tree_to_bytes(&tree))
+        .expect("the shipped content makes a site");
+    let page = out
+        .files
+        .get("site/agents/distributed-systems-expert.html")
+        .expect("the agent's page");
+    let page = String::from_utf8_lossy(page);
+    assert!(
+        page.contains("<dt>Compiled prompt</dt>"),
+        "the agent's page shows its compiled prompt"
+    );
+}
+
 #[test]
 fn books_replay_through_the_book_target() {
     // The `book` target keeps book.toml and theme/. Three books, each built whole through the target's own function:
