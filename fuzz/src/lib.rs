@@ -810,7 +810,8 @@ pub mod targets {
             "the site has an index and a print page"
         );
         for path in emit::site::bundles::paths(Some(&bundles)) {
-            let html = format!("site/{}.html", path.trim_end_matches(".md"));
+            // One `.md` off: a page of an agent named `x.md` is `bundles/x.md.md`, made as `bundles/x.md.html`.
+            let html = format!("site/{}.html", path.strip_suffix(".md").unwrap_or(&path));
             assert!(
                 out.files.contains_key(&html),
                 "the bundles page {html} is made"
