@@ -54,6 +54,15 @@ for d in "$repo"/tests/fixtures/*/ "$repo"/tests/fixtures/broken/*/ "$repo/conte
   pack "$d" > "$corpus/pipeline/$s"
   cp "$corpus/pipeline/$s" "$corpus/site/$s"
 done
+# Raw HTML in pages, passed through as mdBook passes it: the text of a `<script>` or `<style>` element is not HTML, so
+# the site's rewriting of headings and links must skip it (no seed reached that before).
+next
+{
+  printf '=== .claude-plugin/plugin.json\n{"name": "raw", "version": "0.1.0"}\n'
+  printf '=== agents/raw.md\n---\nname: raw\ndescription: Raw HTML in a page.\n---\n\n'
+  printf '<script>var h = "<h2 id=x>";</script>\n\n<STYLE>h2 { color: red }</Style>\n\n'
+  printf '<details><summary>More</summary>\n\n## Inside\n\n<a href="raw.md">raw</a>\n\n</details>\n'
+} > "$corpus/site/$s"
 # Books: fixture trees with a book.toml (their own, or one of five: four set the keys of [preprocessor.skillbook] in
 # turn, the fifth the [output.html] keys the site reads, with the files it names) and, for some, a theme: the
 # repository's bundle templates, mdBook's index.hbs, a small head.hbs.
