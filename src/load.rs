@@ -97,16 +97,44 @@ pub struct Workspace {
     pub files: usize,
 }
 
+/// When `root` holds skillbook's own `book.toml` (one with a `[preprocessor.skillbook]` table), the folder its site
+/// theme is read from, relative to `root`: the folder `[output.html] theme` names, `theme` without one. `None` for
+/// no such book.toml. A theme folder outside `root` is given as written (it names no path of the content).
+pub fn root_book(root: &Path) -> Option<String> {
+    let table = fs::read_to_string(root.join("book.toml"))
+        .ok()?
+        .parse::<toml::Table>()
+        .ok()?;
+    table.get("preprocessor")?.get("skillbook")?;
+    let theme = table
+        .get("output")
+        .and_then(|o| o.get("html"))
+        .and_then(|h| h.get("theme"))
+        .and_then(|t| t.as_str())
+        .unwrap_or("theme");
+    let parts: Vec<&str> = theme
+        .split(['/', '\\'])
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    Some(parts.join("/"))
+}
+
 /// Why a file or folder of the content root is not part of the compiled plugin, or `None` when it is. `rel` is its
-/// path relative to the root; `dir` says whether it is a folder; `root_book` whether the root holds skillbook's
-/// own `book.toml` (one with a `[preprocessor.skillbook]` table).
+/// path relative to the root; `dir` says whether it is a folder; `root_book` is [`root_book`]'s answer for the root:
+/// the theme folder of skillbook's own `book.toml` there (one with a `[preprocessor.skillbook]` table), if any.
 ///
 /// Left out: version-control folders ([`VCS_DIRS`]), `.DS_Store` and editors' temporary and backup files
 /// ([`is_editor_temp`]: `.x.swp`, `x~`, `.#x`, ...) anywhere; a folder holding skillbook's output
 /// marker (`.skillbook-output`, an output directory inside the root) and the temporary siblings `write` makes
-/// (`.NAME.skillbook-tmp-*`, `.NAME.skillbook-trash-*`, `.NAME.skillbook-old`); and, when the root holds skillbook's `book.toml`, that file and
-/// the `theme/` folder beside it, which configure the site rather than the plugin.
-pub fn left_out(rel: &str, dir: bool, root_book: bool, has_marker: bool) -> Option<&'static str> {
+/// (`.NAME.skillbook-tmp-*`, `.NAME.skillbook-trash-*`, `.NAME.skillbook-old`); and, when the root holds skillbook's
+/// `book.toml`, that file, the `theme/` folder beside it (the bundle templates' `theme/bundle/` is there) and the
+/// folder its `[output.html] theme` names, which configure the site rather than the plugin.
+pub fn left_out(
+    rel: &str,
+    dir: bool,
+    root_book: Option<&str>,
+    has_marker: bool,
+) -> Option<&'static str> {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let top = !rel.contains('/');
     if dir && VCS_DIRS.contains(&name) {
@@ -123,7 +151,9 @@ pub fn left_out(rel: &str, dir: bool, root_book: bool, has_marker: bool) -> Opti
             || name.ends_with(".skillbook-old"))
     {
         Some("a skillbook temporary directory")
-    } else if top && root_book && ((!dir && name == "book.toml") || (dir && name == "theme")) {
+    } else if root_book.is_some_and(|theme| {
+        (top && !dir && name == "book.toml") || (dir && ((top && name == "theme") || rel == theme))
+    }) {
         Some("skillbook's configuration")
     } else {
         None
@@ -212,17 +242,10 @@ pub fn load_with(
         let name = root_name(root);
         loader.plugin(root, "", name, false).into_iter().collect()
     };
-    let root_book = fs::read_to_string(root.join("book.toml"))
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| {
-            t.get("preprocessor")
-                .and_then(|p| p.get("skillbook"))
-                .is_some()
-        });
+    let book = root_book(root);
     let mut copies = Vec::new();
     let mut stack = vec![loader.canon.clone()];
-    loader.copies(root, root_book, &mut stack, &mut copies);
+    loader.copies(root, book.as_deref(), &mut stack, &mut copies);
     let files = loader.files;
     Ok(Workspace {
         plugins,
@@ -881,7 +904,7 @@ impl Loader<'_> {
     fn copies(
         &mut self,
         dir: &Path,
-        root_book: bool,
+        root_book: Option<&str>,
         stack: &mut Vec<PathBuf>,
         out: &mut Vec<RawFile>,
     ) {
@@ -1079,27 +1102,35 @@ mod tests {
 
     #[test]
     fn left_out_names_the_files_that_do_not_ship() {
-        let cases: &[(&str, bool, bool, bool, bool)] = &[
+        let cases: &[(&str, bool, Option<&str>, bool, bool)] = &[
             // rel, dir, root_book, has_marker, left out
-            (".git", true, false, false, true),
-            ("skills/s/.hg", true, false, false, true),
-            (".svn", true, false, false, true),
-            (".git", false, false, false, false), // a `.git` file (worktree pointer) is not a folder
-            (".DS_Store", false, false, false, true),
-            ("skills/s/patterns/.raft.md.swp", false, false, false, true),
-            ("README.md~", false, false, false, true),
-            ("build", true, false, true, true),
-            (".build.skillbook-tmp-42", true, false, false, true),
-            (".build.skillbook-old", true, false, false, true),
-            (".build.skillbook-trash-42-3", true, false, false, true),
-            ("book.toml", false, true, false, true),
-            ("book.toml", false, false, false, false),
-            ("docs/book.toml", false, true, false, false),
-            ("theme", true, true, false, true),
-            ("theme", true, false, false, false),
-            (".mcp.json", false, false, false, false),
-            (".claude-plugin", true, false, false, false),
-            ("hooks", true, false, false, false),
+            (".git", true, None, false, true),
+            ("skills/s/.hg", true, None, false, true),
+            (".svn", true, None, false, true),
+            (".git", false, None, false, false), // a `.git` file (worktree pointer) is not a folder
+            (".DS_Store", false, None, false, true),
+            ("skills/s/patterns/.raft.md.swp", false, None, false, true),
+            ("README.md~", false, None, false, true),
+            ("build", true, None, true, true),
+            (".build.skillbook-tmp-42", true, None, false, true),
+            (".build.skillbook-old", true, None, false, true),
+            (".build.skillbook-trash-42-3", true, None, false, true),
+            ("book.toml", false, Some("theme"), false, true),
+            ("book.toml", false, None, false, false),
+            ("docs/book.toml", false, Some("theme"), false, false),
+            ("theme", true, Some("theme"), false, true),
+            ("theme", true, None, false, false),
+            // `[output.html] theme = "look"`: that folder is the site's, and `theme/` keeps the bundle templates.
+            ("look", true, Some("look"), false, true),
+            ("theme", true, Some("look"), false, true),
+            ("look", false, Some("look"), false, false),
+            ("look", true, None, false, false),
+            ("site/look", true, Some("site/look"), false, true),
+            ("site", true, Some("site/look"), false, false),
+            ("agents/look", true, Some("look"), false, false),
+            (".mcp.json", false, None, false, false),
+            (".claude-plugin", true, None, false, false),
+            ("hooks", true, None, false, false),
         ];
         for &(rel, dir, book, marker, out) in cases {
             assert_eq!(left_out(rel, dir, book, marker).is_some(), out, "{rel}");

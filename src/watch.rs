@@ -170,7 +170,8 @@ pub fn classify(path: &Path, roots: &Roots) -> Change {
         // What the loader leaves out of the plugin ([`left_out`]) is no change; everything else is, hidden files such
         // as `.mcp.json` or `.claude-plugin/plugin.json` included.
         let rel_str = rel.to_string_lossy().replace('\\', "/");
-        let root_book = roots.content.join("book.toml").is_file();
+        // As loading decides it: skillbook's own book.toml, its theme folder with it.
+        let root_book = crate::load::root_book(&roots.content);
         let parts: Vec<&str> = rel_str.split('/').filter(|p| !p.is_empty()).collect();
         for i in 0..parts.len() {
             let prefix = parts[..=i].join("/");
@@ -178,7 +179,7 @@ pub fn classify(path: &Path, roots: &Roots) -> Change {
             // A removed path is no longer a folder on disk; a VCS folder's name is enough.
             let folder = !last || path.is_dir() || crate::load::VCS_DIRS.contains(&parts[i]);
             let marker = folder && roots.content.join(&prefix).join(write::MARKER).exists();
-            if left_out(&prefix, folder, root_book, marker).is_some() {
+            if left_out(&prefix, folder, root_book.as_deref(), marker).is_some() {
                 return if site { Change::Theme } else { Change::Ignore };
             }
         }
@@ -662,6 +663,33 @@ mod tests {
         ] {
             assert_eq!(classify(Path::new(path), &r), expect, "{path}");
         }
+    }
+
+    /// A theme folder inside the content root (book.toml at the plugin's root names `look`) is the site's, not the
+    /// plugin's: loading leaves it out of the compiled plugin, so a change to it renders the site again.
+    #[test]
+    fn a_theme_folder_inside_the_content_is_a_theme_change() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path();
+        std::fs::create_dir_all(p.join("look/css")).unwrap();
+        std::fs::create_dir_all(p.join("agents")).unwrap();
+        std::fs::write(
+            p.join("book.toml"),
+            "[output.html]\ntheme = \"look\"\n\n[preprocessor.skillbook]\ncontent = \".\"\n",
+        )
+        .unwrap();
+        let r = Roots {
+            content: p.to_path_buf(),
+            config_dir: p.to_path_buf(),
+            theme: Some(p.join("theme")),
+            site: vec![p.join("look")],
+            out: p.join("out"),
+        };
+        assert_eq!(classify(&p.join("look/css/look.css"), &r), Change::Theme);
+        assert_eq!(
+            classify(&p.join("agents/a.md"), &r),
+            Change::Content(PathBuf::from("agents/a.md"))
+        );
     }
 
     /// Each folder is watched once: recursively the content and the theme folders outside it, on its own the config

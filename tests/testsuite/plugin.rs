@@ -201,12 +201,30 @@ fn files_that_must_not_ship_are_left_out() {
         );
     }
     assert!(got.contains(&"README.md".to_string()));
+    // A theme folder of another name (`[output.html] theme`) is the site's too; `theme/` keeps the bundle templates.
+    fs::write(
+        root.join("book.toml"),
+        "[book]\ntitle = \"t\"\n\n[output.html]\ntheme = \"./look/\"\n\n[preprocessor.skillbook]\ncontent = \".\"\n",
+    )
+    .unwrap();
+    fs::create_dir_all(root.join("look/css")).unwrap();
+    fs::write(root.join("look/css/look.css"), "h1{}").unwrap();
+    let r = run(root, &["build", ".", "-q", "--out", "dist"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = files(&root.join("dist/plugin"));
+    assert!(
+        !got.iter()
+            .any(|f| f.starts_with("look/") || f.starts_with("theme/")),
+        "the site's theme folders are left out: {got:?}"
+    );
+    assert!(got.contains(&"README.md".to_string()));
     // A book.toml that is not skillbook's is the plugin's own file, and ships.
     fs::write(root.join("book.toml"), "[book]\ntitle = \"docs\"\n").unwrap();
     let r = run(root, &["build", ".", "-q", "--out", "dist"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(root.join("dist/plugin/book.toml").is_file());
     assert!(root.join("dist/plugin/theme/css/skillbook.css").is_file());
+    assert!(root.join("dist/plugin/look/css/look.css").is_file());
 }
 
 /// Every relative link and image of every markdown file under `dir` that leads to no file or folder there.
