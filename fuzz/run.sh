@@ -3,6 +3,7 @@
 # `cov`, edges) and features (`ft`), corpus size, when coverage and features last grew, and crashes. Coverage that stopped growing
 # long before the end is the plateau the README's "Fuzz runs" table records.
 #   fuzz/run.sh TARGET SECONDS      (after `cargo +nightly fuzz build -O --debug-assertions -s none`)
+# It then prints, on stderr, the coverage as loaded and at the end of every STEP seconds (default 300), and its log.
 # MAX_LEN=N sets libFuzzer's largest input (default 16384; the `book` target's seeds include mdBook's 17 KB index.hbs).
 # TIMEOUT=S sets libFuzzer's per-input limit (default 10 s): it is wall time, so a run at nice 19 beside builds on every
 # core needs more, or the builds' starving it shows as timeouts.
@@ -34,4 +35,10 @@ ft=$(echo "$last" | grep -oE 'ft: [0-9]+' | grep -oE '[0-9]+')
 corp=$(echo "$last" | grep -oE 'corp: [0-9]+' | grep -oE '[0-9]+')
 crashes=$(grep -cE '^[0-9]+ ==[0-9]+== ERROR|^[0-9]+ thread .* panicked' "$log")
 echo "| \`$target\` | ${secs} s | ${runs:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${cov_grew:-?} s | ${ft_grew:-?} s | ${crashes} |"
+# Coverage as loaded (INITED: the corpus run once) and at the end of each STEP seconds (default 300), for the README's
+# figures of whether a run is still finding edges.
+inited=$(grep -m1 -oE 'INITED cov: [0-9]+' "$log" | grep -oE '[0-9]+$')
+steps=$(awk -v step="${STEP:-300}" '/ cov: /{for(i=1;i<=NF;i++) if($i=="cov:") c=$(i+1); s=int($1/step); last[s]=c; if(s>m)m=s}
+  END{for(i=0;i<=m;i++) if(i in last) printf "%d s: %s, ", (i+1)*step, last[i]; print ""}' "$log")
+echo "coverage at load ${inited:-?}; by ${STEP:-300} s: ${steps%, }" >&2
 echo "log: $log" >&2
