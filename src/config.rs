@@ -236,6 +236,14 @@ fn mdbook_config(text: &str, shown: &Path) -> Result<mdbook_core::config::Config
     Ok(config)
 }
 
+/// The theme folder an `[output.html]` table names, as written: its `theme`, else `theme`; relative to book.toml's
+/// folder. Loading leaves that folder out of the compiled plugin ([`crate::load::root_book`]).
+pub fn theme_name(html: &toml::Table) -> &str {
+    html.get("theme")
+        .and_then(|t| t.as_str())
+        .unwrap_or("theme")
+}
+
 /// Reads the book's own site files: the theme folder's files that replace the built-in theme's, and the files
 /// `additional-css` and `additional-js` name. As in mdBook, a named file that is not there is an error; unlike mdBook,
 /// only files inside the book's folder are read (the path becomes the file's path in the site). Either error names
@@ -251,11 +259,7 @@ fn site_files(
         .flatten()
         .unwrap_or_default();
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", clean(p).display()));
-    let theme_dir = html
-        .get("theme")
-        .and_then(|t| t.as_str())
-        .map(|t| dir.join(t))
-        .unwrap_or_else(|| dir.join("theme"));
+    let theme_dir = dir.join(theme_name(&html));
     let mut files = SiteFiles {
         theme_dir: theme_dir.clone(),
         ..SiteFiles::default()

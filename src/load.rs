@@ -109,9 +109,8 @@ pub fn root_book(root: &Path) -> Option<String> {
     let theme = table
         .get("output")
         .and_then(|o| o.get("html"))
-        .and_then(|h| h.get("theme"))
-        .and_then(|t| t.as_str())
-        .unwrap_or("theme");
+        .and_then(|h| h.as_table())
+        .map_or("theme", crate::config::theme_name);
     let parts: Vec<&str> = theme
         .split(['/', '\\'])
         .filter(|p| !p.is_empty() && *p != ".")

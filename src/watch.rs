@@ -51,6 +51,9 @@ pub struct Roots {
     pub site: Vec<PathBuf>,
     /// The output directory.
     pub out: PathBuf,
+    /// [`crate::load::root_book`] of the content root, as loading decides what ships: read once per configuration,
+    /// not per event.
+    pub root_book: Option<String>,
 }
 
 /// Absolute, with symlinks resolved as far as the path exists.
@@ -87,6 +90,7 @@ impl Roots {
                 })
                 .collect(),
             out: absolute(out),
+            root_book: crate::load::root_book(&config.content_root),
         }
     }
 
@@ -170,8 +174,6 @@ pub fn classify(path: &Path, roots: &Roots) -> Change {
         // What the loader leaves out of the plugin ([`left_out`]) is no change; everything else is, hidden files such
         // as `.mcp.json` or `.claude-plugin/plugin.json` included.
         let rel_str = rel.to_string_lossy().replace('\\', "/");
-        // As loading decides it: skillbook's own book.toml, its theme folder with it.
-        let root_book = crate::load::root_book(&roots.content);
         let parts: Vec<&str> = rel_str.split('/').filter(|p| !p.is_empty()).collect();
         for i in 0..parts.len() {
             let prefix = parts[..=i].join("/");
@@ -179,7 +181,7 @@ pub fn classify(path: &Path, roots: &Roots) -> Change {
             // A removed path is no longer a folder on disk; a VCS folder's name is enough.
             let folder = !last || path.is_dir() || crate::load::VCS_DIRS.contains(&parts[i]);
             let marker = folder && roots.content.join(&prefix).join(write::MARKER).exists();
-            if left_out(&prefix, folder, root_book.as_deref(), marker).is_some() {
+            if left_out(&prefix, folder, roots.root_book.as_deref(), marker).is_some() {
                 return if site { Change::Theme } else { Change::Ignore };
             }
         }
@@ -541,6 +543,7 @@ mod tests {
             theme: Some(PathBuf::from("/p/theme")),
             site: Vec::new(),
             out: PathBuf::from("/p/build"),
+            root_book: None,
         }
     }
 
@@ -622,6 +625,7 @@ mod tests {
             theme: None,
             site: Vec::new(),
             out: PathBuf::from("/plugin/build"),
+            root_book: None,
         };
         for (path, expect) in [
             ("/plugin/build/report.json", Change::Ignore),
@@ -684,6 +688,7 @@ mod tests {
             theme: Some(p.join("theme")),
             site: vec![p.join("look")],
             out: p.join("out"),
+            root_book: crate::load::root_book(p),
         };
         assert_eq!(classify(&p.join("look/css/look.css"), &r), Change::Theme);
         assert_eq!(
@@ -714,6 +719,7 @@ mod tests {
                 p.join("missing/x.css"),
             ],
             out: p.join("build"),
+            root_book: None,
         };
         let rec = RecursiveMode::Recursive;
         let one = RecursiveMode::NonRecursive;
