@@ -122,3 +122,38 @@ fn claude_estimates_err_high_for_every_content_class() {
     assert!(Tokenizer::Claude46.count(&all_prose) as f64 >= chars / CHARS_46);
     assert!(Tokenizer::Claude.count(&all_prose) as f64 >= chars / CHARS_47);
 }
+
+/// skillbook decodes the o200k vocabulary from its own bincode copy (`build.rs`), with bpe-openai's pre-tokenizer
+/// copied beside it: both must give exactly bpe-openai's tokens, on every shipped page and on text that exercises each
+/// branch of the pre-tokenizer (contractions, letters of other scripts, marks, digit runs, punctuation before line
+/// breaks, trailing and inner white space).
+#[test]
+fn the_re_encoded_o200k_counts_as_bpe_openai_does() {
+    let ours = skillbook::tokenize::o200k();
+    let theirs = bpe_openai::o200k_base();
+    let mut texts: Vec<String> = pages().into_iter().map(|(_, text)| text).collect();
+    texts.extend(
+        [
+            "",
+            "I'm sure they'LL say it's DONE; we've 'd and 's.",
+            "Ünïcödé: naïve café, Größe, ΑΒΓ αβγ, кириллица, 日本語のテキスト, 한국어, عربى, e\u{301}",
+            "123456789 3.14159 1,000,000 ٣٤٥ ½",
+            "fn main() {\n    println!(\"{}\", x);\n}\r\n\r\n  \t \n",
+            "a  b   c    \n\n\n   trailing   ",
+            "path/to/file.ex:12:3: warning\n// comment /* x */ <tag attr=\"v\">&amp;</tag>",
+            "😀👍🏽 emoji 🇫🇷 flags\u{200d}joined",
+        ]
+        .map(String::from),
+    );
+    for text in &texts {
+        let (a, b) = (ours.encode(text.as_str()), theirs.encode(text.as_str()));
+        let first = a.iter().zip(&b).position(|(x, y)| x != y);
+        assert!(
+            a == b,
+            "{} tokens against bpe-openai's {}, first difference at token {first:?}, in {:?}...",
+            a.len(),
+            b.len(),
+            text.chars().take(60).collect::<String>()
+        );
+    }
+}
