@@ -12,6 +12,7 @@ mod common;
 mod content;
 mod engine;
 mod fuzz;
+mod highlight;
 mod kill;
 mod plugin;
 mod properties;

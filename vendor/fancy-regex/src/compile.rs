@@ -23,7 +23,12 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use regex_automata::meta::Regex as RaRegex;
-use regex_automata::meta::{Builder as RaBuilder, Config as RaConfig};
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use regex_automata::meta::{Builder as RaBuilder, BuildError as RaBuildError, Config as RaConfig};
+use regex_automata::util::syntax::Config as SyntaxConfig;
+use regex_syntax::hir::{Capture, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
+use std::sync::OnceLock;
 #[cfg(all(test, feature = "std"))]
 use std::{collections::BTreeMap, sync::RwLock};
 
@@ -497,9 +502,9 @@ impl Compiler {
 #[cfg(all(test, feature = "std"))]
 static PATTERN_MAPPING: RwLock<BTreeMap<String, String>> = RwLock::new(BTreeMap::new());
 
-pub(crate) fn compile_inner(inner_re: &str, options: &RegexOptions) -> Result<RaRegex> {
-    // skillbook: no full DFA for delegates (see vendor/README.md).
-    let mut config = RaConfig::new().dfa(false);
+pub(crate) fn compile_inner(inner_re: &str, options: &RegexOptions) -> Result<Delegated> {
+    // skillbook: no full DFA and no prefilter for delegates (see vendor/README.md).
+    let mut config = RaConfig::new().dfa(false).auto_prefilter(false);
     if let Some(size_limit) = options.delegate_size_limit {
         config = config.nfa_size_limit(Some(size_limit));
     }
@@ -507,20 +512,130 @@ pub(crate) fn compile_inner(inner_re: &str, options: &RegexOptions) -> Result<Ra
         config = config.dfa_size_limit(Some(dfa_size_limit));
     }
 
-    let re = RaBuilder::new()
-        .configure(config)
-        .syntax(options.syntaxc)
-        .build(inner_re)
-        .map_err(CompileError::InnerError)
-        .map_err(Error::CompileError)?;
+    // skillbook: the delegate with its classes cut to ASCII, built now; as written, built when a haystack needs it.
+    let hir = if options.ascii_form {
+        regex_automata::util::syntax::parse_with(inner_re, &options.syntaxc).ok()
+    } else {
+        None
+    };
+    let ascii = match hir {
+        Some(hir) => RaBuilder::new()
+            .configure(config.clone())
+            .build_from_hir(&ascii_only(&hir))
+            .ok(),
+        None => None,
+    };
+    let state = DelegatedState {
+        ascii,
+        full: OnceLock::new(),
+        pattern: inner_re.to_owned(),
+        config,
+        syntax: options.syntaxc,
+    };
+    if state.ascii.is_none() {
+        // The pattern as written gives the error (or is the only regex, if only the ASCII build failed).
+        let full = state.build_full().map_err(CompileError::InnerError).map_err(Error::CompileError)?;
+        let _ = state.full.set(Ok(full));
+    }
+    Ok(Delegated(Arc::new(state)))
+}
 
-    #[cfg(all(test, feature = "std"))]
-    PATTERN_MAPPING
-        .write()
-        .unwrap()
-        .insert(format!("{:?}", re), inner_re.to_owned());
+/// skillbook: a delegate regex built from one pattern in two forms. The ASCII form has every character class cut to
+/// its ASCII members and Unicode word boundaries made ASCII ones; it is built with the delegate and used for every
+/// haystack that is all ASCII (the highlighter's haystacks are lines of code, nearly always ASCII). The form as
+/// written is built on the first haystack that is not. On an all-ASCII haystack the two match alike: a class can only
+/// match a character of the haystack, a Unicode word boundary between ASCII characters (or the ends) is the ASCII one,
+/// and case folding that reaches beyond ASCII (`k` to KELVIN SIGN) has nothing to reach. Building classes such as
+/// `\w` and `\p{L}` as written (hundreds of UTF-8 ranges) was half of the regex compile time. If the form as written
+/// fails to build when first needed (a size limit), the search reports the compile error. See vendor/README.md.
+#[derive(Clone)]
+pub struct Delegated(Arc<DelegatedState>);
 
-    Ok(re)
+struct DelegatedState {
+    ascii: Option<RaRegex>,
+    full: OnceLock<core::result::Result<RaRegex, RaBuildError>>,
+    pattern: String,
+    config: RaConfig,
+    syntax: SyntaxConfig,
+}
+
+impl DelegatedState {
+    fn build_full(&self) -> core::result::Result<RaRegex, RaBuildError> {
+        RaBuilder::new()
+            .configure(self.config.clone())
+            .syntax(self.syntax)
+            .build(&self.pattern)
+    }
+}
+
+impl Delegated {
+    /// The form of the regex for a haystack that is (`ascii`) or is not all ASCII.
+    pub(crate) fn form(&self, ascii: bool) -> Result<&RaRegex> {
+        if ascii {
+            if let Some(re) = &self.0.ascii {
+                return Ok(re);
+            }
+        }
+        self.0
+            .full
+            .get_or_init(|| self.0.build_full())
+            .as_ref()
+            .map_err(|e| Error::CompileError(CompileError::InnerError(e.clone())))
+    }
+
+    /// The form of the regex for `haystack`.
+    pub(crate) fn regex(&self, haystack: &str) -> Result<&RaRegex> {
+        self.form(haystack.is_ascii())
+    }
+
+    /// The number of capture groups (the same in both forms).
+    pub(crate) fn captures_len(&self) -> usize {
+        match (&self.0.ascii, self.0.full.get()) {
+            (Some(re), _) | (None, Some(Ok(re))) => re.captures_len(),
+            // Not reached: without an ASCII form the form as written was built with the delegate.
+            (None, _) => 0,
+        }
+    }
+}
+
+impl core::fmt::Debug for Delegated {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Delegated").field(&self.0.pattern).finish()
+    }
+}
+
+/// skillbook: `hir` with every class cut to its ASCII members and Unicode word boundaries made ASCII ones: on a
+/// haystack that is all ASCII it matches exactly what `hir` matches.
+fn ascii_only(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(l) => Hir::literal(l.0.clone()),
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut c = c.clone();
+            c.intersect(&ClassUnicode::new([ClassUnicodeRange::new('\0', '\x7F')]));
+            Hir::class(Class::Unicode(c))
+        }
+        HirKind::Class(Class::Bytes(c)) => Hir::class(Class::Bytes(c.clone())),
+        HirKind::Look(look) => Hir::look(match look {
+            Look::WordUnicode => Look::WordAscii,
+            Look::WordUnicodeNegate => Look::WordAsciiNegate,
+            Look::WordStartUnicode => Look::WordStartAscii,
+            Look::WordEndUnicode => Look::WordEndAscii,
+            Look::WordStartHalfUnicode => Look::WordStartHalfAscii,
+            Look::WordEndHalfUnicode => Look::WordEndHalfAscii,
+            other => *other,
+        }),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(ascii_only(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            sub: Box::new(ascii_only(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(ascii_only).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(ascii_only).collect()),
+    }
 }
 
 /// Compile the analyzed expressions into a program.

@@ -192,7 +192,6 @@ use core::fmt;
 use core::fmt::{Debug, Formatter};
 use core::ops::{Index, Range};
 use core::str::FromStr;
-use regex_automata::meta::Regex as RaRegex;
 use regex_automata::util::captures::Captures as RaCaptures;
 use regex_automata::util::syntax::Config as SyntaxConfig;
 use regex_automata::Input as RaInput;
@@ -239,7 +238,7 @@ pub struct Regex {
 enum RegexImpl {
     // Do we want to box this? It's pretty big...
     Wrap {
-        inner: RaRegex,
+        inner: compile::Delegated,
         options: RegexOptions,
         /// Some optimizations avoid the VM, but need to use an extra capture group to represent the match boundaries
         explicit_capture_group_0: bool,
@@ -550,6 +549,8 @@ struct RegexOptions {
     delegate_size_limit: Option<usize>,
     delegate_dfa_size_limit: Option<usize>,
     oniguruma_mode: bool,
+    /// skillbook: whether delegates get an ASCII form for all-ASCII haystacks (see `compile::Delegated`).
+    ascii_form: bool,
 }
 
 impl RegexOptions {
@@ -583,6 +584,7 @@ impl Default for RegexOptions {
             delegate_size_limit: None,
             delegate_dfa_size_limit: None,
             oniguruma_mode: false,
+            ascii_form: true,
         }
     }
 }
@@ -696,6 +698,14 @@ impl RegexBuilder {
     /// delegate_dfa_size_limit`.
     pub fn delegate_dfa_size_limit(&mut self, limit: usize) -> &mut Self {
         self.0.delegate_dfa_size_limit = Some(limit);
+        self
+    }
+
+    /// skillbook: whether delegates are also built in an ASCII form, used for haystacks that are all ASCII (on by
+    /// default; it matches exactly what the form as written matches there). Off, every haystack takes the form as
+    /// written, as in fancy-regex 0.16.2: the tests compare the two.
+    pub fn delegate_ascii_form(&mut self, yes: bool) -> &mut Self {
+        self.0.ascii_form = yes;
         self
     }
 
@@ -832,7 +842,8 @@ impl Regex {
     /// ```
     pub fn is_match(&self, text: &str) -> Result<bool> {
         match &self.inner {
-            RegexImpl::Wrap { ref inner, .. } => Ok(inner.is_match(text)),
+            // skillbook: the delegate's form for this haystack (see `compile::Delegated`).
+            RegexImpl::Wrap { ref inner, .. } => Ok(inner.regex(text)?.is_match(text)),
             RegexImpl::Fancy {
                 ref prog, options, ..
             } => {
@@ -923,6 +934,8 @@ impl Regex {
                 explicit_capture_group_0,
                 ..
             } => {
+                // skillbook: the delegate's form for this haystack (see `compile::Delegated`).
+                let inner = inner.regex(text)?;
                 if !*explicit_capture_group_0 {
                     Ok(inner
                         .search(&RaInput::new(text).span(pos..text.len()))
@@ -1041,6 +1054,8 @@ impl Regex {
                 explicit_capture_group_0,
                 ..
             } => {
+                // skillbook: the delegate's form for this haystack (see `compile::Delegated`).
+                let inner = inner.regex(text)?;
                 let mut locations = inner.create_captures();
                 inner.captures(RaInput::new(text).span(pos..text.len()), &mut locations);
                 if locations.is_match() {

@@ -73,7 +73,6 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use regex_automata::meta::Regex;
 use regex_automata::util::look::LookMatcher;
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::Anchored;
@@ -103,8 +102,8 @@ const MAX_STACK: usize = 1_000_000;
 #[derive(Clone)]
 /// Delegate matching to the regex crate
 pub struct Delegate {
-    /// The regex
-    pub inner: Regex,
+    /// The regex (skillbook: in its ASCII form and as written, see `compile::Delegated`)
+    pub inner: crate::compile::Delegated,
     /// The regex pattern as a string
     pub pattern: String,
     /// The first group number that this regex captures (if it contains groups)
@@ -508,6 +507,8 @@ pub(crate) fn run(
     let mut state = State::new(prog.n_saves, MAX_STACK, option_flags);
     let mut inner_slots: Vec<Option<NonMaxUsize>> = Vec::new();
     let look_matcher = LookMatcher::new();
+    // skillbook: which form of the delegates this haystack takes (see `compile::Delegated`).
+    let ascii = s.is_ascii();
     #[cfg(feature = "std")]
     if option_flags & OPTION_TRACE != 0 {
         println!("pos\tinstruction");
@@ -747,6 +748,7 @@ pub(crate) fn run(
                     start_group,
                     end_group,
                 }) => {
+                    let inner = inner.form(ascii)?;
                     let input = Input::new(s).span(ix..s.len()).anchored(Anchored::Yes);
                     if start_group == end_group {
                         // No groups, so we can use faster methods
