@@ -248,6 +248,10 @@ enum RegexImpl {
         prog: Prog,
         n_groups: usize,
         options: RegexOptions,
+        /// skillbook: the superset prefilter (see `superset`): its pattern, and the regex, built on first use.
+        superset: Option<Arc<(String, std::sync::OnceLock<Option<compile::Delegated>>)>>,
+        /// skillbook: whether `prog` tries only the start position (`can_compile_as_anchored`).
+        anchored: bool,
     },
 }
 
@@ -551,6 +555,8 @@ struct RegexOptions {
     oniguruma_mode: bool,
     /// skillbook: whether delegates get an ASCII form for all-ASCII haystacks (see `compile::Delegated`).
     ascii_form: bool,
+    /// skillbook: whether `captures_from_pos` of a fancy regex first searches its regular superset (see `superset`).
+    superset_prefilter: bool,
 }
 
 impl RegexOptions {
@@ -585,6 +591,7 @@ impl Default for RegexOptions {
             delegate_dfa_size_limit: None,
             oniguruma_mode: false,
             ascii_form: true,
+            superset_prefilter: true,
         }
     }
 }
@@ -709,6 +716,13 @@ impl RegexBuilder {
         self
     }
 
+    /// skillbook: whether `captures_from_pos` of a fancy regex first searches a regular superset of it (on by default;
+    /// see `superset`). Off, as in fancy-regex 0.16.2: the tests compare the two.
+    pub fn superset_prefilter(&mut self, yes: bool) -> &mut Self {
+        self.0.superset_prefilter = yes;
+        self
+    }
+
     /// Attempts to better match [Oniguruma](https://github.com/kkos/oniguruma)'s default behavior
     ///
     /// Currently this amounts to changing behavior with:
@@ -809,12 +823,23 @@ impl Regex {
             });
         }
 
-        let prog = compile(&info, can_compile_as_anchored(&tree.expr))?;
+        let anchored = can_compile_as_anchored(&tree.expr);
+        let prog = compile(&info, anchored)?;
+        let superset = match options.superset_prefilter {
+            true => superset(&tree.expr).map(|e| {
+                let mut pattern = String::new();
+                e.to_str(&mut pattern, 0);
+                Arc::new((pattern, std::sync::OnceLock::new()))
+            }),
+            false => None,
+        };
         Ok(Regex {
             inner: RegexImpl::Fancy {
                 prog,
                 n_groups: info.end_group,
                 options,
+                superset,
+                anchored,
             },
             named_groups: Arc::new(tree.named_groups),
         })
@@ -1075,9 +1100,23 @@ impl Regex {
                 prog,
                 n_groups,
                 options,
-                ..
+                superset,
+                anchored,
             } => {
-                let result = vm::run(prog, text, pos, 0, options)?;
+                // skillbook: no match of the superset from `pos`, no match; else the VM starts where it matches.
+                let mut from = pos;
+                if let Some(superset) = superset.as_deref().filter(|_| pos <= text.len()) {
+                    let (pattern, regex) = superset;
+                    let regex = regex.get_or_init(|| compile::compile_inner(pattern, options).ok());
+                    if let Some(regex) = regex {
+                        match regex.regex(text)?.search(&RaInput::new(text).span(pos..text.len())) {
+                            None => return Ok(None),
+                            Some(m) if *anchored && m.start() != pos => return Ok(None),
+                            Some(m) => from = m.start(),
+                        }
+                    }
+                }
+                let result = vm::run(prog, text, from, 0, options)?;
                 Ok(result.map(|mut saves| {
                     saves.truncate(n_groups * 2);
                     Captures {
@@ -2143,4 +2182,40 @@ mod tests {
         assert_eq!(detect_possible_backref("a0a1a2\\"), false);
     }
     */
+}
+
+/// skillbook: a regular expression that matches wherever `expr` matches, and more: look-arounds, assertions and `\K`
+/// made empty (they only narrow), atomic groups made plain groups (they only narrow), back-references made "any text".
+/// A match of `expr` that starts at a position consumes text that the superset matches from the same position, so
+/// where the superset has no match from a position, `expr` has none, and no match of `expr` starts before the
+/// superset's leftmost one: `captures_from_pos` searches the superset with the fast regular engine first, and runs the
+/// backtracking VM only from where it matches (most grammar regexes match nowhere on most lines). `None` for what has
+/// no such superset here (`\G`, conditionals, subroutine calls).
+fn superset(expr: &Expr) -> Option<Expr> {
+    Some(match expr {
+        Expr::Empty | Expr::Any { .. } | Expr::Literal { .. } | Expr::Delegate { .. } => expr.clone(),
+        Expr::Assertion(_) | Expr::LookAround(..) | Expr::KeepOut => Expr::Empty,
+        Expr::Concat(v) => Expr::Concat(v.iter().map(superset).collect::<Option<_>>()?),
+        Expr::Alt(v) => Expr::Alt(v.iter().map(superset).collect::<Option<_>>()?),
+        Expr::Group(e) => Expr::Group(Box::new(superset(e)?)),
+        Expr::AtomicGroup(e) => Expr::Concat(vec![superset(e)?]),
+        Expr::Repeat {
+            child,
+            lo,
+            hi,
+            greedy,
+        } => Expr::Repeat {
+            child: Box::new(superset(child)?),
+            lo: *lo,
+            hi: *hi,
+            greedy: *greedy,
+        },
+        Expr::Backref { .. } | Expr::BackrefWithRelativeRecursionLevel { .. } => Expr::Repeat {
+            child: Box::new(Expr::Any { newline: true }),
+            lo: 0,
+            hi: usize::MAX,
+            greedy: true,
+        },
+        _ => return None,
+    })
 }
