@@ -5,7 +5,7 @@
 #   fuzz/coverage.sh [TARGET...]      (default: every target with a corpus; after `fuzz/seed.sh`)
 # Builds the targets once with AddressSanitizer into fuzz/target/asan (libFuzzer prints function coverage only with a
 # sanitizer's symbolizer; the `-s none` build the fuzzers run is left alone), replays corpus/TARGET without fuzzing
-# (`-runs=0 -print_coverage=1`), and prints per target how many of skillbook's own functions it runs (those left as
+# (`-runs=0 -print_coverage=1`), and prints per target how many of skillbook's own functions (src/ and vendor/) it runs (those left as
 # functions after inlining). The functions it does not run go to coverage/TARGET.txt, those it runs to
 # coverage/TARGET.run.txt.
 # reach/TARGET lists the functions the target must run, one per line: a piece of the symbol as libFuzzer prints it
@@ -14,7 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-src="$(cd .. && pwd)/src/"
+root="$(cd .. && pwd)/"
 asan=${ASAN_TARGET_DIR:-$here/target/asan}
 host=$(rustc -vV | sed -n 's/^host: //p')
 targets=("$@")
@@ -33,10 +33,11 @@ for t in "${targets[@]}"; do
   # Leaks are not looked for: a thread's thread-local destructors registered at exit show as a 32-byte leak.
   "$asan/$host/release/$t" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=60 \
     -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "corpus/$t" >"$log" 2>&1 || true
-  # `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`, NAME may hold spaces; only functions of skillbook's src/.
-  awk -v src="$src" '/^(UN)?COVERED_FUNC: / && index($NF, src) == 1 {
+  # `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`, NAME may hold spaces; only functions of skillbook's src/ and
+  # of the crates it vendors (vendor/: the `regex` target is there for fancy-regex's speed-ups).
+  awk -v root="$root" '/^(UN)?COVERED_FUNC: / && (index($NF, root "src/") == 1 || index($NF, root "vendor/") == 1) {
       name = $6; for (i = 7; i < NF; i++) name = name " " $i
-      print ($1 == "COVERED_FUNC:" ? "+" : "-") " " name " " substr($NF, length(src) + 1) }' "$log" |
+      print ($1 == "COVERED_FUNC:" ? "+" : "-") " " name " " substr($NF, length(root) + 1) }' "$log" |
     sort -u >"$scratch/$t.funcs"
   ran=$(grep -c '^+ ' "$scratch/$t.funcs" || true)
   all=$(wc -l <"$scratch/$t.funcs")

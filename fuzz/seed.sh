@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 corpus="$here/corpus"
-mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site,book,serve,task}
+mkdir -p "$corpus"/{frontmatter,roundtrip,markdown,manifest,pipeline,site,book,serve,task,regex}
 n=0
 next() { n=$((n + 1)); s=$(printf 'seed-%04d' "$n"); }
 
@@ -113,9 +113,34 @@ while IFS= read -r -d '' pattern; do
   { printf 'a Horde registry lost names after a netsplit\377'; cat "$pattern"; } > "$corpus/task/$s"
 done < <(find "$repo/content" -path '*/patterns/*.md' -type f -print0 | sort -z)
 
+# Patterns (grammar regexes of the Elixir, Erlang and Bash syntaxes the site highlights with, and constructs the
+# vendored fancy-regex's speed-ups treat specially), each with code lines of the shipped content as its haystack.
+mapfile -t lines < <(awk '/^```/{f=!f; next} f' $(find "$repo/content" -name '*.md' | sort) | awk 'length($0) > 8' | sort -u | awk 'NR % 97 == 1')
+while IFS= read -r pattern; do
+  for i in 0 1 2; do
+    next
+    printf '%s\n%s\n' "$pattern" "${lines[$(( (n * 7 + i) % ${#lines[@]} ))]}" > "$corpus/regex/$s"
+  done
+done <<'PATTERNS'
+(?>[\p{L}_][\w@]*(?>[?!])?)(:)(?!:)
+(?<=[ \t])!+|\bnot\b|&&|\band\b|\|\||\bor\b|\bxor\b
+(?<!\.)\b(do|end|case|for|if|cond|unless|try|receive|fn|defmodule|defp?)\b(?![?!:])
+(?=(["'])(?>\\.|(?!\1).)*\1:)
+(?<!:)(:)(?>[\p{L}_][\w@]*(?>[?!]|=(?![>=]))?|\<\>|===?|!==?|<<>>|::|<\-|\|>|=>|=~|=)
+\b(0x[0-9A-Fa-f](?>_?[0-9A-Fa-f])*|0b[01]+|0o[0-7]+|\d(?>_?\d)*(\.\d(?>_?\d)*)?([eE][-+]?\d(?>_?\d)*)?)\b
+(?<!\w)\?(\\(x[0-9A-Fa-f]{1,2}(?![0-9A-Fa-f])\b|[^xMC])|[^\s\\])
+\b(fn)\b(?!.*->)
+^(?=.*->)((?![^"']*("|'')[^"']*->)|(?=.*->[^"']*("|'')[^"']*->))
+\b[A-Z][a-zA-Z0-9_]*\b(?!:)
+^\s*(def|defmacro)\s+([\p{L}_]\w*(?:!|\?)?)(?:(\()|\s*)
+(?i:\bWHEN\b|k)\K(\w+)\1
+\G\s*(\w+)
+(?(1)a|b)(x)?
+PATTERNS
+
 # The corpora earlier runs reached, minimised and committed (fuzz/corpus.sh save).
 "$here/corpus.sh" load >/dev/null
 
-for t in frontmatter roundtrip markdown manifest pipeline site book serve task; do
+for t in frontmatter roundtrip markdown manifest pipeline site book serve task regex; do
   printf '%s: %s seeds\n' "$t" "$(ls "$corpus/$t" | wc -l)"
 done

@@ -828,6 +828,18 @@ pub mod targets {
         let _ = super::serve_status(data);
     }
 
+    /// The vendored fancy-regex's speed-ups (vendor/README.md: the ASCII form of delegates, the regular superset
+    /// searched before the backtracking VM) change no result: the input's first line is a pattern (built as syntect
+    /// builds it, in Oniguruma mode), the rest a haystack; with the speed-ups on and off the pattern builds or fails
+    /// alike (but the form as written may exceed a size limit the ASCII form does not: then there is nothing to
+    /// compare), and a search from every character boundary finds the same groups. A search that fails at run time
+    /// (the backtracking limit) is not compared: the superset lets the VM start later, so it backtracks less.
+    pub fn regex(data: &[u8]) {
+        if let Some(difference) = super::regex_differences(data) {
+            panic!("{difference}");
+        }
+    }
+
     /// At most this many budgets in a fuzzed book.toml: each is a bundle of every agent.
     pub const MAX_BUDGETS: usize = 8;
 
@@ -840,6 +852,54 @@ pub mod targets {
     pub fn book(data: &[u8]) {
         let _ = super::book_of_bytes(data);
     }
+}
+
+/// The first difference the `regex` target finds between fancy-regex with its speed-ups and without, if any.
+pub fn regex_differences(data: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(data).ok()?;
+    let (pattern, haystack) = text.split_once('\n').unwrap_or((text, ""));
+    // Long inputs only slow the fuzzer down: the constructs fit in a short pattern and a line or two.
+    if pattern.len() > 256 || haystack.len() > 512 {
+        return None;
+    }
+    let build = |speedups: bool| {
+        fancy_regex::RegexBuilder::new(pattern)
+            .oniguruma_mode(true)
+            .delegate_ascii_form(speedups)
+            .superset_prefilter(speedups)
+            .backtrack_limit(20_000)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let (fast, plain) = match (build(true), build(false)) {
+        (Ok(fast), Ok(plain)) => (fast, plain),
+        (Err(_), Err(_)) | (Ok(_), Err(_)) => return None,
+        (Err(e), Ok(_)) => {
+            return Some(format!(
+                "{pattern:?} fails to build only with the speed-ups: {e}"
+            ))
+        }
+    };
+    // `None`: the search failed at run time (the backtracking limit).
+    let groups = |re: &fancy_regex::Regex, pos: usize| {
+        re.captures_from_pos(haystack, pos).ok().map(|c| {
+            c.map(|c| {
+                c.iter()
+                    .map(|m| m.map(|m| (m.start(), m.end())))
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
+    for pos in (0..=haystack.len()).filter(|&p| haystack.is_char_boundary(p)) {
+        if let (Some(a), Some(b)) = (groups(&fast, pos), groups(&plain, pos)) {
+            if a != b {
+                return Some(format!(
+                    "{pattern:?} on {haystack:?} from {pos}: {a:?} with the speed-ups, {b:?} without"
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// What the secret file beside the served site holds; no answer of the server may contain it.

@@ -23,6 +23,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("book", targets::book),
     ("serve", targets::serve),
     ("task", targets::task),
+    ("regex", targets::regex),
 ];
 
 /// A real agent and one of its skill's patterns, as `fuzz/seed.sh` pairs them, reach expansion and bundling through
