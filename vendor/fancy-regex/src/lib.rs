@@ -2193,7 +2193,12 @@ mod tests {
 /// no such superset here (`\G`, conditionals, subroutine calls).
 fn superset(expr: &Expr) -> Option<Expr> {
     Some(match expr {
-        Expr::Empty | Expr::Any { .. } | Expr::Literal { .. } | Expr::Delegate { .. } => expr.clone(),
+        Expr::Empty | Expr::Any { .. } | Expr::Literal { .. } => expr.clone(),
+        // The superset is written out whole (`to_str`), where a delegate's text meets its neighbours; the VM compiles
+        // each delegate on its own. Only a text that regex-syntax reads as one atom means the same in both places
+        // (fancy-regex reads `[a-[b]c]` as one class; regex-syntax, as a class and then literal text, so a `*`
+        // after it would bind to its last character): with any other, there is no superset.
+        Expr::Delegate { inner, .. } if is_atom(inner) => expr.clone(),
         Expr::Assertion(_) | Expr::LookAround(..) | Expr::KeepOut => Expr::Empty,
         Expr::Concat(v) => Expr::Concat(v.iter().map(superset).collect::<Option<_>>()?),
         Expr::Alt(v) => Expr::Alt(v.iter().map(superset).collect::<Option<_>>()?),
@@ -2218,4 +2223,13 @@ fn superset(expr: &Expr) -> Option<Expr> {
         },
         _ => return None,
     })
+}
+
+/// skillbook: whether regex-syntax reads `text` as a single atom (a literal character, `.`, a class or a group).
+fn is_atom(text: &str) -> bool {
+    use regex_syntax::ast::Ast;
+    matches!(
+        regex_syntax::ast::parse::Parser::new().parse(text),
+        Ok(Ast::Literal(_) | Ast::Dot(_) | Ast::ClassUnicode(_) | Ast::ClassPerl(_) | Ast::ClassBracketed(_) | Ast::Group(_))
+    )
 }
