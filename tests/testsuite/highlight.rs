@@ -126,4 +126,3 @@ fn grammar_regexes_match_alike_with_and_without_the_speedups() {
     }
     assert!(compared > 100_000, "{compared} searches compared");
 }
-
