@@ -50,7 +50,7 @@ for t in "${targets[@]}"; do
     status=1
     continue
   fi
-  printf '%s: %s inputs run %s of %s functions of src/ (%s%%); not run: fuzz/coverage/%s.txt\n' \
+  printf '%s: %s inputs run %s of %s functions of src/ and vendor/ (%s%%); not run: fuzz/coverage/%s.txt\n' \
     "$t" "$inputs" "$ran" "$all" "$((100 * ran / all))" "$t"
   [ -f "reach/$t" ] || continue
   while IFS= read -r want; do
