@@ -503,8 +503,12 @@ impl Compiler {
 static PATTERN_MAPPING: RwLock<BTreeMap<String, String>> = RwLock::new(BTreeMap::new());
 
 pub(crate) fn compile_inner(inner_re: &str, options: &RegexOptions) -> Result<Delegated> {
+    compile_inner_with(inner_re, options, false)
+}
+
+pub(crate) fn compile_inner_with(inner_re: &str, options: &RegexOptions, anchored_only: bool) -> Result<Delegated> {
     // skillbook: no full DFA and no prefilter for delegates (see vendor/README.md).
-    let mut config = RaConfig::new().dfa(false).auto_prefilter(false);
+    let mut config = RaConfig::new().dfa(false).auto_prefilter(false).hybrid(!anchored_only);
     if let Some(size_limit) = options.delegate_size_limit {
         config = config.nfa_size_limit(Some(size_limit));
     }
@@ -610,11 +614,12 @@ fn ascii_only(hir: &Hir) -> Hir {
     match hir.kind() {
         HirKind::Empty => Hir::empty(),
         HirKind::Literal(l) => Hir::literal(l.0.clone()),
-        HirKind::Class(Class::Unicode(c)) => {
-            let mut c = c.clone();
-            c.intersect(&ClassUnicode::new([ClassUnicodeRange::new('\0', '\x7F')]));
-            Hir::class(Class::Unicode(c))
-        }
+        HirKind::Class(Class::Unicode(c)) => Hir::class(Class::Unicode(ClassUnicode::new(
+            c.ranges()
+                .iter()
+                .take_while(|r| r.start() <= '\x7F')
+                .map(|r| ClassUnicodeRange::new(r.start(), r.end().min('\x7F'))),
+        ))),
         HirKind::Class(Class::Bytes(c)) => Hir::class(Class::Bytes(c.clone())),
         HirKind::Look(look) => Hir::look(match look {
             Look::WordUnicode => Look::WordAscii,
@@ -711,7 +716,7 @@ impl DelegateBuilder {
         let start_group = self.start_group.expect("Expected at least one expression");
         let end_group = self.end_group;
 
-        let compiled = compile_inner(&self.re, options)?;
+        let compiled = compile_inner_with(&self.re, options, true)?;
 
         Ok(Insn::Delegate(Delegate {
             inner: compiled,
