@@ -546,15 +546,24 @@ fn build_inner(inner_re: &str, options: &RegexOptions, anchored_only: bool) -> R
     }
 
     // skillbook: the delegate with its classes cut to ASCII, built now; as written, built when a haystack needs it.
+    // The ASCII form is read in byte mode (Unicode off, so `\w`, `\s`, `(?i)` are ASCII from the start and no
+    // Unicode table is read), or where byte mode refuses the pattern (`\p{L}`), read as written and cut.
     let hir = if options.ascii_form {
-        regex_automata::util::syntax::parse_with(inner_re, &options.syntaxc).ok()
+        let bytes = options.syntaxc.unicode(false).utf8(false);
+        regex_automata::util::syntax::parse_with(inner_re, &bytes)
+            .ok()
+            .or_else(|| {
+                regex_automata::util::syntax::parse_with(inner_re, &options.syntaxc)
+                    .ok()
+                    .map(|hir| ascii_only(&hir))
+            })
     } else {
         None
     };
     let ascii = match hir {
         Some(hir) => RaBuilder::new()
             .configure(config.clone())
-            .build_from_hir(&ascii_only(&hir))
+            .build_from_hir(&hir)
             .ok(),
         None => None,
     };
