@@ -306,8 +306,8 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             x == y
-                || match (x.parse::<f64>(), y.parse::<f64>()) {
-                    (Ok(p), Ok(q)) => p == q || (p.is_nan() && q.is_nan()),
+                || match (yaml_float(x), yaml_float(y)) {
+                    (Some(p), Some(q)) => p == q || (p.is_nan() && q.is_nan()),
                     _ => false,
                 }
         }
@@ -316,6 +316,17 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
         }
         (Value::Map(x), Value::Map(y)) => same_fields(x, y),
         _ => a == b,
+    }
+}
+
+/// A number's value as a float: Rust's spelling, or YAML's for the infinities and NaN, which the strict reader gives
+/// (`.inf` for `6.e333`, a float too large for an `f64`, which the lenient reader keeps as written).
+fn yaml_float(s: &str) -> Option<f64> {
+    match s.to_ascii_lowercase().as_str() {
+        ".inf" | "+.inf" => Some(f64::INFINITY),
+        "-.inf" => Some(f64::NEG_INFINITY),
+        ".nan" => Some(f64::NAN),
+        _ => s.parse().ok(),
     }
 }
 
