@@ -29,8 +29,6 @@ use regex_automata::meta::{Builder as RaBuilder, BuildError as RaBuildError, Con
 use regex_automata::util::syntax::Config as SyntaxConfig;
 use regex_syntax::hir::{Capture, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
 use std::sync::OnceLock;
-#[cfg(all(test, feature = "std"))]
-use std::{collections::BTreeMap, sync::RwLock};
 
 use crate::analyze::Info;
 use crate::vm::{Delegate, Insn, Prog};
@@ -495,13 +493,6 @@ impl Compiler {
     }
 }
 
-// Unlike Regex in `regex`, `regex-automata` does not store the pattern string,
-// and we cannot retrieve the pattern string using `as_str`.
-// Unfortunately we need to get the pattern string in our tests,
-// so we just store it in a global map.
-#[cfg(all(test, feature = "std"))]
-static PATTERN_MAPPING: RwLock<BTreeMap<String, String>> = RwLock::new(BTreeMap::new());
-
 pub(crate) fn compile_inner(inner_re: &str, options: &RegexOptions) -> Result<Delegated> {
     compile_inner_with(inner_re, options, false)
 }
@@ -919,15 +910,9 @@ mod tests {
         use crate::vm::Delegate;
 
         match insn {
+            // skillbook: a `Delegated` keeps its pattern, so no global map of patterns is needed.
             Insn::Delegate(Delegate { inner, .. }) => {
-                assert_eq!(
-                    PATTERN_MAPPING
-                        .read()
-                        .unwrap()
-                        .get(&alloc::format!("{:?}", inner))
-                        .unwrap(),
-                    re
-                );
+                assert_eq!(inner.0.pattern, re);
             }
             _ => {
                 panic!("Expected Insn::Delegate but was {:#?}", insn);
