@@ -178,6 +178,7 @@ enum NewCommand {
 }
 
 fn main() -> ExitCode {
+    skillbook::timing::process_start();
     let cli = Cli::parse();
     let color = match cli.color {
         Color::Auto => None,

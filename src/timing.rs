@@ -45,8 +45,9 @@ pub fn time<T>(name: &str, f: impl FnOnce() -> T) -> T {
     let cpu = cpu_time().zip(cpu).map(|(b, a)| (b.0 - a.0, b.1 - a.1));
     DEPTH.with(|d| d.set(depth));
     eprintln!(
-        "timing: {:indent$}{name}: {ms:.1} ms{}{}",
+        "timing: {:indent$}{name}: {ms:.1} ms (end {:.1}){}{}",
         "",
+        process_start().elapsed().as_secs_f64() * 1000.0,
         cpu.map(|(u, s)| format!(" (cpu: user {u:.0} ms, sys {s:.0} ms)"))
             .unwrap_or_default(),
         peak_memory()
@@ -77,4 +78,9 @@ fn cpu_time() -> Option<(f64, f64)> {
 #[cfg(not(unix))]
 fn cpu_time() -> Option<(f64, f64)> {
     None
+}
+
+pub fn process_start() -> Instant {
+    static T: OnceLock<Instant> = OnceLock::new();
+    *T.get_or_init(Instant::now)
 }

@@ -780,8 +780,8 @@ fn browser_loads_every_page_highlights_elixir_and_searches() {
             .any(|h| h.as_str().unwrap_or("").contains("raft.html"))),
         "no result on the Raft page: {links}"
     );
-    // The index is in fragments: the query loaded the settings, meta.js, one term fragment and document fragments,
-    // not the whole index.
+    // The index is in fragments: the query loaded the settings, meta.js, the term fragment its word falls in and
+    // document fragments, not the whole index.
     let loaded = b.eval(
         "performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/search/')).map(n => n.split('/search/')[1])",
     );
@@ -800,7 +800,7 @@ fn browser_loads_every_page_highlights_elixir_and_searches() {
         .count();
     assert!(loaded.contains(&"meta.js".to_string()), "{loaded:?}");
     assert_eq!(terms, 1, "one term fragment per query word: {loaded:?}");
-    assert!(all_terms > 20, "the index has {all_terms} term fragments");
+    assert!(all_terms > 4, "the index has {all_terms} term fragments");
     // A result names the page and the heading, and its link opens that place with the words marked.
     let first = b.eval(
         "(() => { const a = [...document.querySelectorAll('#mdbook-searchresults li a')].find(a => a.getAttribute('href').includes('raft.html')); return {text: a.textContent, href: a.href}; })()",
@@ -1133,10 +1133,15 @@ fn editing_one_pattern_changes_only_its_own_files() {
         ],
         "only the edited page, the pages showing its full text and the files holding every page may change"
     );
-    // The new word is in the index, in the fragment its first two letters name.
-    let key = site::search::fragment_key("zanzibarquux");
-    let frag = String::from_utf8(after[&format!("search/t/{key}.js")].clone()).unwrap();
-    assert!(frag.contains("\"zanzibarquux\""), "{frag}");
+    // The new word is in the index, in one term fragment.
+    let holding: Vec<&String> = after
+        .iter()
+        .filter(|(k, v)| {
+            k.starts_with("search/t/") && String::from_utf8_lossy(v).contains("\"zanzibarquux\":[")
+        })
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(holding.len(), 1, "{holding:?}");
 }
 
 /// The site reads its `[book]` and `[output.html]` tables from the book.toml text that loading read: only loading

@@ -3,9 +3,11 @@
 //! - [`document`] turns one rendered page into its search document (a section per heading, as mdBook's search has):
 //!   a pure function of the page, so a caller can remember it per page.
 //! - [`index`] folds the documents into files under `search/`: `meta.js` (counts, which fragments exist),
-//!   `t/<key>.js` (the postings of every term starting with the two characters `key` names, hex-encoded) and
+//!   `t/<name>.js` (the postings of a run of consecutive terms in sorted order, 16 to 128 KB; `meta.js` lists each
+//!   fragment's first term, and the name is its first bytes in hex) and
 //!   `d/<n>.js` (the pages' titles, headings and text, for the result list and its teasers, a few hundred KB each).
-//!   A query loads `meta.js`, one term fragment per query word, and the document fragments of its best results.
+//!   A query loads `meta.js`, the term fragment each query word falls in (and, when it expands words, the fragments
+//!   after it that begin with the word), and the document fragments of its best results.
 //! - [`assets`] are the scripts every page names: `searchindex.js` holds only the `[output.html.search]` settings,
 //!   so its name never changes with the content; `searcher.js` is mdBook's searcher with the fragment loader.
 //!
@@ -26,6 +28,10 @@ const SEARCHER_JS: &str = include_str!("searcher.js");
 const TEXT_MAX: usize = 6_000;
 /// A document fragment is closed once it holds this many bytes.
 const CHUNK_BYTES: usize = 256 * 1024;
+/// A term fragment is closed, at the first term that [`closes_fragment`] picks, once it holds this many bytes...
+const FRAGMENT_MIN: usize = 16 * 1024;
+/// ...and at the latest once it holds this many.
+const FRAGMENT_MAX: usize = 128 * 1024;
 /// Words longer than this are not indexed (hashes, base64, long identifiers).
 const TERM_MAX: usize = 40;
 
@@ -233,14 +239,40 @@ fn word_slices(text: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + 
         })
 }
 
-/// The fragment a term's postings live in: its first two characters, as hex of their UTF-8 bytes.
-pub fn fragment_key(term: &str) -> String {
-    let prefix: String = term.chars().take(2).collect();
-    let mut out = String::with_capacity(prefix.len() * 2);
-    for b in prefix.bytes() {
-        let _ = write!(out, "{b:02x}");
+/// Whether the term fragment that `term` ends, now `bytes` long, is closed after it: at [`FRAGMENT_MAX`] bytes, or
+/// past [`FRAGMENT_MIN`] at about one term in eight, chosen by the term's own hash (FNV-1a), so that where fragments
+/// end does not move when terms far from there come or go.
+fn closes_fragment(term: &str, bytes: usize) -> bool {
+    if bytes >= FRAGMENT_MAX {
+        return true;
     }
-    out
+    if bytes < FRAGMENT_MIN {
+        return false;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in term.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h >> 61 == 0
+}
+
+/// A term fragment's name: the hex of its first term's first 12 bytes, with `-2` (`-3`...) after it when the fragment
+/// before has the same (two first terms that share their first 12 bytes).
+fn fragment_name(first: &str, previous: Option<&str>) -> String {
+    let mut name = String::with_capacity(24);
+    for b in first.bytes().take(12) {
+        let _ = write!(name, "{b:02x}");
+    }
+    if let Some(prev) = previous {
+        let (base, n) = match prev.split_once('-') {
+            Some((b, n)) => (b, n.parse::<u32>().unwrap_or(1)),
+            None => (prev, 1),
+        };
+        if base == name {
+            let _ = write!(name, "-{}", n + 1);
+        }
+    }
+    name
 }
 
 /// The files of the index, by path under the site root (`search/...`), from every page's document in navigation
@@ -336,22 +368,29 @@ pub fn index_with<D: std::borrow::Borrow<SearchDoc>>(
     // fragment is complete, and handed on, when the next begins.
     let mut sorted: Vec<(String, Vec<u32>)> = terms.into_iter().collect();
     sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut keys: Vec<String> = Vec::new();
+    // Fragments of consecutive terms, each closed at a term that [`closes_fragment`] picks once it holds
+    // [`FRAGMENT_MIN`] bytes: a boundary depends only on the terms near it, so an edit that adds or drops terms
+    // changes the fragments that hold them, not every fragment after them.
+    let mut fragments: Vec<(String, String)> = Vec::new();
+    let mut first = String::new();
     let mut text = String::new();
-    let mut done = |key: &str, text: &mut String| {
+    let mut done = |first: &str, text: &mut String, fragments: &mut Vec<(String, String)>| {
         text.push('}');
-        put(format!("search/t/{key}.js"), fragment_js_text(key, text));
+        let name = fragment_name(first, fragments.last().map(|f| f.1.as_str()));
+        put(
+            format!("search/t/{name}.js"),
+            fragment_js_text(&format!("t{name}"), text),
+        );
+        fragments.push((first.to_string(), name));
         text.clear();
     };
     for (term, postings) in sorted {
-        let key = fragment_key(&term);
-        if keys.last() != Some(&key) {
-            if let Some(last) = keys.last() {
-                done(last, &mut text);
-            }
-            keys.push(key);
+        if text.is_empty() {
+            first.clone_from(&term);
+            text.push('{');
+        } else {
+            text.push(',');
         }
-        text.push(if text.is_empty() { '{' } else { ',' });
         text.push_str(&serde_json::to_string(&term).unwrap_or_default());
         text.push_str(":[");
         for (i, n) in postings.iter().enumerate() {
@@ -361,16 +400,19 @@ pub fn index_with<D: std::borrow::Borrow<SearchDoc>>(
             let _ = write!(text, "{n}");
         }
         text.push(']');
+        if closes_fragment(&term, text.len()) {
+            done(&first, &mut text, &mut fragments);
+        }
     }
-    if let Some(last) = keys.last() {
-        done(last, &mut text);
+    if !text.is_empty() {
+        done(&first, &mut text, &mut fragments);
     }
-    // `keys` is in sorted order: hex of the first bytes sorts as the bytes do.
+    // `fragments` is in term order: each entry is the first term a fragment holds and its name.
     let meta = json!({
         "pages": docs.len(),
         "sections": sections,
         "chunks": chunks,
-        "fragments": keys,
+        "fragments": fragments,
     });
     put("search/meta.js".to_string(), fragment_js("meta", &meta));
 }
@@ -469,29 +511,141 @@ mod tests {
         assert_eq!(doc.sections[1].text, "one two");
     }
 
-    #[test]
-    fn every_term_is_in_the_fragment_its_prefix_names() {
-        let docs = vec![document(
-            "x.html",
-            "X",
-            &page("<h1 id=\"x\">Quorum</h1><p>Quorums über alles</p>"),
-        )];
-        let files = index(&docs);
-        let q =
-            String::from_utf8(files[&format!("search/t/{}.js", fragment_key("quorum"))].clone())
-                .unwrap();
-        assert!(
-            q.contains("\"quorum\":[0,0,") && q.contains("\"quorums\""),
-            "{q}"
-        );
-        let u = String::from_utf8(files[&format!("search/t/{}.js", fragment_key("über"))].clone())
-            .unwrap();
-        assert!(u.contains("\"über\""), "{u}");
+    /// The fragment files of an index and its meta's list of (first term, name).
+    fn fragments_of(
+        files: &BTreeMap<String, Vec<u8>>,
+    ) -> (Vec<(String, String)>, BTreeMap<String, String>) {
         let meta = String::from_utf8(files["search/meta.js"].clone()).unwrap();
-        assert!(
-            meta.starts_with("window.search.fragment(\"meta\","),
-            "{meta}"
+        let json = meta
+            .strip_prefix("window.search.fragment(\"meta\",")
+            .and_then(|m| m.strip_suffix(");\n"))
+            .expect("meta.js is a fragment script");
+        let meta: Value = serde_json::from_str(json).unwrap();
+        let list: Vec<(String, String)> =
+            serde_json::from_value(meta["fragments"].clone()).unwrap();
+        let texts = files
+            .iter()
+            .filter(|(k, _)| k.starts_with("search/t/"))
+            .map(|(k, v)| (k.clone(), String::from_utf8(v.clone()).unwrap()))
+            .collect();
+        (list, texts)
+    }
+
+    /// Where the searcher looks for `term` (searcher.js's `termFragments`, without expansion): the last fragment whose
+    /// first term is not after it.
+    fn lookup<'a>(list: &'a [(String, String)], term: &str) -> Option<&'a str> {
+        list.iter()
+            .rev()
+            .find(|(first, _)| first.as_str() <= term)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// A page of `n` made-up words (of Latin and Cyrillic letters), each `seed`-dependent.
+    fn many_words(n: usize, seed: u64) -> String {
+        let letters: Vec<char> = "abcdefghijklmnopqrstuvwxyzабвгдежз".chars().collect();
+        let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let mut out = String::new();
+        for _ in 0..n {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let len = 3 + (x >> 60) as usize;
+            for k in 0..len {
+                out.push(letters[((x >> (k * 5 % 55)) as usize) % letters.len()]);
+            }
+            out.push(' ');
+        }
+        out
+    }
+
+    #[test]
+    fn every_term_is_in_the_fragment_the_meta_names_for_it() {
+        let docs: Vec<SearchDoc> = (0..40)
+            .map(|i| {
+                document(
+                    &format!("p{i}.html"),
+                    "P",
+                    &page(&format!(
+                        "<h1 id=\"x\">Quorum</h1><p>Quorums über alles {}</p>",
+                        many_words(400, i)
+                    )),
+                )
+            })
+            .collect();
+        let files = index(&docs);
+        let (list, texts) = fragments_of(&files);
+        assert!(list.len() > 3, "several fragments: {}", list.len());
+        assert_eq!(list.len(), texts.len(), "the meta lists every fragment");
+        assert!(list.windows(2).all(|w| w[0].0 < w[1].0), "in term order");
+        for text in texts.values() {
+            assert!(text.len() <= FRAGMENT_MAX + 4096, "{}", text.len());
+        }
+        let mut terms = std::collections::BTreeSet::new();
+        for d in &docs {
+            for s in &d.sections {
+                terms.extend(words(&s.text));
+            }
+        }
+        // Which fragments hold each term.
+        let mut holds: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (path, text) in &texts {
+            let json = &text[text.find(',').unwrap() + 1..text.len() - 3];
+            let map: serde_json::Map<String, Value> = serde_json::from_str(json).unwrap();
+            for term in map.keys() {
+                holds.entry(term.clone()).or_default().push(path.clone());
+            }
+        }
+        for term in ["quorum", "quorums", "über", "alles"]
+            .iter()
+            .map(|t| t.to_string())
+            .chain(terms)
+        {
+            let name = lookup(&list, &term).unwrap_or_else(|| panic!("no fragment for {term}"));
+            assert_eq!(holds[&term], [format!("search/t/{name}.js")], "{term}");
+        }
+    }
+
+    #[test]
+    fn a_new_word_changes_only_the_fragments_near_it() {
+        let docs = |extra: &str| -> Vec<SearchDoc> {
+            (0..40)
+                .map(|i| {
+                    let more = if i == 7 { extra } else { "" };
+                    document(
+                        &format!("p{i}.html"),
+                        "P",
+                        &page(&format!("<p>{} {more}</p>", many_words(400, i))),
+                    )
+                })
+                .collect()
+        };
+        let before = index(&docs(""));
+        let after = index(&docs("mmmnewword"));
+        let (list, _) = fragments_of(&before);
+        let changed: Vec<&String> = before
+            .keys()
+            .filter(|k| k.starts_with("search/t/") && before.get(*k) != after.get(*k))
+            .collect();
+        // The word is on page 7, which appears in the postings of many terms, all after page 7's number... the
+        // postings name pages by number, so only the fragment that takes the word changes, with the meta.
+        assert!(list.len() > 3, "{}", list.len());
+        assert_eq!(changed.len(), 1, "{changed:?} of {}", list.len());
+    }
+
+    #[test]
+    fn fragment_names_are_hex_and_unique() {
+        assert_eq!(fragment_name("quorum", None), "71756f72756d");
+        assert_eq!(fragment_name("über", None), "c3bc626572");
+        let long = "abcdefghijklmnop";
+        let first = fragment_name(long, None);
+        assert_eq!(first, "6162636465666768696a6b6c");
+        let second = fragment_name("abcdefghijklzzz", Some(&first));
+        assert_eq!(second, "6162636465666768696a6b6c-2");
+        assert_eq!(
+            fragment_name("abcdefghijklzzzz", Some(&second)),
+            "6162636465666768696a6b6c-3"
         );
+        assert_eq!(fragment_name("b", Some(&second)), "62");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 'use strict';
 
 // mdBook's searcher.js (mdbook-html 0.5.4, MPL-2.0), changed by skillbook to query an index split into
-// fragments (search/meta.js, search/t/<key>.js, search/d/<n>.js) that are loaded on demand, instead of one
+// fragments (search/meta.js, search/t/<name>.js, search/d/<n>.js) that are loaded on demand, instead of one
 // elasticlunr index loaded whole.
 
 /* global Mark, path_to_root */
@@ -42,10 +42,41 @@ window.search = window.search || {};
         });
         return waiting[key];
     }
-    function fragmentKey(term) {
-        const prefix = Array.from(term).slice(0, 2).join('');
-        return Array.from(new TextEncoder().encode(prefix))
-            .map(b => b.toString(16).padStart(2, '0')).join('');
+    // Terms compared as the index sorts them: by code point (JavaScript's own `<` compares UTF-16 units).
+    function compareTerms(a, b) {
+        const x = Array.from(a);
+        const y = Array.from(b);
+        for (let i = 0; i < Math.min(x.length, y.length); i++) {
+            const d = x[i].codePointAt(0) - y[i].codePointAt(0);
+            if (d !== 0) {
+                return d;
+            }
+        }
+        return x.length - y.length;
+    }
+    // The names of the term fragments that may hold `term`: the last fragment whose first term is not after it and,
+    // when words are expanded, the fragments after it whose first term begins with it.
+    function termFragments(term) {
+        const list = meta.fragments;
+        let lo = 0;
+        let hi = list.length - 1;
+        let at = -1;
+        while (lo <= hi) {
+            const mid = (lo + hi) >> 1;
+            if (compareTerms(list[mid][0], term) <= 0) {
+                at = mid;
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        const names = at >= 0 ? [list[at][1]] : [];
+        if (search_options.expand) {
+            for (let j = at + 1; j < list.length && list[j][0].startsWith(term); j++) {
+                names.push(list[j][1]);
+            }
+        }
+        return names;
     }
     function words(text) {
         return text.toLowerCase().split(/[^\p{L}\p{N}_]+/u).filter(w => w.length > 0 && w.length <= 40);
@@ -569,11 +600,9 @@ window.search = window.search || {};
         if (terms.length === 0 || meta === null) {
             return [];
         }
-        const known = new Set(meta.fragments);
-        const shards = await Promise.all(terms.map(t => {
-            const key = fragmentKey(t);
-            return known.has(key) ? loadFragment(key, 't/' + key + '.js') : Promise.resolve(null);
-        }));
+        const shards = await Promise.all(terms.map(t => Promise.all(
+            termFragments(t).map(name => loadFragment('t' + name, 't/' + name + '.js')),
+        ).then(loaded => Object.assign({}, ...loaded.filter(f => f)))));
         const total = Math.max(meta.sections, 1);
         const scores = new Map();
         terms.forEach((term, ti) => {
