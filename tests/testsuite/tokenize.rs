@@ -152,6 +152,20 @@ fn the_re_encoded_o200k_counts_as_bpe_openai_does() {
             theirs.count(text.as_str()),
             "in {start:?}..."
         );
+        // skillbook's own counting (block by block, each pre-tokenizer piece's count remembered): the same, the first
+        // time and from its memos.
+        for _ in 0..2 {
+            assert_eq!(
+                Tokenizer::O200k.count(text),
+                theirs.count(text.as_str()),
+                "Tokenizer::O200k in {start:?}..."
+            );
+            assert_eq!(
+                Tokenizer::Cl100k.count(text),
+                bpe_openai::cl100k_base().count(text.as_str()),
+                "Tokenizer::Cl100k in {start:?}..."
+            );
+        }
         let (a, b) = (ours.encode(text.as_str()), theirs.encode(text.as_str()));
         let first = a.iter().zip(&b).position(|(x, y)| x != y);
         assert!(
