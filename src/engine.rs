@@ -425,7 +425,9 @@ fn outputs(
             scope.spawn(move || {
                 crate::timing::nested(depth, || {
                     crate::timing::time("highlight (beside)", || {
-                        crate::highlight::warm(warm.into_iter())
+                        // From the last pattern: the page threads highlight from the first, and the two meet
+                        // instead of one waiting for the block the other is highlighting.
+                        crate::highlight::warm(warm.into_iter().rev())
                     })
                 })
             });
