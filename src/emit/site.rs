@@ -727,7 +727,7 @@ impl SitePlan {
         for (name, bytes) in shared.shared_files() {
             sink.put(format!("{prefix}{name}"), bytes, None);
         }
-        // print.html on a thread of its own, beside llms-full.txt (each reads every page).
+        // print.html: with llms-full.txt on a thread of their own, beside the search index (each reads every page).
         let print = || -> Result<(), String> {
             if !(whole && shared.print_enabled()) {
                 return Ok(());
@@ -755,9 +755,7 @@ impl SitePlan {
             });
             failed.map_or(Ok(()), Err)
         };
-        std::thread::scope(|scope| {
-            let depth = crate::timing::depth();
-            let printed = scope.spawn(move || crate::timing::nested(depth, print));
+        let llms_full = || {
             if whole {
                 crate::timing::time("llms-full", || {
                     sink.put_with(format!("{prefix}llms-full.txt"), &mut |w| {
@@ -765,6 +763,17 @@ impl SitePlan {
                     })
                 });
             }
+        };
+        // print.html and llms-full.txt on one thread, the search index (about as long as the two) on this one.
+        std::thread::scope(|scope| {
+            let depth = crate::timing::depth();
+            let printed = scope.spawn(move || {
+                crate::timing::nested(depth, || {
+                    let printed = print();
+                    llms_full();
+                    printed
+                })
+            });
             if whole && shared.search_enabled() {
                 let docs: Vec<&search::SearchDoc> =
                     pages.iter().filter_map(|p| p.search.as_ref()).collect();
