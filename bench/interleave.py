@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Interleaved wall-time comparison of commands, with cold outputs.
+
+    python3 bench/interleave.py CHUNKS ROUNDS NAME=COMMAND ...
+
+Runs every command once per round, in turn, ROUNDS rounds per chunk, and prints each command's median, quartiles,
+minimum and median CPU (user + system of the child). Before each run the command's output is removed and `sync` is
+run, as `hyperfine --prepare 'rm -rf ...'` does: `--out DIR` of a skillbook command, `BOOK/book` of
+`site_book mdbook BOOK`. Fuzzers running from `fuzz/run.sh` are paused (SIGSTOP) during each chunk and resumed
+between chunks (libFuzzer's per-input timeout is wall time: keep a chunk under about 40 s).
+"""
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+
+def fuzzers():
+    out = subprocess.run(
+        "pgrep -f '^[^ ]*x86_64-unknown-linux-gnu/release/[a-z]+ '",
+        shell=True, capture_output=True, text=True,
+    ).stdout.split()
+    return [int(p) for p in out]
+
+
+def main():
+    chunks, rounds = int(sys.argv[1]), int(sys.argv[2])
+    cmds = [a.split("=", 1) for a in sys.argv[3:]]
+    wall = {n: [] for n, _ in cmds}
+    cpu = {n: [] for n, _ in cmds}
+    for _ in range(chunks):
+        paused = fuzzers()
+        for p in paused:
+            os.kill(p, signal.SIGSTOP)
+        try:
+            for _ in range(rounds):
+                for name, cmd in cmds:
+                    m = re.search(r"--out (\S+)", cmd)
+                    if m:
+                        shutil.rmtree(m.group(1), ignore_errors=True)
+                    m = re.search(r"site_book mdbook (\S+)", cmd)
+                    if m:
+                        shutil.rmtree(m.group(1) + "/book", ignore_errors=True)
+                    subprocess.run("sync", shell=True)
+                    t, r0 = time.perf_counter(), os.times()
+                    subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, check=True)
+                    r1 = os.times()
+                    wall[name].append(time.perf_counter() - t)
+                    cpu[name].append(
+                        (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+                    )
+        finally:
+            for p in paused:
+                try:
+                    os.kill(p, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+        time.sleep(5)
+    for name, _ in cmds:
+        v = sorted(wall[name])
+        print(
+            f"{name:10s} median {statistics.median(v) * 1000:6.1f} ms  q1 {v[len(v) // 4] * 1000:6.1f} "
+            f"q3 {v[3 * len(v) // 4] * 1000:6.1f}  min {v[0] * 1000:6.1f}  "
+            f"cpu median {statistics.median(cpu[name]) * 1000:6.1f} ms  (n={len(v)})"
+        )
+
+
+if __name__ == "__main__":
+    main()
