@@ -122,10 +122,10 @@ impl Tokenizer {
             // What `Bpe::count` does, with each piece's count remembered.
             let text = bpe.normalize(block);
             bpe.split(text.as_str())
-                .map(|piece| memo.count(bpe, piece))
+                .map(|piece| memo.piece(bpe, piece))
                 .sum()
         });
-        self.memo().insert(block, n);
+        self.memo().insert(block, n, MEMO_BYTES);
         n
     }
 
@@ -168,7 +168,7 @@ pub fn forget() {
 
 /// Counts of text blocks already made, so that a text counted again (a bundle measured at another cutoff, a pattern
 /// in another agent's bundle, the same pattern after a save) costs a lookup per block. Bounded: cleared when the
-/// blocks it holds pass [`MEMO_BYTES`].
+/// blocks it holds pass [`MEMO_BYTES`] (a piece memo: [`PIECE_MEMO_BYTES`]).
 #[derive(Default)]
 struct Memo {
     map: HashMap<Box<str>, usize, foldhash::fast::FixedState>,
@@ -177,9 +177,12 @@ struct Memo {
 
 const MEMO_BYTES: usize = 64 << 20;
 
+/// The most piece text one thread's piece memo holds before it starts again.
+const PIECE_MEMO_BYTES: usize = 4 << 20;
+
 impl Memo {
-    fn insert(&mut self, block: &str, n: usize) {
-        if self.bytes + block.len() > MEMO_BYTES {
+    fn insert(&mut self, block: &str, n: usize, limit: usize) {
+        if self.bytes + block.len() > limit {
             self.map.clear();
             self.bytes = 0;
         }
@@ -187,39 +190,23 @@ impl Memo {
             self.bytes += block.len();
         }
     }
+
+    /// The count of one pre-tokenizer piece, remembered.
+    fn piece(&mut self, bpe: &Bpe, piece: &str) -> usize {
+        if let Some(&n) = self.map.get(piece) {
+            return n;
+        }
+        let n = bpe.bpe.count(piece.as_bytes());
+        self.insert(piece, n, PIECE_MEMO_BYTES);
+        n
+    }
 }
 
 thread_local! {
     /// Each thread's counts of pre-tokenizer pieces (words with their leading space, numbers, punctuation runs), by
     /// tokenizer name: a block not counted before is mostly pieces counted before, and a lookup costs a fraction of
     /// a BPE encoding (which allocates an encoder per piece).
-    static PIECES: std::cell::RefCell<HashMap<&'static str, PieceMemo>> = Default::default();
-}
-
-/// Counts of pieces, bounded like [`Memo`].
-#[derive(Default)]
-struct PieceMemo {
-    map: HashMap<Box<str>, u32, foldhash::fast::FixedState>,
-    bytes: usize,
-}
-
-/// The most piece text one thread's piece memo holds before it starts again.
-const PIECE_MEMO_BYTES: usize = 4 << 20;
-
-impl PieceMemo {
-    fn count(&mut self, bpe: &Bpe, piece: &str) -> usize {
-        if let Some(&n) = self.map.get(piece) {
-            return n as usize;
-        }
-        let n = bpe.bpe.count(piece.as_bytes());
-        if self.bytes + piece.len() > PIECE_MEMO_BYTES {
-            self.map.clear();
-            self.bytes = 0;
-        }
-        self.bytes += piece.len();
-        self.map.insert(piece.into(), n as u32);
-        n
-    }
+    static PIECES: std::cell::RefCell<HashMap<&'static str, Memo>> = Default::default();
 }
 
 /// Splits `text` where its tokens cannot straddle: after a `\n` that a character other than whitespace or `/`
