@@ -1025,6 +1025,26 @@ mod tests {
         assert_eq!(fs::read_to_string(out.join("x.md")).unwrap(), "good");
     }
 
+    #[test]
+    fn a_write_that_fails_on_the_writer_thread_fails_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        commit(&out, &tree(&[("x.md", "good")])).unwrap();
+        let staging = Staging::begin(&out, None).unwrap();
+        staging.put("a/b.md".into(), b"b", None);
+        // A file where the folder `a` is: the writer thread's write fails (the path checks passed).
+        staging.put("a".into(), b"not a folder", None);
+        staging.put("x.md".into(), b"new", None);
+        assert!(staging.commit(false).is_err());
+        assert_eq!(fs::read_to_string(out.join("x.md")).unwrap(), "good");
+        // Nothing of the failed build is left beside the output.
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["build"], "{left:?}");
+    }
+
     #[cfg(unix)]
     #[test]
     fn writes_recorded_modes_also_when_reusing_a_file() {
