@@ -841,6 +841,49 @@ fn browser_loads_every_page_highlights_elixir_and_searches() {
     let hits = hits.as_str().unwrap_or("").to_string();
     assert!(hits.contains("Quorum"), "{hits}");
     assert!(hits.contains(" » "), "no result names a heading: {hits}");
+
+    // A word's beginning that more than one term fragment begins with: all of them load, and words in each are found.
+    let meta = fs::read_to_string(site.join("search/meta.js")).unwrap();
+    let meta: Value = serde_json::from_str(
+        meta.trim_end()
+            .strip_prefix("window.search.fragment(\"meta\",")
+            .and_then(|m| m.strip_suffix(");"))
+            .expect("meta.js is a fragment script"),
+    )
+    .unwrap();
+    let firsts: Vec<String> = meta["fragments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[0].as_str().unwrap().to_string())
+        .collect();
+    let letter = ('a'..='z')
+        .find(|c| firsts.iter().filter(|f| f.starts_with(*c)).count() >= 2)
+        .expect("two term fragments begin with the same letter");
+    b.visit(&format!("{base}index.html?search={letter}"));
+    let hits = b.wait_for(
+        "document.querySelectorAll('#mdbook-searchresults li').length",
+        Duration::from_secs(10),
+    );
+    assert!(hits.as_u64().unwrap_or(0) > 0, "`{letter}` found nothing");
+    let loaded = b.eval(
+        "performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/search/t/')).length",
+    );
+    // The fragment the letter falls in (the last whose first word is not after it) and those after it that begin
+    // with it.
+    let word = letter.to_string();
+    let at = firsts.iter().rposition(|f| f.as_str() <= word.as_str());
+    let after = firsts[at.map_or(0, |a| a + 1)..]
+        .iter()
+        .take_while(|f| f.starts_with(letter))
+        .count();
+    let expected = (at.is_some() as usize + after) as u64;
+    assert!(after >= 1, "{firsts:?}");
+    assert_eq!(
+        loaded.as_u64(),
+        Some(expected),
+        "`{letter}`: term fragments loaded, of {firsts:?}"
+    );
 }
 
 /// Screenshots for people: `SCREENSHOTS=/tmp/shots cargo test --test testsuite site::screenshots -- --ignored`
