@@ -425,9 +425,7 @@ fn outputs(
             scope.spawn(move || {
                 crate::timing::nested(depth, || {
                     crate::timing::time("highlight (beside)", || {
-                        // From the last pattern: the page threads highlight from the first, and the two meet
-                        // instead of one waiting for the block the other is highlighting.
-                        crate::highlight::warm(warm.into_iter().rev())
+                        crate::highlight::warm(warm.into_iter())
                     })
                 })
             });
