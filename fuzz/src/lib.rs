@@ -820,6 +820,7 @@ pub mod targets {
             out.files.contains_key("site/index.html") && out.files.contains_key("site/print.html"),
             "the site has an index and a print page"
         );
+        search_index_finds_every_term(&out);
         for path in emit::site::bundles::paths(Some(&bundles)) {
             // One `.md` off: a page of an agent named `x.md` is `bundles/x.md.md`, made as `bundles/x.md.html`.
             let html = format!("site/{}.html", path.strip_suffix(".md").unwrap_or(&path));
@@ -829,6 +830,51 @@ pub mod targets {
             );
         }
         Some(out)
+    }
+
+    /// The search index's term fragments as the searcher reads them: `meta.js` lists every fragment, in order of
+    /// first word, each term is in one fragment, and the lookup (searcher.js's `termFragments`: the last fragment
+    /// whose first word is not after the term) names the one that holds it.
+    fn search_index_finds_every_term(out: &OutputTree) {
+        let script = |path: &str| -> serde_json::Value {
+            let bytes = out
+                .files
+                .get(path)
+                .unwrap_or_else(|| panic!("{path} is made"));
+            let text = std::str::from_utf8(bytes).expect("a search fragment is UTF-8");
+            let json = text
+                .strip_prefix("window.search.fragment(")
+                .and_then(|t| t.strip_suffix(");\n"))
+                .and_then(|t| t.split_once(','))
+                .map(|(_, json)| json)
+                .unwrap_or_else(|| panic!("{path} is a fragment script"));
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        let meta = script("site/search/meta.js");
+        let list: Vec<(String, String)> =
+            serde_json::from_value(meta["fragments"].clone()).expect("meta.js lists the fragments");
+        assert!(
+            list.windows(2).all(|w| w[0].0 < w[1].0),
+            "fragments in order: {list:?}"
+        );
+        let made = out
+            .files
+            .keys()
+            .filter(|k| k.starts_with("site/search/t/"))
+            .count();
+        assert_eq!(made, list.len(), "meta.js lists every term fragment");
+        for (first, name) in &list {
+            let terms = script(&format!("site/search/t/{name}.js"));
+            let terms = terms.as_object().expect("a term fragment is an object");
+            assert!(terms.contains_key(first), "{name} begins with {first}");
+            for term in terms.keys() {
+                let at = list
+                    .iter()
+                    .rposition(|(f, _)| f.as_str() <= term.as_str())
+                    .map(|i| &list[i].1);
+                assert_eq!(at, Some(name), "the lookup of {term:?}");
+            }
+        }
     }
 
     /// The development server's answer to a request target (the path and query of a GET as the HTTP library hands
