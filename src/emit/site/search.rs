@@ -3,8 +3,8 @@
 //! - [`document`] turns one rendered page into its search document (a section per heading, as mdBook's search has):
 //!   a pure function of the page, so a caller can remember it per page.
 //! - [`index`] folds the documents into files under `search/`: `meta.js` (counts, which fragments exist),
-//!   `t/<name>.js` (the postings of a run of consecutive terms in sorted order, 16 to 128 KB; `meta.js` lists each
-//!   fragment's first term, and the name is its first bytes in hex) and
+//!   `t/<name>.js` (the postings of a run of consecutive terms in sorted order, from 16 KB to 128 KB unless one term's
+//!   postings are longer; `meta.js` lists each fragment's first term, and the name is its first bytes in hex) and
 //!   `d/<n>.js` (the pages' titles, headings and text, for the result list and its teasers, a few hundred KB each).
 //!   A query loads `meta.js`, the term fragment each query word falls in (and, when it expands words, the fragments
 //!   after it that begin with the word), and the document fragments of its best results.
