@@ -80,6 +80,8 @@ fn cpu_time() -> Option<(f64, f64)> {
     None
 }
 
+/// When the process started, as far as timings are concerned: the first call (the binary makes it first thing in
+/// `main`), so that each timing line can say when its stage ended.
 pub fn process_start() -> Instant {
     static T: OnceLock<Instant> = OnceLock::new();
     *T.get_or_init(Instant::now)
