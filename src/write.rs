@@ -8,7 +8,7 @@ use std::io;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Mutex;
 
 /// Output files by path relative to the output directory (`/`-separated), in a stable order, with the permission
 /// bits of the files that must keep their own (files copied from the source plugin, such as executable scripts).
@@ -267,10 +267,7 @@ pub struct Staging {
     name: String,
     tmp: PathBuf,
     previous: Option<HashMap<String, u64>>,
-    state: Arc<Mutex<StageState>>,
-    /// The thread that writes what [`Sink::put`] hands it, so that the threads making files do not wait for the file
-    /// system (creating a file costs about 0.1 ms of system time on ext4); gone once [`Staging::settle`] waited for it.
-    writer: Mutex<Option<Writer>>,
+    state: Mutex<StageState>,
     done: bool,
     /// The temporary directory started as a [`Mirror`] of the previous output: every file of `previous` is in it
     /// already (a hard link to the output's), so an unchanged file needs nothing, and a changed one is unlinked before
@@ -312,48 +309,6 @@ impl Drop for MirrorHandle {
         if let Some(h) = self.0.take() {
             let _ = h.join();
         }
-    }
-}
-
-/// The staging directory's writer thread and the queue to it (bounded: a maker that runs ahead waits rather than
-/// holding every file's bytes twice).
-struct Writer {
-    queue: mpsc::SyncSender<(PathBuf, Vec<u8>, Option<u32>)>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-/// Files queued for the writer before a maker waits.
-const WRITER_QUEUE: usize = 64;
-
-impl Writer {
-    fn start(state: Arc<Mutex<StageState>>) -> io::Result<Writer> {
-        let (queue, jobs) = mpsc::sync_channel::<(PathBuf, Vec<u8>, Option<u32>)>(WRITER_QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("skillbook-writer".into())
-            .spawn(move || {
-                for (path, bytes, mode) in jobs {
-                    if let Err(e) = write_file(&path, &bytes, mode) {
-                        fail_in(&state, e);
-                    }
-                }
-            })?;
-        Ok(Writer { queue, thread })
-    }
-}
-
-fn write_file(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
-    fs::write(path, bytes)?;
-    match mode {
-        Some(m) => set_permissions(path, m),
-        None => Ok(()),
-    }
-}
-
-/// Keeps the first error met.
-fn fail_in(state: &Mutex<StageState>, e: io::Error) {
-    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    if st.error.is_none() {
-        st.error = Some(e);
     }
 }
 
@@ -432,15 +387,13 @@ impl Staging {
         if !mirrored && tmp.exists() {
             fs::remove_dir_all(&tmp)?;
         }
-        let state = Arc::new(Mutex::new(StageState::default()));
         let staging = Staging {
             out: out.to_path_buf(),
             parent,
             name,
             tmp,
             previous,
-            writer: Mutex::new(Some(Writer::start(state.clone())?)),
-            state,
+            state: Mutex::new(StageState::default()),
             done: false,
             mirrored,
         };
@@ -459,39 +412,9 @@ impl Staging {
     }
 
     fn fail(&self, e: io::Error) {
-        fail_in(&self.state, e);
-    }
-
-    /// Waits until every file handed to the writer thread is written (or failed), and stops it: what follows
-    /// writes on the caller's thread.
-    fn settle(&self) {
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(w) = writer {
-            drop(w.queue);
-            if w.thread.join().is_err() {
-                self.fail(io::Error::other("the writer thread panicked"));
-            }
-        }
-    }
-
-    /// Writes `bytes` at `path` on the writer thread, or here once it is stopped.
-    fn write(&self, path: PathBuf, bytes: &[u8], mode: Option<u32>) {
-        let queue = self
-            .writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|w| w.queue.clone());
-        let job = (path, bytes.to_vec(), mode);
-        let job = match queue {
-            Some(q) => match q.send(job) {
-                Ok(()) => return,
-                Err(mpsc::SendError(job)) => job,
-            },
-            None => job,
-        };
-        if let Err(e) = write_file(&job.0, &job.1, job.2) {
-            self.fail(e);
+        let mut st = self.state();
+        if st.error.is_none() {
+            st.error = Some(e);
         }
     }
 
@@ -565,7 +488,6 @@ impl Staging {
 
     /// The first error met writing, if any.
     pub fn error(&self) -> Option<io::ErrorKind> {
-        self.settle();
         self.state().error.as_ref().map(|e| e.kind())
     }
 
@@ -637,7 +559,6 @@ impl Staging {
         background: bool,
         mirror: bool,
     ) -> io::Result<(Committed, Option<MirrorHandle>)> {
-        self.settle();
         let (mut written, linked, files) = {
             let mut st = self.state();
             if let Some(e) = st.error.take() {
@@ -729,7 +650,6 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        self.settle();
         if !self.done && self.tmp.exists() {
             let _ = fs::remove_dir_all(&self.tmp);
         }
@@ -743,9 +663,13 @@ impl Sink for Staging {
             if self.link(&rel, &path, hash, mode) {
                 self.record(rel.clone(), hash, false);
             } else {
-                // Recorded now, written on the writer thread: an error there fails the commit.
-                self.write(path, bytes, mode);
-                self.record(rel.clone(), hash, true);
+                match fs::write(&path, bytes).and_then(|()| match mode {
+                    Some(m) => set_permissions(&path, m),
+                    None => Ok(()),
+                }) {
+                    Ok(()) => self.record(rel.clone(), hash, true),
+                    Err(e) => self.fail(e),
+                }
             }
         }
         FileRef {
