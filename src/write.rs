@@ -950,13 +950,13 @@ mod tests {
     }
 
     #[test]
-    fn a_write_that_fails_on_the_writer_thread_fails_the_commit() {
+    fn a_write_that_fails_after_the_path_checks_fails_the_commit() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("build");
         commit(&out, &tree(&[("x.md", "good")])).unwrap();
         let staging = Staging::begin(&out, None).unwrap();
         staging.put("a/b.md".into(), b"b", None);
-        // A file where the folder `a` is: the writer thread's write fails (the path checks passed).
+        // A file where the folder `a` is: the write fails (the path checks passed).
         staging.put("a".into(), b"not a folder", None);
         staging.put("x.md".into(), b"new", None);
         assert!(staging.commit(false).is_err());
