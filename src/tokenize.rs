@@ -77,30 +77,30 @@ impl Tokenizer {
         }
     }
 
+    /// Which vocabulary this tokenizer counts with: 0 for o200k (also behind the Claude estimates, which scale its
+    /// counts), 1 for cl100k. The decoded vocabularies and the count memos are kept per vocabulary.
+    fn vocabulary(self) -> usize {
+        usize::from(matches!(self, Tokenizer::Cl100k))
+    }
+
     /// The vocabulary, decoded on first use from the bytes compiled into the binary, which are then given back to
     /// the kernel ([`crate::memory::release_read_only_data`]): nothing reads them again.
     fn bpe(self) -> &'static Bpe {
-        static O200K: OnceLock<&'static Bpe> = OnceLock::new();
-        static CL100K: OnceLock<&'static Bpe> = OnceLock::new();
-        let (cell, load): (_, fn() -> &'static Bpe) = match self {
-            Tokenizer::Cl100k => (&CL100K, bpe_openai::cl100k_base),
-            _ => (&O200K, o200k),
-        };
-        cell.get_or_init(|| {
-            let bpe = load();
+        static CELLS: [OnceLock<&'static Bpe>; 2] = [OnceLock::new(), OnceLock::new()];
+        const LOADS: [fn() -> &'static Bpe; 2] = [o200k, bpe_openai::cl100k_base];
+        let v = self.vocabulary();
+        CELLS[v].get_or_init(|| {
+            let bpe = LOADS[v]();
             crate::memory::release_read_only_data();
             bpe
         })
     }
 
     fn memo(self) -> MutexGuard<'static, Memo> {
-        static O200K: LazyLock<Mutex<Memo>> = LazyLock::new(|| Mutex::new(Memo::default()));
-        static CL100K: LazyLock<Mutex<Memo>> = LazyLock::new(|| Mutex::new(Memo::default()));
-        let memo = match self {
-            Tokenizer::Cl100k => &CL100K,
-            _ => &O200K,
-        };
-        memo.lock().unwrap_or_else(|e| e.into_inner())
+        static MEMOS: LazyLock<[Mutex<Memo>; 2]> = LazyLock::new(Default::default);
+        MEMOS[self.vocabulary()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn scale(self, n: usize) -> usize {
@@ -117,8 +117,7 @@ impl Tokenizer {
         }
         let bpe = self.bpe();
         let n = PIECES.with(|pieces| {
-            let mut pieces = pieces.borrow_mut();
-            let memo = pieces.entry(self.name()).or_default();
+            let memo = &mut pieces.borrow_mut()[self.vocabulary()];
             // What `Bpe::count` does, with each piece's count remembered.
             let text = bpe.normalize(block);
             bpe.split(text.as_str())
@@ -163,7 +162,7 @@ pub fn forget() {
     for t in [Tokenizer::O200k, Tokenizer::Cl100k] {
         *t.memo() = Memo::default();
     }
-    PIECES.with(|p| p.borrow_mut().clear());
+    PIECES.with(|p| *p.borrow_mut() = Default::default());
 }
 
 /// Counts of text blocks already made, so that a text counted again (a bundle measured at another cutoff, a pattern
@@ -204,9 +203,9 @@ impl Memo {
 
 thread_local! {
     /// Each thread's counts of pre-tokenizer pieces (words with their leading space, numbers, punctuation runs), by
-    /// tokenizer name: a block not counted before is mostly pieces counted before, and a lookup costs a fraction of
-    /// a BPE encoding (which allocates an encoder per piece).
-    static PIECES: std::cell::RefCell<HashMap<&'static str, Memo>> = Default::default();
+    /// vocabulary: a block not counted before is mostly pieces counted before, and a lookup costs a fraction of a BPE
+    /// encoding (which allocates an encoder per piece).
+    static PIECES: std::cell::RefCell<[Memo; 2]> = Default::default();
 }
 
 /// Splits `text` where its tokens cannot straddle: after a `\n` that a character other than whitespace or `/`
