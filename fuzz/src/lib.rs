@@ -841,14 +841,9 @@ pub mod targets {
                 .files
                 .get(path)
                 .unwrap_or_else(|| panic!("{path} is made"));
-            let text = std::str::from_utf8(bytes).expect("a search fragment is UTF-8");
-            let json = text
-                .strip_prefix("window.search.fragment(")
-                .and_then(|t| t.strip_suffix(");\n"))
-                .and_then(|t| t.split_once(','))
-                .map(|(_, json)| json)
-                .unwrap_or_else(|| panic!("{path} is a fragment script"));
-            serde_json::from_str(json).unwrap_or_else(|e| panic!("{path}: {e}"))
+            emit::site::search::read_fragment(bytes)
+                .unwrap_or_else(|| panic!("{path} is a fragment script"))
+                .1
         };
         let meta = script("site/search/meta.js");
         let list: Vec<(String, String)> =

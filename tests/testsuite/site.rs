@@ -634,6 +634,19 @@ impl Browser {
         }
     }
 
+    /// Opens `index.html?search=QUERY` under `base` (asserting it loads cleanly) and waits for the results: their
+    /// number (0 when none came within 10 s).
+    fn search(&mut self, base: &str, query: &str) -> u64 {
+        let errors = self.visit(&format!("{base}index.html?search={query}"));
+        assert!(errors.is_empty(), "?search={query}: {errors:?}");
+        self.wait_for(
+            "document.querySelectorAll('#mdbook-searchresults li').length",
+            Duration::from_secs(10),
+        )
+        .as_u64()
+        .unwrap_or(0)
+    }
+
     /// A PNG of the viewport, after scrolling to `y` (pixels).
     fn screenshot(&mut self, y: u32) -> Vec<u8> {
         self.eval(&format!(
@@ -764,13 +777,7 @@ fn browser_loads_every_page_highlights_elixir_and_searches() {
     assert!(counts.iter().all(|c| c.as_u64().unwrap_or(0) > 0), "{raft}");
 
     // mdBook's search finds Raft.
-    let errors = b.visit(&format!("{base}index.html?search=Raft"));
-    assert!(errors.is_empty(), "{errors:?}");
-    let hits = b.wait_for(
-        "document.querySelectorAll('#mdbook-searchresults li').length",
-        Duration::from_secs(10),
-    );
-    assert!(hits.as_u64().unwrap_or(0) > 0, "search found nothing");
+    assert!(b.search(&base, "Raft") > 0, "search found nothing");
     let links = b.eval(
         "[...document.querySelectorAll('#mdbook-searchresults li a')].map(a => a.getAttribute('href'))",
     );
@@ -843,14 +850,8 @@ fn browser_loads_every_page_highlights_elixir_and_searches() {
     assert!(hits.contains(" » "), "no result names a heading: {hits}");
 
     // A word's beginning that more than one term fragment begins with: all of them load, and words in each are found.
-    let meta = fs::read_to_string(site.join("search/meta.js")).unwrap();
-    let meta: Value = serde_json::from_str(
-        meta.trim_end()
-            .strip_prefix("window.search.fragment(\"meta\",")
-            .and_then(|m| m.strip_suffix(");"))
-            .expect("meta.js is a fragment script"),
-    )
-    .unwrap();
+    let (_, meta) = site::search::read_fragment(&fs::read(site.join("search/meta.js")).unwrap())
+        .expect("meta.js is a fragment script");
     let firsts: Vec<String> = meta["fragments"]
         .as_array()
         .unwrap()
@@ -860,12 +861,10 @@ fn browser_loads_every_page_highlights_elixir_and_searches() {
     let letter = ('a'..='z')
         .find(|c| firsts.iter().filter(|f| f.starts_with(*c)).count() >= 2)
         .expect("two term fragments begin with the same letter");
-    b.visit(&format!("{base}index.html?search={letter}"));
-    let hits = b.wait_for(
-        "document.querySelectorAll('#mdbook-searchresults li').length",
-        Duration::from_secs(10),
+    assert!(
+        b.search(&base, &letter.to_string()) > 0,
+        "`{letter}` found nothing"
     );
-    assert!(hits.as_u64().unwrap_or(0) > 0, "`{letter}` found nothing");
     let loaded = b.eval(
         "performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/search/t/')).length",
     );

@@ -440,6 +440,16 @@ fn fragment_js_text(key: &str, json: &str) -> Vec<u8> {
     format!("window.search.fragment({},{text});\n", json!(key)).into_bytes()
 }
 
+/// The key and data of a fragment script as [`fragment_js`] writes it, as the searcher receives them; `None` for
+/// anything else. For readers of the index outside the browser (tests, the fuzz targets).
+pub fn read_fragment(script: &[u8]) -> Option<(String, Value)> {
+    let args = std::str::from_utf8(script)
+        .ok()?
+        .strip_prefix("window.search.fragment(")?
+        .strip_suffix(");\n")?;
+    serde_json::from_str(&format!("[{args}]")).ok()
+}
+
 /// The search scripts every page names: `searchindex.js` (the settings only: its bytes, and so its name, change only
 /// with `[output.html.search]`), `searcher.js`, and an empty `elasticlunr.min.js` for themes whose `index.hbs` still
 /// names it.
@@ -511,24 +521,25 @@ mod tests {
         assert_eq!(doc.sections[1].text, "one two");
     }
 
-    /// The fragment files of an index and its meta's list of (first term, name).
-    fn fragments_of(
-        files: &BTreeMap<String, Vec<u8>>,
-    ) -> (Vec<(String, String)>, BTreeMap<String, String>) {
-        let meta = String::from_utf8(files["search/meta.js"].clone()).unwrap();
-        let json = meta
-            .strip_prefix("window.search.fragment(\"meta\",")
-            .and_then(|m| m.strip_suffix(");\n"))
-            .expect("meta.js is a fragment script");
-        let meta: Value = serde_json::from_str(json).unwrap();
+    /// Each term fragment's terms (with their postings), by the fragment's path.
+    type TermMaps = BTreeMap<String, serde_json::Map<String, Value>>;
+
+    /// An index's meta list of (first term, name), and each term fragment's terms by its path.
+    fn fragments_of(files: &BTreeMap<String, Vec<u8>>) -> (Vec<(String, String)>, TermMaps) {
+        let (key, meta) =
+            read_fragment(&files["search/meta.js"]).expect("meta.js is a fragment script");
+        assert_eq!(key, "meta");
         let list: Vec<(String, String)> =
             serde_json::from_value(meta["fragments"].clone()).unwrap();
-        let texts = files
+        let terms = files
             .iter()
             .filter(|(k, _)| k.starts_with("search/t/"))
-            .map(|(k, v)| (k.clone(), String::from_utf8(v.clone()).unwrap()))
+            .map(|(k, v)| {
+                let (_, data) = read_fragment(v).expect("a term fragment is a fragment script");
+                (k.clone(), data.as_object().expect("an object").clone())
+            })
             .collect();
-        (list, texts)
+        (list, terms)
     }
 
     /// Where the searcher looks for `term` (searcher.js's `termFragments`, without expansion): the last fragment whose
@@ -573,12 +584,16 @@ mod tests {
             })
             .collect();
         let files = index(&docs);
-        let (list, texts) = fragments_of(&files);
+        let (list, fragments) = fragments_of(&files);
         assert!(list.len() > 3, "several fragments: {}", list.len());
-        assert_eq!(list.len(), texts.len(), "the meta lists every fragment");
+        assert_eq!(list.len(), fragments.len(), "the meta lists every fragment");
         assert!(list.windows(2).all(|w| w[0].0 < w[1].0), "in term order");
-        for text in texts.values() {
-            assert!(text.len() <= FRAGMENT_MAX + 4096, "{}", text.len());
+        for path in fragments.keys() {
+            assert!(
+                files[path].len() <= FRAGMENT_MAX + 4096,
+                "{}",
+                files[path].len()
+            );
         }
         let mut terms = std::collections::BTreeSet::new();
         for d in &docs {
@@ -588,10 +603,8 @@ mod tests {
         }
         // Which fragments hold each term.
         let mut holds: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (path, text) in &texts {
-            let json = &text[text.find(',').unwrap() + 1..text.len() - 3];
-            let map: serde_json::Map<String, Value> = serde_json::from_str(json).unwrap();
-            for term in map.keys() {
+        for (path, terms) in &fragments {
+            for term in terms.keys() {
                 holds.entry(term.clone()).or_default().push(path.clone());
             }
         }
@@ -630,6 +643,16 @@ mod tests {
         // postings name pages by number, so only the fragment that takes the word changes, with the meta.
         assert!(list.len() > 3, "{}", list.len());
         assert_eq!(changed.len(), 1, "{changed:?} of {}", list.len());
+    }
+
+    #[test]
+    fn a_fragment_script_reads_back() {
+        let data = json!({"a<b": [1, 2], "über": "</script>"});
+        assert_eq!(
+            read_fragment(&fragment_js("t61", &data)),
+            Some(("t61".to_string(), data))
+        );
+        assert_eq!(read_fragment(b"window.search.fragment(\"x\",{);\n"), None);
     }
 
     #[test]
