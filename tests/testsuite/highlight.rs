@@ -126,3 +126,44 @@ fn grammar_regexes_match_alike_with_and_without_the_speedups() {
     }
     assert!(compared > 100_000, "{compared} searches compared");
 }
+
+/// The delegates fancy-regex shares between regexes (built once per process) are let go once the forms built since
+/// hold more than `BUILT_MAX_BYTES`: a delegate can hold megabytes, and the `regex` fuzz target ran out of its 2 GB
+/// keeping thousands of them (`fuzz/regressions/regex/delegates-kept-past-their-memory-bound`, which needed the
+/// fuzzer's run of many inputs before it: alone it takes 50 MB). Here 120 distinct delegates of about a megabyte
+/// each are built: what the shared ones hold stays within the bound and one delegate.
+#[test]
+fn shared_delegates_stay_within_their_memory_bound() {
+    let one = |i: usize| {
+        Regex::new(&format!("q{i}x[a-z]{{30000}}"))
+            .expect("a regular pattern builds")
+            .is_match("q1x")
+            .expect("a search of a regular regex does not fail")
+    };
+    assert!(!one(0));
+    let mut largest = 0;
+    let mut before = fancy_regex::shared_delegate_bytes();
+    let mut peak = 0;
+    let mut let_go = false;
+    for i in 1..120 {
+        one(i);
+        let now = fancy_regex::shared_delegate_bytes();
+        largest = largest.max(now.saturating_sub(before));
+        let_go |= now < before;
+        peak = peak.max(now);
+        before = now;
+    }
+    assert!(
+        largest > 200_000,
+        "each delegate holds {largest} bytes: too small to test the bound"
+    );
+    assert!(
+        let_go,
+        "the shared delegates were never let go (peak {peak} bytes)"
+    );
+    assert!(
+        peak <= fancy_regex::BUILT_MAX_BYTES + 2 * largest,
+        "the shared delegates held {peak} bytes, over {} and a delegate ({largest})",
+        fancy_regex::BUILT_MAX_BYTES
+    );
+}

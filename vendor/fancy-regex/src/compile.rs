@@ -28,6 +28,7 @@ use alloc::sync::Arc;
 use regex_automata::meta::{Builder as RaBuilder, BuildError as RaBuildError, Config as RaConfig};
 use regex_automata::util::syntax::Config as SyntaxConfig;
 use regex_syntax::hir::{Capture, Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::analyze::Info;
@@ -509,8 +510,9 @@ pub(crate) fn compile_inner_with(inner_re: &str, options: &RegexOptions, anchore
     }
     let delegated = build_inner(inner_re, options, anchored_only)?;
     if let Ok(mut m) = built().lock() {
-        if m.len() >= BUILT_MAX {
+        if m.len() >= BUILT_MAX || BUILT_BYTES.load(Ordering::Relaxed) > BUILT_MAX_BYTES {
             m.clear();
+            BUILT_BYTES.store(delegated.memory_usage(), Ordering::Relaxed);
         }
         m.insert(key, delegated.clone());
     }
@@ -520,6 +522,21 @@ pub(crate) fn compile_inner_with(inner_re: &str, options: &RegexOptions, anchore
 /// skillbook: at most this many delegates are kept for sharing (syntect makes new patterns from the text it reads,
 /// for the ends of here-documents and the like, so the set is not bounded by the grammars).
 const BUILT_MAX: usize = 8192;
+
+/// skillbook: the shared delegates are let go once the forms built since they were last let go hold more than this
+/// (a delegate can hold megabytes: `h{60000}`; the `regex` fuzz target ran out of memory keeping 8,192 of them).
+pub const BUILT_MAX_BYTES: usize = 64 << 20;
+
+/// skillbook: the heap bytes of the delegate forms built since the shared delegates were last let go (counted when
+/// each form is built, including the forms as written built later): every shared delegate was built since, so they
+/// hold at most this (see `shared_delegate_bytes`).
+static BUILT_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// skillbook: the heap bytes the shared delegates hold at most (see `BUILT_MAX_BYTES`); it stays under
+/// `BUILT_MAX_BYTES` plus the largest single delegate.
+pub fn shared_delegate_bytes() -> usize {
+    BUILT_BYTES.load(Ordering::Relaxed)
+}
 
 fn built() -> &'static std::sync::Mutex<std::collections::HashMap<String, Delegated>> {
     static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Delegated>>> = OnceLock::new();
@@ -558,6 +575,9 @@ fn build_inner(inner_re: &str, options: &RegexOptions, anchored_only: bool) -> R
             .ok(),
         None => None,
     };
+    if let Some(re) = &ascii {
+        BUILT_BYTES.fetch_add(re.memory_usage(), Ordering::Relaxed);
+    }
     let state = DelegatedState {
         ascii,
         full: OnceLock::new(),
@@ -594,10 +614,14 @@ struct DelegatedState {
 
 impl DelegatedState {
     fn build_full(&self) -> core::result::Result<RaRegex, RaBuildError> {
-        RaBuilder::new()
+        let full = RaBuilder::new()
             .configure(self.config.clone())
             .syntax(self.syntax)
-            .build(&self.pattern)
+            .build(&self.pattern);
+        if let Ok(re) = &full {
+            BUILT_BYTES.fetch_add(re.memory_usage(), Ordering::Relaxed);
+        }
+        full
     }
 }
 
@@ -614,6 +638,12 @@ impl Delegated {
             .get_or_init(|| self.0.build_full())
             .as_ref()
             .map_err(|e| Error::CompileError(CompileError::InnerError(e.clone())))
+    }
+
+    /// skillbook: the heap bytes of the forms built so far.
+    pub(crate) fn memory_usage(&self) -> usize {
+        self.0.ascii.as_ref().map_or(0, RaRegex::memory_usage)
+            + self.0.full.get().and_then(|f| f.as_ref().ok()).map_or(0, RaRegex::memory_usage)
     }
 
     /// The form of the regex for `haystack`.

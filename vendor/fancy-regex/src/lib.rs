@@ -214,6 +214,7 @@ use crate::parse::{ExprTree, NamedGroups, Parser};
 use crate::parse_flags::*;
 use crate::vm::{Prog, OPTION_SKIPPED_EMPTY_MATCH};
 
+pub use crate::compile::{shared_delegate_bytes, BUILT_MAX_BYTES};
 pub use crate::error::{CompileError, Error, ParseError, Result, RuntimeError};
 pub use crate::expand::Expander;
 pub use crate::replacer::{NoExpand, Replacer, ReplacerRef};
