@@ -60,12 +60,15 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Every relative link and image of `text` (outside code), in text order. A parsed document holds its body's:
-/// [`crate::parse::Document::links`].
+/// [`crate::parse::Document::links`]. (Not in the order the parser opens them: a link in an image's description,
+/// `![see [a](a.md)](b.png)`, opens after the image, and its destination comes before the image's.)
 pub fn relative_links(text: &str) -> Vec<Link> {
-    Parser::new_ext(text, options())
+    let mut links: Vec<Link> = Parser::new_ext(text, options())
         .into_offset_iter()
         .filter_map(|(event, range)| link_at(text, &event, range))
-        .collect()
+        .collect();
+    links.sort_by_key(|l| l.range.start);
+    links
 }
 
 /// The relative link or image that `event` (at `range` of `text`) opens, if it opens one: for a pass over the events
@@ -225,6 +228,14 @@ fn edits_for(
             edits.push((link.range, new));
         }
     }
+    // Sorted, as `apply` and `shift` need; a destination inside another's range (none is known) is left as written.
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut end = 0;
+    edits.retain(|(r, _)| {
+        let keep = r.start >= end;
+        end = end.max(r.end);
+        keep
+    });
     edits
 }
 
@@ -314,6 +325,36 @@ mod tests {
                 ("img/a%20b.png".into(), "img/a b.png".into()),
                 ("../s/y.md#sec".into(), "../s/y.md".into()),
             ]
+        );
+    }
+
+    /// Found by the `pipeline` fuzz target (`fuzz/regressions/pipeline/link-in-an-image-description`): the parser
+    /// opens a link in an image's description after the image, so the edits came out of order and the compiled agent
+    /// panicked when they were applied.
+    #[test]
+    fn a_link_in_an_image_description_is_rebased_in_text_order() {
+        let text = "See ![the flow [run.sh](../scripts/run.sh) and page](../SKILL.md).\n";
+        assert_eq!(
+            relative_links(text)
+                .into_iter()
+                .map(|l| l.dest)
+                .collect::<Vec<_>>(),
+            ["../scripts/run.sh", "../SKILL.md"]
+        );
+        let dest_of = |t: &str| Some(format!("out/{t}"));
+        assert_eq!(
+            rebase(text, "skills/s/patterns", "agents", &dest_of),
+            "See ![the flow [run.sh](../out/skills/s/scripts/run.sh) and page](../out/skills/s/SKILL.md).\n"
+        );
+        assert_eq!(
+            apply(
+                text,
+                &plugin_root_edits(text, "skills/s/patterns", "agents", "", &|t| Some(
+                    t.to_string()
+                ))
+            ),
+            "See ![the flow [run.sh](${CLAUDE_PLUGIN_ROOT}/skills/s/scripts/run.sh) and \
+             page](${CLAUDE_PLUGIN_ROOT}/skills/s/SKILL.md).\n"
         );
     }
 

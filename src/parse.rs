@@ -706,6 +706,8 @@ fn scan_markdown(doc: &mut Document, opts: &ParseOptions) {
             _ => {}
         }
     }
+    // In text order: a link in an image's description opens after the image (see `links::relative_links`).
+    doc.links.sort_by_key(|l| l.range.start);
 }
 
 fn push_text(
