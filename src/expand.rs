@@ -795,21 +795,9 @@ fn tidy(s: &str) -> String {
     out
 }
 
-/// Applies non-overlapping (range, replacement) edits to `text`.
-fn apply_edits(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
-    edits.sort_by_key(|(r, _)| r.start);
-    let mut out = String::with_capacity(text.len());
-    let mut pos = 0;
-    for (r, new) in edits {
-        if r.start < pos {
-            continue;
-        }
-        out.push_str(&text[pos..r.start]);
-        out.push_str(&new);
-        pos = r.end;
-    }
-    out.push_str(&text[pos..]);
-    out
+/// Applies (range, replacement) edits to `text` in order of position ([`crate::links::ordered`]).
+fn apply_edits(text: &str, edits: Vec<(Range<usize>, String)>) -> String {
+    crate::links::apply(text, &crate::links::ordered(edits))
 }
 
 /// Rewrites the destinations of inline links for which `f` returns a new destination.

@@ -228,12 +228,19 @@ fn edits_for(
             edits.push((link.range, new));
         }
     }
-    // Sorted, as `apply` and `shift` need; a destination inside another's range (none is known) is left as written.
+    ordered(edits)
+}
+
+/// `edits` as [`apply`] and [`shift`] need them: sorted by position, and an edit that starts inside one kept before
+/// it left out (the text there stays as written).
+pub fn ordered(mut edits: Vec<(Range<usize>, String)>) -> Vec<(Range<usize>, String)> {
     edits.sort_by_key(|(r, _)| r.start);
     let mut end = 0;
     edits.retain(|(r, _)| {
         let keep = r.start >= end;
-        end = end.max(r.end);
+        if keep {
+            end = r.end;
+        }
         keep
     });
     edits
