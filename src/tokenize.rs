@@ -6,6 +6,8 @@ use bpe_openai::Tokenizer as Bpe;
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 
+pub mod o200k;
+
 /// `claude` counts are o200k counts times this factor, rounded up. Calibrated to err high for Claude Opus 4.7 and
 /// later: see the README's "Tokenizers" section and `bench/calibrate-claude.sh`.
 pub const CLAUDE_FACTOR: f64 = 1.85;
@@ -83,15 +85,19 @@ impl Tokenizer {
         usize::from(matches!(self, Tokenizer::Cl100k))
     }
 
-    /// The vocabulary, decoded on first use from the bytes compiled into the binary, which are then given back to
-    /// the kernel ([`crate::memory::release_read_only_data`]): nothing reads them again.
+    /// The pre-tokenizer and vocabulary: for o200k, bpe-openai's o200k pre-tokenizer with an empty vocabulary (its
+    /// pieces are counted by [`o200k`], which reads its tables in place); cl100k is bpe-openai's own, decoded on first
+    /// use from the bytes compiled into the binary, which are then given back to the kernel
+    /// ([`crate::memory::release_read_only_data`]): nothing reads them again.
     fn bpe(self) -> &'static Bpe {
         static CELLS: [OnceLock<&'static Bpe>; 2] = [OnceLock::new(), OnceLock::new()];
-        const LOADS: [fn() -> &'static Bpe; 2] = [o200k, bpe_openai::cl100k_base];
+        const LOADS: [fn() -> &'static Bpe; 2] = [o200k_pre_tokenizer, bpe_openai::cl100k_base];
         let v = self.vocabulary();
         CELLS[v].get_or_init(|| {
             let bpe = LOADS[v]();
-            crate::memory::release_read_only_data();
+            if v == 1 {
+                crate::memory::release_read_only_data();
+            }
             bpe
         })
     }
@@ -115,18 +121,27 @@ impl Tokenizer {
         if let Some(&n) = self.memo().map.get(block) {
             return n;
         }
-        let bpe = self.bpe();
+        let v = self.vocabulary();
         let n = PIECES.with(|pieces| {
-            let memo = &mut pieces.borrow_mut()[self.vocabulary()];
+            let memo = &mut pieces.borrow_mut()[v];
             // What `Bpe::count` does, with each piece's count remembered.
-            let text = bpe.normalize(block);
-            if self.vocabulary() == 0 && text.as_str().is_ascii() {
-                return o200k_ascii_pieces(text.as_str())
-                    .map(|piece| memo.piece(bpe, piece))
+            if v == 0 {
+                // o200k does not normalize; its pre-tokenizer's regex is built only for text that is not all ASCII.
+                if block.is_ascii() {
+                    return o200k_ascii_pieces(block)
+                        .map(|piece| memo.piece(piece, o200k::count))
+                        .sum();
+                }
+                return self
+                    .bpe()
+                    .split(block)
+                    .map(|piece| memo.piece(piece, o200k::count))
                     .sum();
             }
+            let bpe = self.bpe();
+            let text = bpe.normalize(block);
             bpe.split(text.as_str())
-                .map(|piece| memo.piece(bpe, piece))
+                .map(|piece| memo.piece(piece, |p| bpe.bpe.count(p)))
                 .sum()
         });
         self.memo().insert(block, n, MEMO_BYTES);
@@ -196,11 +211,11 @@ impl Memo {
     }
 
     /// The count of one pre-tokenizer piece, remembered.
-    fn piece(&mut self, bpe: &Bpe, piece: &str) -> usize {
+    fn piece(&mut self, piece: &str, count: impl Fn(&[u8]) -> usize) -> usize {
         if let Some(&n) = self.map.get(piece) {
             return n;
         }
-        let n = bpe.bpe.count(piece.as_bytes());
+        let n = count(piece.as_bytes());
         self.insert(piece, n, PIECE_MEMO_BYTES);
         n
     }
@@ -254,8 +269,8 @@ fn blocks(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// o200k's pre-tokenizer (the patterns in [`o200k`]) on text that is all ASCII, without the regex: the same pieces
-/// as `o200k().split(text)` (property test `ascii_pieces_are_the_regex_pieces`), for a fraction of the instructions
+/// o200k's pre-tokenizer (the patterns in [`o200k_pre_tokenizer`]) on text that is all ASCII, without the regex: the same pieces
+/// as `o200k_pre_tokenizer().split(text)` (property test `ascii_pieces_are_the_regex_pieces`), for a fraction of the instructions
 /// (the regex search per piece was most of a count). On ASCII text the patterns' classes are: letters `[A-Za-z]`
 /// (upper `[A-Z]`, lower `[a-z]`: titlecase, modifier and other letters and marks have no ASCII members), numbers
 /// `[0-9]`, white space `[\t\n\x0B\x0C\r ]`, and the contractions' case folding stays within ASCII. Each piece is
@@ -334,17 +349,13 @@ fn o200k_ascii_piece_end(t: &[u8], i: usize) -> usize {
     }
 }
 
-/// The o200k vocabulary that `bpe-openai` compiles in, re-encoded as bincode by `build.rs` and trimmed to what counting
-/// reads (decoding `bpe-openai`'s MessagePack took 0.35 G instructions of every build; this takes 0.09 G, and holds
-/// 25 MB less), with `bpe-openai`'s own pre-tokenizer for o200k (`bpe_openai::o200k_base`, version 0.3.2, copied:
-/// the crate does not export it). Only counting and encoding may be asked of it: decoding would find no token bytes.
-/// The test `the_re_encoded_o200k_counts_as_bpe_openai_does` compares it with `bpe-openai` on the shipped content and
-/// on hard cases.
-pub fn o200k() -> &'static Bpe {
+/// bpe-openai's pre-tokenizer for o200k (`bpe_openai::o200k_base`, version 0.3.2, its patterns copied: the crate does
+/// not export them), around an empty vocabulary: only its `split` is used; [`o200k`] counts the pieces.
+fn o200k_pre_tokenizer() -> &'static Bpe {
     static O200K: OnceLock<Bpe> = OnceLock::new();
     O200K.get_or_init(|| {
-        static BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k.bincode"));
-        let bpe = bincode::deserialize(BYTES).expect("build.rs wrote a valid vocabulary");
+        static EMPTY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/empty.bincode"));
+        let bpe = bincode::deserialize(EMPTY).expect("build.rs wrote a valid vocabulary");
         let pat1 = [
             "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
             "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
@@ -361,9 +372,25 @@ pub fn o200k() -> &'static Bpe {
     })
 }
 
+/// o200k's tokens of `text`: bpe-openai's o200k pre-tokenizer, then [`o200k::encode`] per piece.
+pub fn o200k_encode(text: &str) -> Vec<u32> {
+    o200k_pre_tokenizer()
+        .split(text)
+        .flat_map(|piece| o200k::encode(piece.as_bytes()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// bpe-openai's own tokenizer of `t`'s vocabulary.
+    fn reference(t: Tokenizer) -> &'static Bpe {
+        match t.vocabulary() {
+            0 => bpe_openai::o200k_base(),
+            _ => bpe_openai::cl100k_base(),
+        }
+    }
 
     #[test]
     fn known_counts() {
@@ -454,8 +481,8 @@ mod tests {
         fn blocks_add_up_to_the_whole(text in tricky()) {
             prop_assert_eq!(blocks(&text).collect::<String>(), text.clone());
             for t in [Tokenizer::O200k, Tokenizer::Cl100k] {
-                let whole = t.bpe().count(&text);
-                let sum: usize = blocks(&text).map(|b| t.bpe().count(b)).sum();
+                let whole = reference(t).count(text.as_str());
+                let sum: usize = blocks(&text).map(|b| reference(t).count(b)).sum();
                 prop_assert_eq!(sum, whole, "{:?} {:?}", t, blocks(&text).collect::<Vec<_>>());
                 prop_assert_eq!(t.count(&text), whole);
             }
@@ -480,14 +507,14 @@ mod tests {
         #[test]
         fn ascii_pieces_are_the_regex_pieces(text in ascii_tricky()) {
             let ours: Vec<&str> = o200k_ascii_pieces(&text).collect();
-            let regex: Vec<&str> = o200k().split(&text).collect();
+            let regex: Vec<&str> = o200k_pre_tokenizer().split(&text).collect();
             prop_assert_eq!(ours, regex);
         }
 
         #[test]
         fn ascii_pieces_of_any_ascii_are_the_regex_pieces(text in "[\\x00-\\x7f]{0,40}") {
             let ours: Vec<&str> = o200k_ascii_pieces(&text).collect();
-            let regex: Vec<&str> = o200k().split(&text).collect();
+            let regex: Vec<&str> = o200k_pre_tokenizer().split(&text).collect();
             prop_assert_eq!(ours, regex);
         }
     }
@@ -514,7 +541,12 @@ mod tests {
                 continue;
             };
             for t in [Tokenizer::O200k, Tokenizer::Cl100k] {
-                assert_eq!(t.count(&text), t.bpe().count(&text), "{}", f.display());
+                assert_eq!(
+                    t.count(&text),
+                    reference(t).count(text.as_str()),
+                    "{}",
+                    f.display()
+                );
             }
         }
     }
