@@ -1104,20 +1104,38 @@ impl Regex {
                 superset,
                 anchored,
             } => {
-                // skillbook: no match of the superset from `pos`, no match; else the VM starts where it matches.
-                let mut from = pos;
+                // skillbook: no match of the superset from `pos`, no match; else the VM tries where the superset
+                // matches, one start at a time, and the next start is searched with the superset again: the
+                // unanchored program would try every position after a failed start (see `superset`).
+                let mut result = None;
+                let mut searched = false;
                 if let Some(superset) = superset.as_deref().filter(|_| pos <= text.len()) {
                     let (pattern, regex) = superset;
                     let regex = regex.get_or_init(|| compile::compile_inner(pattern, options).ok());
                     if let Some(regex) = regex {
-                        match regex.regex(text)?.search(&RaInput::new(text).span(pos..text.len())) {
-                            None => return Ok(None),
-                            Some(m) if *anchored && m.start() != pos => return Ok(None),
-                            Some(m) => from = m.start(),
+                        searched = true;
+                        let regex = regex.regex(text)?;
+                        let mut at = pos;
+                        while at <= text.len() {
+                            let start = match regex.search(&RaInput::new(text).span(at..text.len())) {
+                                None => break,
+                                Some(m) if *anchored && m.start() != pos => break,
+                                Some(m) => m.start(),
+                            };
+                            // An anchored program tries its one start as it is; an unanchored one from past its
+                            // `\O*?`, which would go on to the next position.
+                            let from_pc = if *anchored { 0 } else { 3 };
+                            result = vm::run_from(prog, text, start, from_pc, 0, options)?;
+                            if result.is_some() || *anchored {
+                                break;
+                            }
+                            at = start + text[start..].chars().next().map_or(1, char::len_utf8);
                         }
                     }
                 }
-                let result = vm::run(prog, text, from, 0, options)?;
+                if !searched {
+                    result = vm::run(prog, text, pos, 0, options)?;
+                }
                 Ok(result.map(|mut saves| {
                     saves.truncate(n_groups * 2);
                     Captures {

@@ -504,6 +504,19 @@ pub(crate) fn run(
     option_flags: u32,
     options: &RegexOptions,
 ) -> Result<Option<Vec<usize>>> {
+    run_from(prog, s, pos, 0, option_flags, options)
+}
+
+/// skillbook: [`run`] from the instruction `start` (3: past the `\O*?` an unanchored program starts with, which
+/// makes the run try `pos` only).
+pub(crate) fn run_from(
+    prog: &Prog,
+    s: &str,
+    pos: usize,
+    start: usize,
+    option_flags: u32,
+    options: &RegexOptions,
+) -> Result<Option<Vec<usize>>> {
     let mut state = State::new(prog.n_saves, MAX_STACK, option_flags);
     let mut inner_slots: Vec<Option<NonMaxUsize>> = Vec::new();
     let look_matcher = LookMatcher::new();
@@ -514,7 +527,7 @@ pub(crate) fn run(
         println!("pos\tinstruction");
     }
     let mut backtrack_count = 0;
-    let mut pc = 0;
+    let mut pc = start;
     let mut ix = pos;
     loop {
         // break from this loop to fail, causes stack to pop
