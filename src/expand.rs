@@ -4,7 +4,7 @@
 //! becomes an index of its patterns. The plan (which pattern goes where) is separate from rendering so that bundles
 //! can render the same plan with some patterns as summaries or left out.
 
-use crate::parse::{markdown_options, Agent, Model, Pattern, Skill};
+use crate::parse::{markdown_options, Agent, Document, Model, Pattern, Skill};
 use mdbook_markdown::pulldown_cmark::{Event, Parser, Tag};
 use std::ops::Range;
 
@@ -266,8 +266,11 @@ pub fn render_pattern(
     let mut out = format!("{} {}\n\n", hashes(level), pattern.title);
     match form {
         Form::Full => {
-            let body = rewrite_links(pattern.doc.body(), &|dest| sibling_link(skill, dest, link));
-            let body = demote_headings(&body, level.saturating_sub(1));
+            let body = rewrite_and_demote(
+                &pattern.doc,
+                &|dest| sibling_link(skill, dest, link),
+                level.saturating_sub(1),
+            );
             out.push_str(body.trim());
             out.push('\n');
         }
@@ -392,13 +395,25 @@ impl Cut {
 /// Cuts a pattern's body, rendered as a section at heading `level` (links rewritten by `link`), into sections at its
 /// top-level headings of the highest level it has, and each section into chunks of whole blocks.
 pub fn cut_pattern(skill: &Skill, pattern: &Pattern, level: u8, link: LinkFn) -> Cut {
-    cut_pattern_body(skill, pattern.doc.body(), level, link)
+    let text = rewrite_and_demote(
+        &pattern.doc,
+        &|dest| sibling_link(skill, dest, link),
+        level.saturating_sub(1),
+    );
+    let text = text.trim().to_string();
+    let sections = cut_text(&text);
+    Cut { text, sections }
 }
 
 /// [`cut_pattern`] of a pattern's `body` as given (a pattern of `skill`).
 pub fn cut_pattern_body(skill: &Skill, body: &str, level: u8, link: LinkFn) -> Cut {
     let body = rewrite_links(body, &|dest| sibling_link(skill, dest, link));
-    let text = demote_headings(&body, level.saturating_sub(1))
+    cut_linked(&body, level)
+}
+
+/// A pattern's body with its links rewritten, cut at heading `level`.
+fn cut_linked(body: &str, level: u8) -> Cut {
+    let text = demote_headings(body, level.saturating_sub(1))
         .trim()
         .to_string();
     let sections = cut_text(&text);
@@ -802,20 +817,62 @@ fn apply_edits(text: &str, edits: Vec<(Range<usize>, String)>) -> String {
 
 /// Rewrites the destinations of inline links for which `f` returns a new destination.
 pub fn rewrite_links(text: &str, f: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut edits = Vec::new();
-    for (event, range) in Parser::new_ext(text, markdown_options()).into_offset_iter() {
-        let Event::Start(Tag::Link { dest_url, .. }) = event else {
-            continue;
-        };
-        let Some(new) = f(&dest_url) else { continue };
-        let raw = &text[range.clone()];
-        let needle = format!("]({dest_url}");
-        if let Some(i) = raw.rfind(&needle) {
-            let start = range.start + i + 2;
-            edits.push((start..start + dest_url.len(), new));
+    let edits = Parser::new_ext(text, markdown_options())
+        .into_offset_iter()
+        .filter_map(|(event, range)| crate::links::inline_link_at(text, &event, range))
+        .filter_map(|(range, dest)| Some((range, f(&dest)?)))
+        .collect();
+    apply_edits(text, edits)
+}
+
+/// [`rewrite_links`] of a parsed document's body, from the links its parse found ([`Document::inline_links`]):
+/// the same text, without parsing the body again.
+pub fn rewrite_doc_links(doc: &Document, f: &dyn Fn(&str) -> Option<String>) -> String {
+    let edits = doc
+        .inline_links
+        .iter()
+        .filter_map(|(range, dest)| Some((range.clone(), f(dest)?)))
+        .collect();
+    apply_edits(doc.body(), edits)
+}
+
+/// [`demote_headings`] of [`rewrite_doc_links`]: the same text, made from the document's own parse (its links and
+/// headings) in one set of edits. A setext heading is replaced whole, by its first line with its links rewritten.
+pub fn rewrite_and_demote(doc: &Document, f: &dyn Fn(&str) -> Option<String>, shift: u8) -> String {
+    let body = doc.body();
+    let mut links: Vec<(Range<usize>, String)> = doc
+        .inline_links
+        .iter()
+        .filter_map(|(range, dest)| Some((range.clone(), f(dest)?)))
+        .collect();
+    if shift == 0 {
+        return apply_edits(body, links);
+    }
+    let mut edits = Vec::with_capacity(links.len() + doc.headings.len());
+    for h in &doc.headings {
+        let range = h.range.start - doc.body_start..h.range.end - doc.body_start;
+        let new_level = (h.level + shift).min(6);
+        let raw = &body[range.clone()];
+        if raw.starts_with('#') {
+            let n = raw.chars().take_while(|&c| c == '#').count();
+            edits.push((range.start..range.start + n, hashes(new_level)));
+        } else {
+            let (inside, outside): (Vec<_>, Vec<_>) = links
+                .into_iter()
+                .partition(|(r, _)| r.start >= range.start && r.end <= range.end);
+            links = outside;
+            let inside = inside
+                .into_iter()
+                .map(|(r, new)| (r.start - range.start..r.end - range.start, new))
+                .collect();
+            let raw = apply_edits(raw, inside);
+            let first = raw.lines().next().unwrap_or("").trim();
+            let nl = if raw.ends_with('\n') { "\n" } else { "" };
+            edits.push((range, format!("{} {}{}", hashes(new_level), first, nl)));
         }
     }
-    apply_edits(text, edits)
+    edits.extend(links);
+    apply_edits(body, edits)
 }
 
 /// Moves every heading `shift` levels down (at most to level 6); setext headings become ATX headings.
@@ -931,7 +988,56 @@ mod tests {
         assert_eq!(tidy("\n\n"), "\n");
     }
 
+    /// Markdown made of what links and headings turn on: ATX and setext headings (with links in them), inline,
+    /// reference and nested links, images, code spans and blocks, emphasis, lists and quotes.
+    fn linked_markdown() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just("# Title\n".to_string()),
+            Just("## Sub [raft](raft.md) x\n".to_string()),
+            Just("Setext [a](a.md#f) head\n===\n".to_string()),
+            Just("Two\nlines [b](b.md)\n---\n".to_string()),
+            Just("see [raft](raft.md) and [x](https://x.org/y.md)".to_string()),
+            Just("![img [in](in.md)](pic.md)".to_string()),
+            Just("[ref][r]\n\n[r]: r.md\n".to_string()),
+            Just("<auto.md> `[c](c.md)` *[e](e.md)*".to_string()),
+            Just("```\n[f](f.md)\n# not\n```\n".to_string()),
+            Just("- [l](l.md)\n  ### in list\n".to_string()),
+            Just("> ## quoted [q](q.md)\n".to_string()),
+            Just("[p](p(1).md) [s](<s s.md>) [t](t.md \"title\")".to_string()),
+            Just("\n".to_string()),
+            Just("\n\n".to_string()),
+            Just("    ## indented\n".to_string()),
+            Just("###### six\n".to_string()),
+        ];
+        proptest::collection::vec(piece, 0..10).prop_map(|v| v.concat())
+    }
+
+    fn rewrite(dest: &str) -> Option<String> {
+        dest.ends_with(".md")
+            .then(|| format!("../x/{}", dest.len()))
+    }
+
     proptest::proptest! {
+        /// The links and headings a document's parse found give the text a parse of its body gives.
+        #[test]
+        fn rewriting_from_the_parse_is_rewriting_the_text(
+            md in linked_markdown(),
+            shift in 0u8..4,
+        ) {
+            let text = format!("---\nname: x\n---\n{md}");
+            let mut diags = Vec::new();
+            let file = crate::load::SourceFile { rel: "a.md".into(), text };
+            let doc = crate::parse::parse_document(file, &crate::parse::ParseOptions::default(), true, &mut diags)
+                .expect("parses");
+            let linked = rewrite_links(doc.body(), &rewrite);
+            proptest::prop_assert_eq!(rewrite_doc_links(&doc, &rewrite), linked.clone());
+            proptest::prop_assert_eq!(
+                rewrite_and_demote(&doc, &rewrite, shift),
+                demote_headings(&linked, shift)
+            );
+        }
+
         /// Whatever the text, `tidy` is its definition: every line kept, runs of blank lines outside fences cut to
         /// one, then the text without the line breaks it starts with and the white space it ends with, plus one
         /// line break.

@@ -95,6 +95,24 @@ pub fn link_at(text: &str, event: &Event, range: Range<usize>) -> Option<Link> {
     })
 }
 
+/// The destination of the inline link (not an image) that `event` (at `range` of `text`) opens, as written, and its
+/// range in `text`: what a rewrite of link destinations edits. `None` for other events, and for a link whose
+/// destination is not written after `](` (reference links, autolinks).
+pub fn inline_link_at(
+    text: &str,
+    event: &Event,
+    range: Range<usize>,
+) -> Option<(Range<usize>, String)> {
+    let Event::Start(Tag::Link { dest_url, .. }) = event else {
+        return None;
+    };
+    let raw = &text[range.clone()];
+    let needle = format!("]({dest_url}");
+    let i = raw.rfind(&needle)?;
+    let start = range.start + i + 2;
+    Some((start..start + dest_url.len(), dest_url.to_string()))
+}
+
 /// `path` joined to the folder `dir` (both relative to one root, `/`-separated), with `.` and `..` resolved; `None`
 /// when it climbs above the root.
 pub fn join(dir: &str, path: &str) -> Option<String> {

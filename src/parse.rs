@@ -59,6 +59,10 @@ pub struct Document {
     /// The relative links and images of the body, their ranges relative to the body
     /// ([`crate::links::relative_links`] of [`Document::body`], found in the same pass as the rest).
     pub links: Vec<crate::links::Link>,
+    /// Every inline link's destination as written (images not included), with its range relative to the body: what
+    /// [`crate::expand::rewrite_links`] of [`Document::body`] edits, found in the same pass
+    /// ([`crate::expand::rewrite_doc_links`]).
+    pub inline_links: Vec<(Range<usize>, String)>,
 }
 
 impl Document {
@@ -637,6 +641,7 @@ pub fn parse_document_as(
         stubs: Vec::new(),
         code: Vec::new(),
         links: Vec::new(),
+        inline_links: Vec::new(),
         file,
     };
     scan_markdown(&mut doc, opts);
@@ -672,6 +677,9 @@ fn scan_markdown(doc: &mut Document, opts: &ParseOptions) {
     for (event, range) in Parser::new_ext(body, markdown_options()).into_offset_iter() {
         if let Some(link) = crate::links::link_at(body, &event, range.clone()) {
             doc.links.push(link);
+        }
+        if let Some(dest) = crate::links::inline_link_at(body, &event, range.clone()) {
+            doc.inline_links.push(dest);
         }
         let range = range.start + base..range.end + base;
         match event {

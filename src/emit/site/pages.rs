@@ -1229,7 +1229,7 @@ fn pattern_section(ix: &Index, k: PatternKey, path: &str, shift: u8) -> Option<(
         );
     }
 
-    let body = expand::rewrite_links(p.doc.body(), &|dest| sibling(ix, skill, path, dest));
+    let body = expand::rewrite_doc_links(&p.doc, &|dest| sibling(ix, skill, path, dest));
     let (h1, rest) = split_h1(&body);
     let body = match h1 {
         Some(h) if parse::normalize(&h) == parse::normalize(&p.title) => rest,
