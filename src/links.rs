@@ -171,7 +171,19 @@ pub fn rebase_edits(
     out_dir: &str,
     dest_of: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<(Range<usize>, String)> {
-    edits_for(text, src_dir, out_dir, None, dest_of)
+    edits_for(&relative_links(text), src_dir, out_dir, None, dest_of)
+}
+
+/// [`rebase`] of a parsed document's body, from the links its parse found ([`crate::parse::Document::links`]): the
+/// same text, without parsing the body again.
+pub fn rebase_doc(
+    doc: &crate::parse::Document,
+    src_dir: &str,
+    out_dir: &str,
+    dest_of: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let edits = edits_for(&doc.links, src_dir, out_dir, None, dest_of);
+    apply(doc.body(), &edits)
 }
 
 /// The edits of [`rebase_edits`] for a text that becomes a system prompt (a compiled agent's body): a link whose
@@ -186,7 +198,13 @@ pub fn plugin_root_edits(
     plugin_base: &str,
     dest_of: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<(Range<usize>, String)> {
-    edits_for(text, src_dir, out_dir, Some(plugin_base), dest_of)
+    edits_for(
+        &relative_links(text),
+        src_dir,
+        out_dir,
+        Some(plugin_base),
+        dest_of,
+    )
 }
 
 /// The path a plugin agent reads for `path` (relative to the plugin's folder).
@@ -199,14 +217,14 @@ pub fn plugin_root(path: &str) -> String {
 }
 
 fn edits_for(
-    text: &str,
+    links: &[Link],
     src_dir: &str,
     out_dir: &str,
     root: Option<&str>,
     dest_of: &dyn Fn(&str) -> Option<String>,
 ) -> Vec<(Range<usize>, String)> {
     let mut edits: Vec<(Range<usize>, String)> = Vec::new();
-    for link in relative_links(text) {
+    for link in links {
         if link.path.is_empty() {
             continue;
         }
@@ -231,7 +249,7 @@ fn edits_for(
             if link.path.ends_with('/') && !new.ends_with('/') {
                 new.push('/');
             }
-            edits.push((link.range, format!("{new}{suffix}")));
+            edits.push((link.range.clone(), format!("{new}{suffix}")));
             continue;
         }
         if join(out_dir, &link.path).as_deref() == Some(new_target.as_str()) {
@@ -243,7 +261,7 @@ fn edits_for(
         }
         let new = format!("{new}{suffix}");
         if new != link.dest {
-            edits.push((link.range, new));
+            edits.push((link.range.clone(), new));
         }
     }
     ordered(edits)

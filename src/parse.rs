@@ -644,7 +644,7 @@ pub fn parse_document_as(
         inline_links: Vec::new(),
         file,
     };
-    scan_markdown(&mut doc, opts);
+    scan_markdown(&mut doc, Some(opts));
     Some(doc)
 }
 
@@ -668,7 +668,28 @@ pub fn markdown_options() -> Options {
         | Options::ENABLE_HEADING_ATTRIBUTES
 }
 
-fn scan_markdown(doc: &mut Document, opts: &ParseOptions) {
+/// `doc` with the edits `edits` (ranges of its body, in text order, as [`crate::links::apply`] takes them) made to its
+/// body: its stubs moved with the text, and its headings, code blocks and links found again by parsing the new body,
+/// so that everything the document holds describes its text (a compiled plugin rebases the links of a pattern or an
+/// agent it includes; the cut of a pattern reads its links and headings from its document).
+pub fn edit_body(doc: &mut Document, edits: &[(Range<usize>, String)]) {
+    let base = doc.body_start;
+    let body = crate::links::apply(doc.body(), edits);
+    let map = |o: usize| base + crate::links::shift(o - base, edits);
+    for s in &mut doc.stubs {
+        s.range = map(s.range.start)..map(s.range.end);
+    }
+    doc.file.text.truncate(base);
+    doc.file.text.push_str(&body);
+    doc.headings.clear();
+    doc.code.clear();
+    doc.links.clear();
+    doc.inline_links.clear();
+    scan_markdown(doc, None);
+}
+
+/// Finds the headings, code blocks, links and (with `opts`) stubs of `doc`'s body.
+fn scan_markdown(doc: &mut Document, opts: Option<&ParseOptions>) {
     let base = doc.body_start;
     let body = &doc.file.text[base..];
     let mut heading: Option<(u8, Range<usize>, String)> = None;
@@ -698,7 +719,7 @@ fn scan_markdown(doc: &mut Document, opts: &ParseOptions) {
             }
             Event::Start(Tag::Paragraph) => para = Some((range, String::new())),
             Event::End(TagEnd::Paragraph) => {
-                if let Some((range, text)) = para.take() {
+                if let (Some((range, text)), Some(opts)) = (para.take(), opts) {
                     if opts.stub.is_match(text.trim()) {
                         doc.stubs.push(Stub {
                             range,
@@ -1400,6 +1421,32 @@ mod tests {
             text: text.into(),
         };
         parse_document(file, &ParseOptions::default(), true, &mut diags).expect("parses")
+    }
+
+    /// A document whose body is edited (a compiled plugin's rebased links) describes its new text: its headings,
+    /// code blocks, links and stubs are those a parse of the new text finds.
+    #[test]
+    fn an_edited_body_is_described_by_its_document() {
+        let text = "---\nname: a\n---\n# A\n\nSee [run](../scripts/run.sh) and [b](b.md).\n\n## Later\n\n[Content will be expanded in follow-up - this stub enables plugin loading]\n\n```sh\nx\n```\n\nSetext [c](../c.md)\n---\n";
+        let mut edited = doc(text);
+        let run = edited.links[0].range.clone();
+        let c = edited.links[2].range.clone();
+        let edits = vec![
+            (run, "${CLAUDE_PLUGIN_ROOT}/scripts/run.sh".to_string()),
+            (c, "../../much/longer/c.md".to_string()),
+        ];
+        edit_body(&mut edited, &edits);
+        let fresh = doc(&edited.file.text);
+        assert!(edited
+            .file
+            .text
+            .contains("](${CLAUDE_PLUGIN_ROOT}/scripts/run.sh)"));
+        assert_eq!(edited.headings, fresh.headings);
+        assert_eq!(edited.code, fresh.code);
+        assert_eq!(edited.links, fresh.links);
+        assert_eq!(edited.inline_links, fresh.inline_links);
+        assert_eq!(edited.stubs, fresh.stubs);
+        assert_eq!(edited.stubs.len(), 1);
     }
 
     /// Each bullet form authors write, as (category, items); `None` for a bullet that cannot be read.

@@ -564,9 +564,8 @@ impl Compiler<'_> {
                     crate::links::parent(&p.doc.file.rel),
                     crate::links::parent(dest),
                 );
-                let body = crate::links::rebase(p.doc.body(), src_dir, out_dir, &|t| {
-                    copies.get(t).cloned()
-                });
+                let body =
+                    crate::links::rebase_doc(&p.doc, src_dir, out_dir, &|t| copies.get(t).cloned());
                 let carried: std::collections::HashSet<&str> =
                     copies.values().map(|c| c.as_str()).collect();
                 let dangling: std::collections::HashSet<String> =
@@ -659,29 +658,8 @@ impl Dests {
         if edits.is_empty() {
             return None;
         }
-        let base = doc.body_start;
-        let map = |o: usize| {
-            if o < base {
-                o
-            } else {
-                base + crate::links::shift(o - base, &edits)
-            }
-        };
         let mut moved = agent.clone();
-        moved.doc.file.text = format!(
-            "{}{}",
-            &doc.file.text[..base],
-            crate::links::apply(doc.body(), &edits)
-        );
-        for s in &mut moved.doc.stubs {
-            s.range = map(s.range.start)..map(s.range.end);
-        }
-        for h in &mut moved.doc.headings {
-            h.range = map(h.range.start)..map(h.range.end);
-        }
-        for c in &mut moved.doc.code {
-            *c = map(c.start)..map(c.end);
-        }
+        crate::parse::edit_body(&mut moved.doc, &edits);
         Some(moved)
     }
 
@@ -726,15 +704,12 @@ fn agent_model(model: &Model, dests: &Dests) -> Option<Model> {
                         }
                     },
                 );
-                let rebased = crate::links::apply(body, &edits);
-                if rebased == body {
+                if crate::links::apply(body, &edits) == body {
                     continue;
                 }
                 changed = true;
                 let m = clone.get_or_insert_with(|| model.clone());
-                let doc = &mut m.plugins[pi].skills[si].patterns[ti].doc;
-                let head = doc.file.text[..doc.body_start].to_string();
-                doc.file.text = head + &rebased;
+                crate::parse::edit_body(&mut m.plugins[pi].skills[si].patterns[ti].doc, &edits);
             }
         }
     }
