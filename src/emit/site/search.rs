@@ -393,11 +393,12 @@ pub fn index_with<D: std::borrow::Borrow<SearchDoc>>(
         }
         text.push_str(&serde_json::to_string(&term).unwrap_or_default());
         text.push_str(":[");
-        for (i, n) in postings.iter().enumerate() {
+        let mut digits = itoa::Buffer::new();
+        for (i, &n) in postings.iter().enumerate() {
             if i > 0 {
                 text.push(',');
             }
-            let _ = write!(text, "{n}");
+            text.push_str(digits.format(n));
         }
         text.push(']');
         if closes_fragment(&term, text.len()) {
