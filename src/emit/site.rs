@@ -724,9 +724,6 @@ impl SitePlan {
         if pages.len() != nav.order.len() {
             return Err("the site was not rendered whole".to_string());
         }
-        for (name, bytes) in shared.shared_files() {
-            sink.put(format!("{prefix}{name}"), bytes, None);
-        }
         // print.html: with llms-full.txt on a thread of their own, beside the search index (each reads every page).
         let print = || -> Result<(), String> {
             if !(whole && shared.print_enabled()) {
@@ -764,11 +761,15 @@ impl SitePlan {
                 });
             }
         };
-        // print.html and llms-full.txt on one thread, the search index (about as long as the two) on this one.
+        // The files every page shares (the theme's scripts, styles and fonts), print.html and llms-full.txt on one
+        // thread, the search index (about as long as the three) on this one.
         std::thread::scope(|scope| {
             let depth = crate::timing::depth();
             let printed = scope.spawn(move || {
                 crate::timing::nested(depth, || {
+                    for (name, bytes) in shared.shared_files() {
+                        sink.put(format!("{prefix}{name}"), bytes, None);
+                    }
                     let printed = print();
                     llms_full();
                     printed
