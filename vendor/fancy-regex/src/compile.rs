@@ -568,17 +568,21 @@ fn build_inner(inner_re: &str, options: &RegexOptions, anchored_only: bool) -> R
     } else {
         None
     };
-    let ascii = match hir {
-        Some(hir) => RaBuilder::new()
-            .configure(config.clone())
-            .build_from_hir(&hir)
-            .ok(),
-        None => None,
+    let (ascii, first) = match hir {
+        Some(hir) => (
+            RaBuilder::new()
+                .configure(config.clone())
+                .build_from_hir(&hir)
+                .ok(),
+            first_bytes(&hir),
+        ),
+        None => (None, None),
     };
     if let Some(re) = &ascii {
         BUILT_BYTES.fetch_add(re.memory_usage(), Ordering::Relaxed);
     }
     let state = DelegatedState {
+        first: if ascii.is_some() { first } else { None },
         ascii,
         full: OnceLock::new(),
         pattern: inner_re.to_owned(),
@@ -606,6 +610,9 @@ pub struct Delegated(Arc<DelegatedState>);
 
 struct DelegatedState {
     ascii: Option<RaRegex>,
+    /// skillbook: the bytes a match of the ASCII form can start with (a bit per byte), when they are few enough to be
+    /// worth checking: an ASCII haystack without one of them from the search's start has no match.
+    first: Option<[u64; 4]>,
     full: OnceLock<core::result::Result<RaRegex, RaBuildError>>,
     pattern: String,
     config: RaConfig,
@@ -651,6 +658,22 @@ impl Delegated {
         self.form(haystack.is_ascii())
     }
 
+    /// skillbook: whether a match may start at or after `pos` in `haystack`, judged by the bytes a match of the ASCII
+    /// form starts with; `true` when that cannot tell (a haystack that is not all ASCII, a pattern whose matches may
+    /// start with many bytes or be empty).
+    pub(crate) fn may_match_from(&self, haystack: &str, pos: usize) -> bool {
+        let Some(first) = &self.0.first else {
+            return true;
+        };
+        let Some(rest) = haystack.as_bytes().get(pos..) else {
+            return true;
+        };
+        if !haystack.is_ascii() {
+            return true;
+        }
+        rest.iter().any(|&b| first[usize::from(b >> 6)] & (1 << (b & 63)) != 0)
+    }
+
     /// The number of capture groups (the same in both forms).
     pub(crate) fn captures_len(&self) -> usize {
         match (&self.0.ascii, self.0.full.get()) {
@@ -665,6 +688,89 @@ impl core::fmt::Debug for Delegated {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_tuple("Delegated").field(&self.0.pattern).finish()
     }
+}
+
+/// skillbook: the bytes any match of `hir` starts with, when no match is empty and they are at most 100 of the 256;
+/// `None` otherwise (a scan for them would then save little).
+fn first_bytes(hir: &Hir) -> Option<[u64; 4]> {
+    let (set, nullable) = first_set(hir);
+    let count: u32 = set.iter().map(|w| w.count_ones()).sum();
+    (!nullable && count <= 100).then_some(set)
+}
+
+/// skillbook: the bytes a match of `hir` can start with, and whether it can match the empty string (look-arounds
+/// match it). A class of characters beyond ASCII adds every byte above 0x7F.
+fn first_set(hir: &Hir) -> ([u64; 4], bool) {
+    let mut set = [0u64; 4];
+    let mut add = |lo: u8, hi: u8| {
+        for b in lo..=hi {
+            set[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+    };
+    let nullable = match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => true,
+        HirKind::Literal(l) => match l.0.first() {
+            Some(&b) => {
+                add(b, b);
+                false
+            }
+            None => true,
+        },
+        HirKind::Class(Class::Bytes(c)) => {
+            for r in c.ranges() {
+                add(r.start(), r.end());
+            }
+            false
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            for r in c.ranges() {
+                let (lo, hi) = (u32::from(r.start()), u32::from(r.end()));
+                if lo <= 0x7F {
+                    add(lo as u8, hi.min(0x7F) as u8);
+                }
+                if hi > 0x7F {
+                    add(0x80, 0xFF);
+                }
+            }
+            false
+        }
+        HirKind::Repetition(r) => {
+            let (sub, nullable) = first_set(&r.sub);
+            set = sub;
+            r.min == 0 || nullable
+        }
+        HirKind::Capture(c) => {
+            let (sub, nullable) = first_set(&c.sub);
+            set = sub;
+            nullable
+        }
+        HirKind::Concat(subs) => {
+            let mut nullable = true;
+            for sub in subs {
+                let (s, n) = first_set(sub);
+                for (w, x) in set.iter_mut().zip(s) {
+                    *w |= x;
+                }
+                if !n {
+                    nullable = false;
+                    break;
+                }
+            }
+            nullable
+        }
+        HirKind::Alternation(subs) => {
+            let mut nullable = false;
+            for sub in subs {
+                let (s, n) = first_set(sub);
+                for (w, x) in set.iter_mut().zip(s) {
+                    *w |= x;
+                }
+                nullable |= n;
+            }
+            nullable
+        }
+    };
+    (set, nullable)
 }
 
 /// skillbook: `hir` with every class cut to its ASCII members and Unicode word boundaries made ASCII ones: on a

@@ -1081,6 +1081,9 @@ impl Regex {
                 ..
             } => {
                 // skillbook: the delegate's form for this haystack (see `compile::Delegated`).
+                if !inner.may_match_from(text, pos) {
+                    return Ok(None);
+                }
                 let inner = inner.regex(text)?;
                 let mut locations = inner.create_captures();
                 inner.captures(RaInput::new(text).span(pos..text.len()), &mut locations);
@@ -1114,9 +1117,10 @@ impl Regex {
                     let regex = regex.get_or_init(|| compile::compile_inner(pattern, options).ok());
                     if let Some(regex) = regex {
                         searched = true;
+                        let delegated = regex;
                         let regex = regex.regex(text)?;
                         let mut at = pos;
-                        while at <= text.len() {
+                        while at <= text.len() && delegated.may_match_from(text, at) {
                             let start = match regex.search(&RaInput::new(text).span(at..text.len())) {
                                 None => break,
                                 Some(m) if *anchored && m.start() != pos => break,
