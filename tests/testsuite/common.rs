@@ -150,11 +150,19 @@ pub fn assert_tree_golden(rel: &str, actual: &Path) {
         "file lists differ for {rel}"
     );
     for f in files(actual) {
-        let a = fs::read_to_string(actual.join(&f)).expect("read actual");
-        let e = fs::read_to_string(expected.join(&f)).expect("read expected");
-        assert_eq!(
-            e, a,
-            "{rel}/{f} differs (run with SNAPSHOTS=overwrite to accept)"
-        );
+        let a = fs::read(actual.join(&f)).expect("read actual");
+        let e = fs::read(expected.join(&f)).expect("read expected");
+        // Text compared as text (a readable difference), other files (a plugin's images) byte for byte.
+        match (String::from_utf8(e), String::from_utf8(a)) {
+            (Ok(e), Ok(a)) => assert_eq!(
+                e, a,
+                "{rel}/{f} differs (run with SNAPSHOTS=overwrite to accept)"
+            ),
+            (e, a) => assert!(
+                e.map_or_else(|e| e.into_bytes(), String::into_bytes)
+                    == a.map_or_else(|a| a.into_bytes(), String::into_bytes),
+                "{rel}/{f} differs (run with SNAPSHOTS=overwrite to accept)"
+            ),
+        }
     }
 }
