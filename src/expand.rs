@@ -395,14 +395,11 @@ impl Cut {
 /// Cuts a pattern's body, rendered as a section at heading `level` (links rewritten by `link`), into sections at its
 /// top-level headings of the highest level it has, and each section into chunks of whole blocks.
 pub fn cut_pattern(skill: &Skill, pattern: &Pattern, level: u8, link: LinkFn) -> Cut {
-    let text = rewrite_and_demote(
+    cut_of(&rewrite_and_demote(
         &pattern.doc,
         &|dest| sibling_link(skill, dest, link),
         level.saturating_sub(1),
-    );
-    let text = text.trim().to_string();
-    let sections = cut_text(&text);
-    Cut { text, sections }
+    ))
 }
 
 /// [`cut_pattern`] of a pattern's `body` as given (a pattern of `skill`).
@@ -413,9 +410,12 @@ pub fn cut_pattern_body(skill: &Skill, body: &str, level: u8, link: LinkFn) -> C
 
 /// A pattern's body with its links rewritten, cut at heading `level`.
 fn cut_linked(body: &str, level: u8) -> Cut {
-    let text = demote_headings(body, level.saturating_sub(1))
-        .trim()
-        .to_string();
+    cut_of(&demote_headings(body, level.saturating_sub(1)))
+}
+
+/// A pattern's text as a section (links rewritten, headings demoted), trimmed and cut.
+fn cut_of(text: &str) -> Cut {
+    let text = text.trim().to_string();
     let sections = cut_text(&text);
     Cut { text, sections }
 }
@@ -828,12 +828,7 @@ pub fn rewrite_links(text: &str, f: &dyn Fn(&str) -> Option<String>) -> String {
 /// [`rewrite_links`] of a parsed document's body, from the links its parse found ([`Document::inline_links`]):
 /// the same text, without parsing the body again.
 pub fn rewrite_doc_links(doc: &Document, f: &dyn Fn(&str) -> Option<String>) -> String {
-    let edits = doc
-        .inline_links
-        .iter()
-        .filter_map(|(range, dest)| Some((range.clone(), f(dest)?)))
-        .collect();
-    apply_edits(doc.body(), edits)
+    rewrite_and_demote(doc, f, 0)
 }
 
 /// [`demote_headings`] of [`rewrite_doc_links`]: the same text, made from the document's own parse (its links and
@@ -851,12 +846,11 @@ pub fn rewrite_and_demote(doc: &Document, f: &dyn Fn(&str) -> Option<String>, sh
     let mut edits = Vec::with_capacity(links.len() + doc.headings.len());
     for h in &doc.headings {
         let range = h.range.start - doc.body_start..h.range.end - doc.body_start;
-        let new_level = (h.level + shift).min(6);
         let raw = &body[range.clone()];
         if raw.starts_with('#') {
-            let n = raw.chars().take_while(|&c| c == '#').count();
-            edits.push((range.start..range.start + n, hashes(new_level)));
+            edits.push(demotion(raw, range, h.level, shift));
         } else {
+            // The links inside it are rewritten in the line that replaces it.
             let (inside, outside): (Vec<_>, Vec<_>) = links
                 .into_iter()
                 .partition(|(r, _)| r.start >= range.start && r.end <= range.end);
@@ -865,10 +859,7 @@ pub fn rewrite_and_demote(doc: &Document, f: &dyn Fn(&str) -> Option<String>, sh
                 .into_iter()
                 .map(|(r, new)| (r.start - range.start..r.end - range.start, new))
                 .collect();
-            let raw = apply_edits(raw, inside);
-            let first = raw.lines().next().unwrap_or("").trim();
-            let nl = if raw.ends_with('\n') { "\n" } else { "" };
-            edits.push((range, format!("{} {}{}", hashes(new_level), first, nl)));
+            edits.push(demotion(&apply_edits(raw, inside), range, h.level, shift));
         }
     }
     edits.extend(links);
@@ -885,18 +876,23 @@ pub fn demote_headings(text: &str, shift: u8) -> String {
         let Event::Start(Tag::Heading { level, .. }) = event else {
             continue;
         };
-        let new_level = (level as u8 + shift).min(6);
-        let raw = &text[range.clone()];
-        if raw.starts_with('#') {
-            let n = raw.chars().take_while(|&c| c == '#').count();
-            edits.push((range.start..range.start + n, hashes(new_level)));
-        } else {
-            let first = raw.lines().next().unwrap_or("").trim();
-            let nl = if raw.ends_with('\n') { "\n" } else { "" };
-            edits.push((range, format!("{} {}{}", hashes(new_level), first, nl)));
-        }
+        edits.push(demotion(&text[range.clone()], range, level as u8, shift));
     }
     apply_edits(text, edits)
+}
+
+/// The edit that moves the heading `raw` (at `range`, of `level`) `shift` levels down (at most to level 6): an ATX
+/// heading's `#`s replaced, a setext heading replaced whole by an ATX heading of its first line.
+fn demotion(raw: &str, range: Range<usize>, level: u8, shift: u8) -> (Range<usize>, String) {
+    let new_level = (level + shift).min(6);
+    if raw.starts_with('#') {
+        let n = raw.chars().take_while(|&c| c == '#').count();
+        (range.start..range.start + n, hashes(new_level))
+    } else {
+        let first = raw.lines().next().unwrap_or("").trim();
+        let nl = if raw.ends_with('\n') { "\n" } else { "" };
+        (range, format!("{} {}{}", hashes(new_level), first, nl))
+    }
 }
 
 #[cfg(test)]

@@ -704,7 +704,8 @@ fn agent_model(model: &Model, dests: &Dests) -> Option<Model> {
                         }
                     },
                 );
-                if crate::links::apply(body, &edits) == body {
+                // A link's new destination is never the one written (`links::edits_for`): no edit, no change.
+                if edits.is_empty() {
                     continue;
                 }
                 changed = true;
