@@ -6,7 +6,15 @@
 Runs every command once per round, in turn, ROUNDS rounds per chunk, and prints each command's median, quartiles,
 minimum and median CPU (user + system of the child). Before each run the command's output is removed and `sync` is
 run, as `hyperfine --prepare 'rm -rf ...'` does: `--out DIR` of a skillbook command, `BOOK/book` of
-`site_book mdbook BOOK`. Fuzzers running from `fuzz/run.sh` are paused (SIGSTOP) during each chunk and resumed
+`site_book mdbook BOOK`.
+
+    python3 bench/interleave.py --set-aside CHUNKS ROUNDS NAME=COMMAND ...
+
+moves each output aside (a rename into a `.bench-trash` folder beside it) instead of deleting it, and deletes what was
+set aside between chunks, then waits 6 s. On ext4 without a journal (this machine's root file system), a new file is not
+given an inode freed less than 5 s before: the allocator steps over each such inode, one look-up per step, so
+creating N files right after deleting M costs about N x M steps. With `rm -rf` just before each run, a command pays
+for the files the harness deleted, in proportion to how many it writes; set aside, neither pays. Fuzzers running from `fuzz/run.sh` are paused (SIGSTOP) during each chunk and resumed
 between chunks (libFuzzer's per-input timeout is wall time: keep a chunk under about 40 s).
 """
 import os
@@ -27,9 +35,27 @@ def fuzzers():
     return [int(p) for p in out]
 
 
+def clear(path, trash):
+    """Removes `path`, or with `trash` moves it into the `.bench-trash` folder beside it."""
+    if not os.path.exists(path):
+        return
+    if trash is None:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    bin_ = os.path.join(os.path.dirname(os.path.abspath(path)), ".bench-trash")
+    os.makedirs(bin_, exist_ok=True)
+    trash.add(bin_)
+    os.rename(path, os.path.join(bin_, f"{len(os.listdir(bin_))}"))
+
+
 def main():
-    chunks, rounds = int(sys.argv[1]), int(sys.argv[2])
-    cmds = [a.split("=", 1) for a in sys.argv[3:]]
+    args = sys.argv[1:]
+    trash = None
+    if args and args[0] == "--set-aside":
+        trash = set()
+        args = args[1:]
+    chunks, rounds = int(args[0]), int(args[1])
+    cmds = [a.split("=", 1) for a in args[2:]]
     wall = {n: [] for n, _ in cmds}
     cpu = {n: [] for n, _ in cmds}
     for _ in range(chunks):
@@ -41,10 +67,10 @@ def main():
                 for name, cmd in cmds:
                     m = re.search(r"--out (\S+)", cmd)
                     if m:
-                        shutil.rmtree(m.group(1), ignore_errors=True)
+                        clear(m.group(1), trash)
                     m = re.search(r"site_book mdbook (\S+)", cmd)
                     if m:
-                        shutil.rmtree(m.group(1) + "/book", ignore_errors=True)
+                        clear(m.group(1) + "/book", trash)
                     subprocess.run("sync", shell=True)
                     t, r0 = time.perf_counter(), os.times()
                     subprocess.run(cmd, shell=True, stdout=subprocess.DEVNULL, check=True)
@@ -59,6 +85,11 @@ def main():
                     os.kill(p, signal.SIGCONT)
                 except ProcessLookupError:
                     pass
+        if trash:
+            for b in trash:
+                shutil.rmtree(b, ignore_errors=True)
+            subprocess.run("sync", shell=True)
+            time.sleep(6)
         time.sleep(5)
     for name, _ in cmds:
         v = sorted(wall[name])

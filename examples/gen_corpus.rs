@@ -1,8 +1,13 @@
 //! Synthetic corpus generator: writes a large Claude Code plugin for benchmarking `skillbook`.
 //!
 //! ```text
-//! cargo run --release --example gen_corpus -- OUT_DIR [--agents 1000] [--skills 100] [--patterns 5000] [--seed N] [--force]
+//! cargo run --release --example gen_corpus -- OUT_DIR [--agents 1000] [--skills 100] [--patterns 5000] [--plugins N] [--seed N] [--force]
 //! ```
+//!
+//! With `--plugins N` (N at least 1) the corpus is a marketplace instead of one plugin, shaped like the public ones:
+//! `.claude-plugin/marketplace.json` lists `plugins/plugin-NN/`, each with its `.claude-plugin/plugin.json`,
+//! `agents/` and `skills/`. Skill `s` belongs to plugin `s % N`, and an agent to the plugin of its first skill; an
+//! agent's other skills are drawn from its own plugin. Without `--plugins` the corpus is the same as before it existed.
 //!
 //! Layout written under OUT_DIR:
 //!
@@ -424,10 +429,12 @@ struct Args {
     patterns: usize,
     seed: u64,
     force: bool,
+    /// 0: one plugin at OUT_DIR; N: a marketplace of N plugins.
+    plugins: usize,
 }
 
 fn usage() -> String {
-    "usage: gen_corpus OUT_DIR [--agents N] [--skills N] [--patterns N] [--seed N] [--force]"
+    "usage: gen_corpus OUT_DIR [--agents N] [--skills N] [--patterns N] [--plugins N] [--seed N] [--force]"
         .to_string()
 }
 
@@ -440,6 +447,7 @@ fn parse_args() -> Result<Args, String> {
         patterns: 5000,
         seed: 1,
         force: false,
+        plugins: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -454,6 +462,7 @@ fn parse_args() -> Result<Args, String> {
             "--skills" => args.skills = num("--skills")? as usize,
             "--patterns" => args.patterns = num("--patterns")? as usize,
             "--seed" => args.seed = num("--seed")?,
+            "--plugins" => args.plugins = num("--plugins")? as usize,
             "--force" => args.force = true,
             "-h" | "--help" => return Err(usage()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{}", usage())),
@@ -470,6 +479,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.patterns < args.skills {
         return Err("--patterns must be at least --skills (every skill needs a pattern)".into());
+    }
+    if args.plugins > args.skills {
+        return Err("--plugins must be at most --skills (every plugin needs a skill)".into());
     }
     Ok(args)
 }
@@ -578,10 +590,19 @@ fn build_model(args: &Args, rng: &mut Rng) -> (Vec<SkillSpec>, Vec<PatternSpec>,
 
     let mut agents = Vec::with_capacity(args.agents);
     for a in 0..args.agents {
-        let n_skills = (1 + rng.weighted(&[30, 45, 25])).min(args.skills);
-        let mut ks = vec![a % args.skills];
+        let first = a % args.skills;
+        // The skills an agent may use: all, or its plugin's (skill `s` is plugin `s % plugins`'s).
+        let available = match args.plugins {
+            0 => args.skills,
+            n => (first % n..args.skills).step_by(n).count(),
+        };
+        let n_skills = (1 + rng.weighted(&[30, 45, 25])).min(available);
+        let mut ks = vec![first];
         while ks.len() < n_skills {
             let k = rng.below(args.skills);
+            if args.plugins > 0 && k % args.plugins != first % args.plugins {
+                continue;
+            }
             if !ks.contains(&k) {
                 ks.push(k);
             }
@@ -1129,6 +1150,28 @@ pub fn generate(
         patterns,
         seed,
         force: true,
+        plugins: 0,
+    })
+}
+
+/// Writes a marketplace of `plugins` plugins (`gen_corpus --plugins`) into `out` (the test suite's entry).
+#[allow(dead_code)]
+pub fn generate_marketplace(
+    out: &Path,
+    agents: usize,
+    skills: usize,
+    patterns: usize,
+    plugins: usize,
+    seed: u64,
+) -> Result<(), String> {
+    run(&Args {
+        out: out.to_path_buf(),
+        agents,
+        skills,
+        patterns,
+        seed,
+        force: true,
+        plugins,
     })
 }
 
@@ -1145,7 +1188,7 @@ fn run(args: &Args) -> Result<(), String> {
                 out.display()
             ));
         }
-        for sub in ["agents", "skills"] {
+        for sub in ["agents", "skills", "plugins", ".claude-plugin"] {
             let p = out.join(sub);
             if p.exists() {
                 fs::remove_dir_all(&p)
@@ -1156,20 +1199,52 @@ fn run(args: &Args) -> Result<(), String> {
     let mut rng = Rng::new(args.seed);
     let (skills, patterns, agents) = build_model(args, &mut rng);
 
-    let agents_dir = out.join("agents");
-    fs::create_dir_all(&agents_dir)
-        .map_err(|e| format!("cannot create {}: {e}", agents_dir.display()))?;
+    // The folder of skill `s`'s plugin (OUT_DIR itself without --plugins).
+    let plugin_name = |s: usize| format!("plugin-{:02}", s % args.plugins.max(1) + 1);
+    let plugin_dir = |s: usize| match args.plugins {
+        0 => out.clone(),
+        _ => out.join("plugins").join(plugin_name(s)),
+    };
     let mut bytes = 0usize;
     let mut files = 0usize;
     let mut words = 0usize;
+    if args.plugins > 0 {
+        let mut entries = Vec::new();
+        for p in 0..args.plugins {
+            let name = plugin_name(p);
+            let meta = plugin_dir(p).join(".claude-plugin");
+            fs::create_dir_all(&meta)
+                .map_err(|e| format!("cannot create {}: {e}", meta.display()))?;
+            let topic = skills[p].topic.to_lowercase();
+            let manifest = format!(
+                "{{\n  \"name\": \"{name}\",\n  \"version\": \"1.0.0\",\n  \"description\": \"Agents and skills for {topic} in Elixir systems.\",\n  \"author\": {{ \"name\": \"Corpus\" }}\n}}\n"
+            );
+            write(&meta.join("plugin.json"), &manifest)?;
+            files += 1;
+            entries.push(format!(
+                "    {{\n      \"name\": \"{name}\",\n      \"source\": \"./plugins/{name}\",\n      \"description\": \"Agents and skills for {topic}.\"\n    }}"
+            ));
+        }
+        let meta = out.join(".claude-plugin");
+        fs::create_dir_all(&meta).map_err(|e| format!("cannot create {}: {e}", meta.display()))?;
+        let marketplace = format!(
+            "{{\n  \"name\": \"corpus\",\n  \"owner\": {{ \"name\": \"Corpus\" }},\n  \"plugins\": [\n{}\n  ]\n}}\n",
+            entries.join(",\n")
+        );
+        write(&meta.join("marketplace.json"), &marketplace)?;
+        files += 1;
+    }
     for a in &agents {
         let text = render_agent(&mut rng, a, &skills);
         bytes += text.len();
         files += 1;
+        let agents_dir = plugin_dir(a.skills[0]).join("agents");
+        fs::create_dir_all(&agents_dir)
+            .map_err(|e| format!("cannot create {}: {e}", agents_dir.display()))?;
         write(&agents_dir.join(format!("{}.md", a.name)), &text)?;
     }
-    for skill in &skills {
-        let dir = out.join("skills").join(&skill.name);
+    for (k, skill) in skills.iter().enumerate() {
+        let dir = plugin_dir(k).join("skills").join(&skill.name);
         let pdir = dir.join("patterns");
         fs::create_dir_all(&pdir).map_err(|e| format!("cannot create {}: {e}", pdir.display()))?;
         let text = render_skill(&mut rng, skill, &patterns);

@@ -1,10 +1,11 @@
 //! Memory: gives the executable's read-only data pages back to the kernel once the data compiled into the binary
 //! (the tokenizers' vocabularies, the syntax definitions) has been decoded into the heap.
 //!
-//! The o200k vocabulary alone is 32 MB of `include_bytes!` data in bpe-openai. Decoding it touches every one of those
-//! pages, and the kernel then counts them in the process's resident set for the rest of the build, although nothing
-//! reads them again: 35 MB of a 300-agent build's peak. [`release_read_only_data`] drops them from the process (they
-//! stay in the page cache; a page read again is mapped again, from the same file, with the same bytes).
+//! cl100k's vocabulary is `include_bytes!` data in bpe-openai (o200k is counted from tables read in place, see
+//! `tokenize::o200k`, and is never decoded), and the syntax set is decoded from compiled-in data the same way. Decoding
+//! touches every page of that data, and the kernel then counts them in the process's resident set for the rest of the
+//! build, although nothing reads them again. [`release_read_only_data`] drops them from the process (they stay in the
+//! page cache; a page read again is mapped again, from the same file, with the same bytes).
 
 /// Drops the resident pages of the executable's read-only, never-written mappings (`r--p`, no anonymous or dirty
 /// pages: the RELRO segment, written by the loader before it was made read-only, is left alone). Linux only; a no-op

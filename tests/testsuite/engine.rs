@@ -354,13 +354,45 @@ fn incremental_build_equals_fresh_build_on_the_shipped_content() {
 /// names an anchor, to an element with that id on the target page (print.html's links stay within it).
 #[test]
 fn every_page_and_anchor_resolves_on_a_generated_corpus() {
-    use skillbook::emit::site::render::{decode_attr, scan_tags};
     let corpus = tempfile::tempdir().unwrap();
     gen_corpus::generate(corpus.path(), 24, 4, 60, 3).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let out = out.path().join("build");
-    let outcome =
-        Engine::new(Some(corpus.path().to_path_buf()), out.clone()).build(&Plan::everything());
+    assert_every_link_resolves(corpus.path(), &out.path().join("build"), 24 + 4 + 60);
+}
+
+/// The same on a generated marketplace (`gen_corpus --plugins`): pages one folder deeper, under each plugin's name.
+#[test]
+fn every_page_and_anchor_resolves_on_a_generated_marketplace() {
+    let corpus = tempfile::tempdir().unwrap();
+    gen_corpus::generate_marketplace(corpus.path(), 20, 8, 30, 5, 4).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("build");
+    assert_every_link_resolves(corpus.path(), &out, 20 + 8 + 30);
+    // Five plugins, every item claimed and covered, each agent's pages under its plugin's name.
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["errors"], 0, "{}", report["diagnostics"]);
+    assert_eq!(report["summary"]["agents"], 20);
+    assert!(report["summary"]["items"].as_u64().unwrap() > 20);
+    assert_eq!(
+        report["summary"]["covered_items"],
+        report["summary"]["items"]
+    );
+    let plugins: std::collections::BTreeSet<&str> = report["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["plugin"].as_str().unwrap())
+        .collect();
+    assert_eq!(plugins.len(), 5, "{plugins:?}");
+    assert!(out.join("site/agents/plugin-01/agent-0001.html").is_file());
+}
+
+/// Builds `corpus` into `out` and checks every link of its site.
+fn assert_every_link_resolves(corpus: &std::path::Path, out: &std::path::Path, min_pages: usize) {
+    use skillbook::emit::site::render::{decode_attr, scan_tags};
+    let out = out.to_path_buf();
+    let outcome = Engine::new(Some(corpus.to_path_buf()), out.clone()).build(&Plan::everything());
     assert!(matches!(outcome, Outcome::Built(_)), "{outcome:?}");
     let tree = read_tree(&out.join("site"));
     let html: BTreeMap<&str, String> = tree
@@ -379,7 +411,7 @@ fn every_page_and_anchor_resolves_on_a_generated_corpus() {
             }
         });
     }
-    assert!(html.len() > 24 + 4 + 60, "{} pages", html.len());
+    assert!(html.len() > min_pages, "{} pages", html.len());
     let mut links = 0;
     let mut broken = Vec::new();
     for (page, text) in &html {
