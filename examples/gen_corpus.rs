@@ -1210,12 +1210,13 @@ fn run(args: &Args) -> Result<(), String> {
     let mut words = 0usize;
     if args.plugins > 0 {
         let mut entries = Vec::new();
-        for p in 0..args.plugins {
+        // Plugin `p`'s first skill is skill `p`: its topic describes the plugin.
+        for (p, first) in skills.iter().enumerate().take(args.plugins) {
             let name = plugin_name(p);
             let meta = plugin_dir(p).join(".claude-plugin");
             fs::create_dir_all(&meta)
                 .map_err(|e| format!("cannot create {}: {e}", meta.display()))?;
-            let topic = skills[p].topic.to_lowercase();
+            let topic = first.topic.to_lowercase();
             let manifest = format!(
                 "{{\n  \"name\": \"{name}\",\n  \"version\": \"1.0.0\",\n  \"description\": \"Agents and skills for {topic} in Elixir systems.\",\n  \"author\": {{ \"name\": \"Corpus\" }}\n}}\n"
             );
