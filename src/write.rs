@@ -260,7 +260,10 @@ pub fn commit(out: &Path, tree: &OutputTree) -> io::Result<()> {
 ///
 /// `previous` has the hashes of the files the last commit to `out` wrote, by path (the caller knows them, and that
 /// `out` still holds that commit). A file with the same path and hash is hard-linked from `out` instead of written
-/// again (written when linking fails), and a file [`Sink::keep`] names must be there.
+/// again (written when linking fails), and a file [`Sink::keep`] names must be there. Without `previous` (a build
+/// that remembers nothing: `skillbook build`), when `out` is a previous output, a file [`Sink::put`] gives is compared
+/// with the file at its path in `out`, and hard-linked from it when their bytes are the same: a rebuild writes only
+/// what changed, and allocates no new file for the rest.
 pub struct Staging {
     out: PathBuf,
     parent: PathBuf,
@@ -273,6 +276,9 @@ pub struct Staging {
     /// already (a hard link to the output's), so an unchanged file needs nothing, and a changed one is unlinked before
     /// it is written (the output's file is never written through the link).
     mirrored: bool,
+    /// No `previous`, and `out` is a previous output (it has the marker): a file's bytes are compared with the file
+    /// at its path in `out` (see [`Staging`]).
+    compare: bool,
 }
 
 /// A copy of the output as the last commit left it, each file a hard link to the output's: the previous output,
@@ -387,6 +393,7 @@ impl Staging {
         if !mirrored && tmp.exists() {
             fs::remove_dir_all(&tmp)?;
         }
+        let compare = previous.is_none() && out.join(MARKER).is_file();
         let staging = Staging {
             out: out.to_path_buf(),
             parent,
@@ -396,6 +403,7 @@ impl Staging {
             state: Mutex::new(StageState::default()),
             done: false,
             mirrored,
+            compare,
         };
         if !mirrored {
             fs::create_dir_all(&staging.tmp)?;
@@ -452,9 +460,17 @@ impl Staging {
             .is_some_and(|p| p.get(rel) == Some(&hash))
     }
 
-    /// Links `rel` from the previous output if its bytes and mode are `hash`; whether it did. Staging from a mirror,
-    /// such a file is there already; another is unlinked, so that writing it cannot write through to the output.
-    fn link(&self, rel: &str, path: &Path, hash: u64, mode: Option<u32>) -> bool {
+    /// Links `rel` from the previous output if its bytes and mode are `hash` (or, comparing, are `bytes`); whether
+    /// it did. Staging from a mirror, such a file is there already; another is unlinked, so that writing it cannot
+    /// write through to the output.
+    fn link(
+        &self,
+        rel: &str,
+        path: &Path,
+        hash: u64,
+        mode: Option<u32>,
+        bytes: Option<&[u8]>,
+    ) -> bool {
         if self.mirrored {
             if self.unchanged(rel, hash) {
                 return true;
@@ -462,7 +478,12 @@ impl Staging {
             let _ = fs::remove_file(path);
             return false;
         }
-        if !self.unchanged(rel, hash) || fs::hard_link(self.out.join(rel), path).is_err() {
+        let old = self.out.join(rel);
+        let same = match bytes {
+            Some(b) if self.compare => same_bytes(&old, b),
+            _ => self.unchanged(rel, hash),
+        };
+        if !same || fs::hard_link(&old, path).is_err() {
             return false;
         }
         // The bytes are the same; the permission bits must be too, or the file is written again.
@@ -474,6 +495,14 @@ impl Staging {
             let _ = fs::remove_file(path);
         }
         same
+    }
+
+    /// A path given twice: the first file may be a link to the previous output's, which must never be written
+    /// through, so it is removed before the second is made.
+    fn unlink_if_staged(&self, rel: &str, path: &Path) {
+        if !self.mirrored && self.has(rel) {
+            let _ = fs::remove_file(path);
+        }
     }
 
     fn record(&self, rel: String, hash: u64, written: bool) {
@@ -660,7 +689,8 @@ impl Sink for Staging {
     fn put(&self, rel: String, bytes: &[u8], mode: Option<u32>) -> FileRef {
         let hash = file_hash(bytes, mode);
         if let Some(path) = self.target(&rel) {
-            if self.link(&rel, &path, hash, mode) {
+            self.unlink_if_staged(&rel, &path);
+            if self.link(&rel, &path, hash, mode, Some(bytes)) {
                 self.record(rel.clone(), hash, false);
             } else {
                 match fs::write(&path, bytes).and_then(|()| match mode {
@@ -695,6 +725,8 @@ impl Sink for Staging {
         if self.mirrored {
             // A link to the output's file: never written through.
             let _ = fs::remove_file(&path);
+        } else {
+            self.unlink_if_staged(&file.path, &path);
         }
         let made = fs::File::create(&path).and_then(|f| {
             let mut w = HashingWriter {
@@ -724,7 +756,7 @@ impl Sink for Staging {
         let Some(path) = self.target(&file.path) else {
             return;
         };
-        if self.link(&file.path, &path, file.hash, file.mode) {
+        if self.link(&file.path, &path, file.hash, file.mode, None) {
             self.record(file.path.clone(), file.hash, false);
         } else {
             let mut st = self.state();
@@ -735,6 +767,29 @@ impl Sink for Staging {
                     format!("{} is not in the previous output", file.path),
                 ));
             }
+        }
+    }
+}
+
+/// Whether `path` is a regular file (not a link to one) that holds exactly `bytes`.
+fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
+    use io::Read;
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
+        _ => return false,
+    }
+    let Ok(mut f) = fs::File::open(path) else {
+        return false;
+    };
+    let mut buf = [0u8; 1 << 14];
+    let mut rest = bytes;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return rest.is_empty(),
+            Ok(n) if n <= rest.len() && buf[..n] == rest[..n] => rest = &rest[n..],
+            Ok(_) => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
         }
     }
 }
@@ -938,6 +993,98 @@ mod tests {
             fs::read_to_string(dir.path().join("precious.txt")).unwrap(),
             "keep"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_rebuild_links_the_files_whose_bytes_are_the_same_as_the_previous_outputs() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        let ino = |p: &str| fs::metadata(out.join(p)).unwrap().ino();
+        commit(
+            &out,
+            &tree(&[
+                ("same.md", "kept"),
+                ("changed.md", "old"),
+                ("edited.md", "as built"),
+                ("gone.md", "x"),
+                ("d/deep.md", "deep"),
+            ]),
+        )
+        .unwrap();
+        let before = (ino("same.md"), ino("changed.md"), ino("d/deep.md"));
+        // Someone edits a file of the output by hand (same length): its bytes are no longer what was built.
+        fs::write(out.join("edited.md"), "by hand!").unwrap();
+        let staging = Staging::begin(&out, None).unwrap();
+        for (rel, bytes) in [
+            ("same.md", "kept"),
+            ("changed.md", "new"),
+            ("edited.md", "as built"),
+            ("new.md", "n"),
+            ("d/deep.md", "deep"),
+        ] {
+            staging.put(rel.into(), bytes.as_bytes(), None);
+        }
+        let done = staging.commit(false).unwrap();
+        assert_eq!(done.linked, 2, "same.md and d/deep.md");
+        assert_eq!(done.written, ["changed.md", "edited.md", "new.md"]);
+        assert_eq!(ino("same.md"), before.0, "linked, not written again");
+        assert_eq!(ino("d/deep.md"), before.2);
+        assert_ne!(ino("changed.md"), before.1);
+        assert_eq!(fs::read_to_string(out.join("changed.md")).unwrap(), "new");
+        assert_eq!(
+            fs::read_to_string(out.join("edited.md")).unwrap(),
+            "as built"
+        );
+        assert!(!out.join("gone.md").exists());
+        // Only one name is left for each file: the previous output is gone.
+        assert_eq!(fs::metadata(out.join("same.md")).unwrap().nlink(), 1);
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["build"], "{left:?}");
+    }
+
+    #[test]
+    fn a_path_given_twice_never_writes_through_to_the_previous_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        commit(&out, &tree(&[("a.md", "a"), ("s.txt", "s")])).unwrap();
+        let staging = Staging::begin(&out, None).unwrap();
+        // Linked from the previous output, then given again with other bytes.
+        staging.put("a.md".into(), b"a", None);
+        staging.put("a.md".into(), b"other", None);
+        staging.put("s.txt".into(), b"s", None);
+        staging.put_with("s.txt".into(), &mut |w| w.write_all(b"streamed"));
+        // Dropped: the previous output is what it was.
+        drop(staging);
+        assert_eq!(fs::read_to_string(out.join("a.md")).unwrap(), "a");
+        assert_eq!(fs::read_to_string(out.join("s.txt")).unwrap(), "s");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_rebuild_never_links_a_symlink_or_a_folder_of_the_previous_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        commit(&out, &tree(&[("a.md", "a"), ("b/c.md", "c")])).unwrap();
+        let elsewhere = dir.path().join("elsewhere.md");
+        fs::write(&elsewhere, "a").unwrap();
+        fs::remove_file(out.join("a.md")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("a.md")).unwrap();
+        let staging = Staging::begin(&out, None).unwrap();
+        staging.put("a.md".into(), b"a", None);
+        // Where the previous output has a folder.
+        staging.put("b".into(), b"", None);
+        let done = staging.commit(false).unwrap();
+        assert_eq!((done.linked, done.written.len()), (0, 2));
+        assert!(!fs::symlink_metadata(out.join("a.md"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(out.join("b").is_file());
     }
 
     #[test]
