@@ -568,29 +568,29 @@ fn build_inner(inner_re: &str, options: &RegexOptions, anchored_only: bool) -> R
     } else {
         None
     };
-    let (ascii, first) = match hir {
+    // skillbook: the ASCII form is built when a haystack first needs it (see `Delegated`); what rules haystacks out
+    // without it is read from its HIR now.
+    let (first, required, captures) = match &hir {
         Some(hir) => (
-            RaBuilder::new()
-                .configure(config.clone())
-                .build_from_hir(&hir)
-                .ok(),
-            first_bytes(&hir),
+            first_bytes(hir),
+            required(hir).map(Required::new),
+            hir.properties().explicit_captures_len() + 1,
         ),
-        None => (None, None),
+        None => (None, None, 0),
     };
-    if let Some(re) = &ascii {
-        BUILT_BYTES.fetch_add(re.memory_usage(), Ordering::Relaxed);
-    }
     let state = DelegatedState {
-        first: if ascii.is_some() { first } else { None },
-        ascii,
+        first,
+        required,
+        captures,
+        ascii: OnceLock::new(),
+        ascii_hir: hir,
         full: OnceLock::new(),
         pattern: inner_re.to_owned(),
         config,
         syntax: options.syntaxc,
     };
-    if state.ascii.is_none() {
-        // The pattern as written gives the error (or is the only regex, if only the ASCII build failed).
+    if state.ascii_hir.is_none() {
+        // The pattern as written gives the error (or is the only regex, if the ASCII form could not be read).
         let full = state.build_full().map_err(CompileError::InnerError).map_err(Error::CompileError)?;
         let _ = state.full.set(Ok(full));
     }
@@ -599,8 +599,10 @@ fn build_inner(inner_re: &str, options: &RegexOptions, anchored_only: bool) -> R
 
 /// skillbook: a delegate regex built from one pattern in two forms. The ASCII form has every character class cut to
 /// its ASCII members and Unicode word boundaries made ASCII ones; it is built with the delegate and used for every
-/// haystack that is all ASCII (the highlighter's haystacks are lines of code, nearly always ASCII). The form as
-/// written is built on the first haystack that is not. On an all-ASCII haystack the two match alike: a class can only
+/// haystack that is all ASCII (the highlighter's haystacks are lines of code, nearly always ASCII), built on the first
+/// haystack that is all ASCII and that the checks of `may_match_from` do not rule out (a grammar has many patterns
+/// that no line of a given text can match: most are never built). The form as written is built on the first haystack
+/// that is not all ASCII. On an all-ASCII haystack the two match alike: a class can only
 /// match a character of the haystack, a Unicode word boundary between ASCII characters (or the ends) is the ASCII one,
 /// and case folding that reaches beyond ASCII (`k` to KELVIN SIGN) has nothing to reach. Building classes such as
 /// `\w` and `\p{L}` as written (hundreds of UTF-8 ranges) was half of the regex compile time. If the form as written
@@ -609,10 +611,18 @@ fn build_inner(inner_re: &str, options: &RegexOptions, anchored_only: bool) -> R
 pub struct Delegated(Arc<DelegatedState>);
 
 struct DelegatedState {
-    ascii: Option<RaRegex>,
+    /// The ASCII form, once built (`None`: its build failed, and the form as written serves every haystack).
+    ascii: OnceLock<Option<RaRegex>>,
+    /// What the ASCII form is built from; `None` when the pattern has no ASCII form.
+    ascii_hir: Option<Hir>,
     /// skillbook: the bytes a match of the ASCII form can start with (a bit per byte), when they are few enough to be
     /// worth checking: an ASCII haystack without one of them from the search's start has no match.
     first: Option<[u64; 4]>,
+    /// skillbook: literals one of which every match of the ASCII form contains: an ASCII haystack without any of them
+    /// from the search's start has no match.
+    required: Option<Required>,
+    /// The number of capture groups, group 0 included (the same in both forms).
+    captures: usize,
     full: OnceLock<core::result::Result<RaRegex, RaBuildError>>,
     pattern: String,
     config: RaConfig,
@@ -620,6 +630,12 @@ struct DelegatedState {
 }
 
 impl DelegatedState {
+    fn build_ascii(&self) -> Option<RaRegex> {
+        let re = RaBuilder::new().configure(self.config.clone()).build_from_hir(self.ascii_hir.as_ref()?).ok()?;
+        BUILT_BYTES.fetch_add(re.memory_usage(), Ordering::Relaxed);
+        Some(re)
+    }
+
     fn build_full(&self) -> core::result::Result<RaRegex, RaBuildError> {
         let full = RaBuilder::new()
             .configure(self.config.clone())
@@ -635,8 +651,8 @@ impl DelegatedState {
 impl Delegated {
     /// The form of the regex for a haystack that is (`ascii`) or is not all ASCII.
     pub(crate) fn form(&self, ascii: bool) -> Result<&RaRegex> {
-        if ascii {
-            if let Some(re) = &self.0.ascii {
+        if ascii && self.0.ascii_hir.is_some() {
+            if let Some(re) = self.0.ascii.get_or_init(|| self.0.build_ascii()) {
                 return Ok(re);
             }
         }
@@ -649,7 +665,7 @@ impl Delegated {
 
     /// skillbook: the heap bytes of the forms built so far.
     pub(crate) fn memory_usage(&self) -> usize {
-        self.0.ascii.as_ref().map_or(0, RaRegex::memory_usage)
+        self.0.ascii.get().and_then(Option::as_ref).map_or(0, RaRegex::memory_usage)
             + self.0.full.get().and_then(|f| f.as_ref().ok()).map_or(0, RaRegex::memory_usage)
     }
 
@@ -662,24 +678,33 @@ impl Delegated {
     /// form starts with; `true` when that cannot tell (a haystack that is not all ASCII, a pattern whose matches may
     /// start with many bytes or be empty).
     pub(crate) fn may_match_from(&self, haystack: &str, pos: usize) -> bool {
-        let Some(first) = &self.0.first else {
+        if self.0.first.is_none() && self.0.required.is_none() {
             return true;
-        };
+        }
         let Some(rest) = haystack.as_bytes().get(pos..) else {
             return true;
         };
         if !haystack.is_ascii() {
             return true;
         }
-        rest.iter().any(|&b| first[usize::from(b >> 6)] & (1 << (b & 63)) != 0)
+        // The required literals first: a scan for at most three bytes is the quicker.
+        if self.0.required.as_ref().is_some_and(|r| !r.found_in(rest)) {
+            return false;
+        }
+        self.0
+            .first
+            .is_none_or(|first| rest.iter().any(|&b| first[usize::from(b >> 6)] & (1 << (b & 63)) != 0))
     }
 
     /// The number of capture groups (the same in both forms).
     pub(crate) fn captures_len(&self) -> usize {
-        match (&self.0.ascii, self.0.full.get()) {
-            (Some(re), _) | (None, Some(Ok(re))) => re.captures_len(),
+        if self.0.ascii_hir.is_some() {
+            return self.0.captures;
+        }
+        match self.0.full.get() {
+            Some(Ok(re)) => re.captures_len(),
             // Not reached: without an ASCII form the form as written was built with the delegate.
-            (None, _) => 0,
+            _ => 0,
         }
     }
 }
@@ -688,6 +713,197 @@ impl core::fmt::Debug for Delegated {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_tuple("Delegated").field(&self.0.pattern).finish()
     }
+}
+
+/// skillbook: literals one of which every match contains, found with a scan for their first bytes.
+struct Required {
+    literals: Vec<Vec<u8>>,
+    /// The literals' distinct first bytes.
+    lead: Vec<u8>,
+}
+
+impl Required {
+    fn new(literals: Vec<Vec<u8>>) -> Required {
+        let mut lead: Vec<u8> = literals.iter().map(|l| l[0]).collect();
+        lead.sort_unstable();
+        lead.dedup();
+        Required { literals, lead }
+    }
+
+    /// Whether one of the literals occurs in `text`.
+    fn found_in(&self, text: &[u8]) -> bool {
+        let at = |i: usize| self.literals.iter().any(|l| text[i..].starts_with(l));
+        match *self.lead.as_slice() {
+            [a] => memchr::memchr_iter(a, text).any(at),
+            [a, b] => memchr::memchr2_iter(a, b, text).any(at),
+            [a, b, c] => memchr::memchr3_iter(a, b, c, text).any(at),
+            _ => (0..text.len()).any(|i| self.lead.contains(&text[i]) && at(i)),
+        }
+    }
+}
+
+/// skillbook: at most this many literals in a required set, and this many bytes in each (a prefix of a required
+/// literal is required too).
+const REQUIRED_MAX: usize = 16;
+const REQUIRED_LEN: usize = 8;
+
+/// skillbook: a set of non-empty literals one of which every match of `hir` contains, when one is known with at most
+/// `REQUIRED_MAX` literals: a literal, a class of a few bytes, a repetition of at least one of either, an alternation
+/// whose every branch has a set, and in a concatenation the best set of its parts, or of a run of its parts that
+/// each match one of a few literals (the run's literals are their concatenations: `(?i:end)` in byte mode is
+/// `[Ee][Nn][Dd]`, eight literals). The best set has the longest shortest literal.
+fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    match hir.kind() {
+        HirKind::Literal(_) | HirKind::Class(_) => exact(hir),
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => match exact(&r.sub) {
+            // `x{3,}`: the literal `xxx`.
+            Some(set) => {
+                let mut run = set.clone();
+                for _ in 1..r.min.min(REQUIRED_LEN as u32) {
+                    match join(&run, &set) {
+                        Some(longer) => run = longer,
+                        None => break,
+                    }
+                }
+                Some(run)
+            }
+            None => required(&r.sub),
+        },
+        HirKind::Concat(subs) => {
+            let mut best: Option<Vec<Vec<u8>>> = None;
+            let mut consider = |set: Option<Vec<Vec<u8>>>| {
+                if let Some(set) = set {
+                    if best.as_ref().is_none_or(|b| better(&set, b)) {
+                        best = Some(set);
+                    }
+                }
+            };
+            let mut run: Option<Vec<Vec<u8>>> = None;
+            for sub in subs {
+                match exact(sub) {
+                    Some(set) => {
+                        run = Some(match run.take() {
+                            None => set,
+                            Some(r) => match join(&r, &set) {
+                                Some(joined) => joined,
+                                None => {
+                                    consider(Some(r));
+                                    set
+                                }
+                            },
+                        })
+                    }
+                    None => {
+                        consider(run.take());
+                        consider(required(sub));
+                    }
+                }
+            }
+            consider(run);
+            best
+        }
+        HirKind::Alternation(subs) => {
+            let mut all: Vec<Vec<u8>> = Vec::new();
+            for sub in subs {
+                all.extend(required(sub)?);
+                if all.len() > REQUIRED_MAX {
+                    return None;
+                }
+            }
+            all.sort();
+            all.dedup();
+            Some(all)
+        }
+        _ => None,
+    }
+}
+
+/// skillbook: the literals `hir` matches, when it matches exactly one of at most `REQUIRED_MAX` non-empty literals (a
+/// literal, a class of at most four ASCII bytes, a group or concatenation or alternation of those), each cut to
+/// `REQUIRED_LEN` bytes.
+fn exact(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    match hir.kind() {
+        HirKind::Literal(l) if !l.0.is_empty() => Some(vec![l.0[..l.0.len().min(REQUIRED_LEN)].to_vec()]),
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut out = Vec::new();
+            for r in c.ranges() {
+                for b in r.start()..=r.end() {
+                    if out.len() == 4 {
+                        return None;
+                    }
+                    out.push(vec![b]);
+                }
+            }
+            (!out.is_empty()).then_some(out)
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut out = Vec::new();
+            for r in c.ranges() {
+                for ch in r.start()..=r.end() {
+                    if out.len() == 4 || !ch.is_ascii() {
+                        return None;
+                    }
+                    out.push(vec![ch as u8]);
+                }
+            }
+            (!out.is_empty()).then_some(out)
+        }
+        HirKind::Capture(c) => exact(&c.sub),
+        HirKind::Concat(subs) => {
+            let mut run: Option<Vec<Vec<u8>>> = None;
+            for sub in subs {
+                let set = exact(sub)?;
+                run = Some(match run {
+                    None => set,
+                    Some(r) => join(&r, &set)?,
+                });
+            }
+            run
+        }
+        HirKind::Alternation(subs) => {
+            let mut all: Vec<Vec<u8>> = Vec::new();
+            for sub in subs {
+                all.extend(exact(sub)?);
+                if all.len() > REQUIRED_MAX {
+                    return None;
+                }
+            }
+            all.sort();
+            all.dedup();
+            Some(all)
+        }
+        _ => None,
+    }
+}
+
+/// skillbook: every literal of `a` followed by every literal of `b`, each cut to `REQUIRED_LEN` bytes; `None` when
+/// there would be more than `REQUIRED_MAX`. When every literal of `a` is full length already, `a` itself.
+fn join(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+    if a.iter().all(|l| l.len() >= REQUIRED_LEN) {
+        return Some(a.to_vec());
+    }
+    if a.len() * b.len() > REQUIRED_MAX {
+        return None;
+    }
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(a.len() * b.len());
+    for x in a {
+        for y in b {
+            let mut l = x.clone();
+            l.extend_from_slice(y);
+            l.truncate(REQUIRED_LEN);
+            out.push(l);
+        }
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+/// skillbook: whether required set `a` rules out more haystacks than `b`: a longer shortest literal, then fewer.
+fn better(a: &[Vec<u8>], b: &[Vec<u8>]) -> bool {
+    let shortest = |s: &[Vec<u8>]| s.iter().map(Vec::len).min().unwrap_or(0);
+    (shortest(a), core::cmp::Reverse(a.len())) > (shortest(b), core::cmp::Reverse(b.len()))
 }
 
 /// skillbook: the bytes any match of `hir` starts with, when no match is empty and they are at most 100 of the 256;
