@@ -11,10 +11,11 @@ run, as `hyperfine --prepare 'rm -rf ...'` does: `--out DIR` of a skillbook comm
     python3 bench/interleave.py --set-aside CHUNKS ROUNDS NAME=COMMAND ...
 
 moves each output aside (a rename into a `.bench-trash` folder beside it) instead of deleting it, and deletes what was
-set aside between chunks, then waits 6 s. On ext4 without a journal (this machine's root file system), a new file is not
-given an inode freed less than 5 s before: the allocator steps over each such inode, one look-up per step, so
-creating N files right after deleting M costs about N x M steps. With `rm -rf` just before each run, a command pays
-for the files the harness deleted, in proportion to how many it writes; set aside, neither pays. Fuzzers running from `fuzz/run.sh` are paused (SIGSTOP) during each chunk and resumed
+set aside when all chunks are done. On ext4 without a journal (this machine's root file system), a new file is not
+given an inode freed less than 5 s before (300 s more while the inode's table block is dirty, as it is once a new
+file's inode is written beside it): the allocator steps over each such inode, one look-up per step, so creating N
+files after deleting M costs about N x M steps. With `rm -rf` just before each run, a command pays for every file the
+harness deleted in the last minutes, in proportion to how many it writes; set aside, neither pays. Fuzzers running from `fuzz/run.sh` are paused (SIGSTOP) during each chunk and resumed
 between chunks (libFuzzer's per-input timeout is wall time: keep a chunk under about 40 s).
 """
 import os
@@ -85,12 +86,9 @@ def main():
                     os.kill(p, signal.SIGCONT)
                 except ProcessLookupError:
                     pass
-        if trash:
-            for b in trash:
-                shutil.rmtree(b, ignore_errors=True)
-            subprocess.run("sync", shell=True)
-            time.sleep(6)
         time.sleep(5)
+    for b in trash or ():
+        shutil.rmtree(b, ignore_errors=True)
     for name, _ in cmds:
         v = sorted(wall[name])
         print(
