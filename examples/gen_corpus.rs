@@ -1143,18 +1143,11 @@ pub fn generate(
     patterns: usize,
     seed: u64,
 ) -> Result<(), String> {
-    run(&Args {
-        out: out.to_path_buf(),
-        agents,
-        skills,
-        patterns,
-        seed,
-        force: true,
-        plugins: 0,
-    })
+    generate_marketplace(out, agents, skills, patterns, 0, seed)
 }
 
-/// Writes a marketplace of `plugins` plugins (`gen_corpus --plugins`) into `out` (the test suite's entry).
+/// Writes a marketplace of `plugins` plugins (`gen_corpus --plugins`; 0: one plugin, as [`generate`]) into `out` (the
+/// test suite's entry).
 #[allow(dead_code)]
 pub fn generate_marketplace(
     out: &Path,
