@@ -728,6 +728,22 @@ impl Sink for Staging {
         } else {
             self.unlink_if_staged(&file.path, &path);
         }
+        if self.compare {
+            let old = self.out.join(&file.path);
+            let mut w = HashingWriter {
+                inner: CompareWriter::new(&old, &path),
+                hasher: FileHasher::default(),
+            };
+            let made = write(&mut w).and_then(|()| w.inner.finish());
+            match made {
+                Ok(linked) => {
+                    file.hash = hash_of(&(w.hasher.finish_bytes(), None::<u32>));
+                    self.record(file.path.clone(), file.hash, !linked);
+                }
+                Err(e) => self.fail(e),
+            }
+            return file;
+        }
         let made = fs::File::create(&path).and_then(|f| {
             let mut w = HashingWriter {
                 inner: io::BufWriter::with_capacity(1 << 16, f),
@@ -790,6 +806,112 @@ fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
             Ok(_) => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return false,
+        }
+    }
+}
+
+/// A streamed file's writer when the previous output may hold the same bytes: while what is written matches the
+/// previous output's file (read alongside), nothing is written; at the first difference the new file is made, with
+/// the bytes that matched copied from the previous file, and written on from there. [`CompareWriter::finish`] links
+/// the previous file when all of it matched (with default permissions, as a streamed file is written), else ends the
+/// new file.
+struct CompareWriter {
+    /// The previous output's file, read as far as what was written matched; `None` once writing.
+    old: Option<io::BufReader<fs::File>>,
+    old_path: PathBuf,
+    path: PathBuf,
+    matched: u64,
+    new: Option<io::BufWriter<fs::File>>,
+}
+
+impl CompareWriter {
+    fn new(old: &Path, path: &Path) -> CompareWriter {
+        let reader = match fs::symlink_metadata(old) {
+            Ok(m) if m.is_file() => fs::File::open(old)
+                .ok()
+                .map(|f| io::BufReader::with_capacity(1 << 16, f)),
+            _ => None,
+        };
+        CompareWriter {
+            old: reader,
+            old_path: old.to_path_buf(),
+            path: path.to_path_buf(),
+            matched: 0,
+            new: None,
+        }
+    }
+
+    /// Stops comparing: makes the new file, with the bytes that matched so far copied from the previous file.
+    fn diverge(&mut self) -> io::Result<&mut io::BufWriter<fs::File>> {
+        if self.new.is_none() {
+            let mut new = io::BufWriter::with_capacity(1 << 16, fs::File::create(&self.path)?);
+            if self.old.take().is_some() && self.matched > 0 {
+                let mut again = io::Read::take(fs::File::open(&self.old_path)?, self.matched);
+                if io::copy(&mut again, &mut new)? != self.matched {
+                    return Err(io::Error::other(
+                        "the previous output changed while it was compared",
+                    ));
+                }
+            }
+            self.new = Some(new);
+        }
+        Ok(self.new.as_mut().expect("made above"))
+    }
+
+    /// Ends the file: links the previous one if every byte matched and it has no more; whether it did.
+    fn finish(mut self) -> io::Result<bool> {
+        if let Some(old) = self.old.as_mut() {
+            let at_end = io::BufRead::fill_buf(old).is_ok_and(|rest| rest.is_empty());
+            if at_end
+                && fs::hard_link(&self.old_path, &self.path).is_ok()
+                && permissions(&self.path).is_ok_and(|p| p & 0o111 == 0)
+            {
+                return Ok(true);
+            }
+            let _ = fs::remove_file(&self.path);
+        }
+        let new = self.diverge()?;
+        io::Write::flush(new)?;
+        Ok(false)
+    }
+}
+
+impl io::Write for CompareWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(old) = self.old.as_mut() {
+            let mut rest = buf;
+            let mut same = true;
+            while !rest.is_empty() {
+                let have = match io::BufRead::fill_buf(old) {
+                    Ok(have) => have,
+                    Err(_) => {
+                        same = false;
+                        break;
+                    }
+                };
+                let n = have.len().min(rest.len());
+                if n == 0 || have[..n] != rest[..n] {
+                    same = false;
+                    break;
+                }
+                io::BufRead::consume(old, n);
+                rest = &rest[n..];
+            }
+            if same {
+                self.matched += buf.len() as u64;
+                return Ok(buf.len());
+            }
+            // The new file gets what matched before `buf`, then all of `buf` (of which a part may have matched).
+        }
+        let new = self.diverge()?;
+        new.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.new.as_mut() {
+            Some(new) => new.flush(),
+            None => Ok(()),
         }
     }
 }
@@ -1045,6 +1167,60 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, ["build"], "{left:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_streamed_file_is_linked_when_it_is_the_previous_outputs_and_written_from_where_it_differs()
+    {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("build");
+        let big: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+        let cases: [(&str, String); 5] = [
+            ("same.txt", big.clone()),
+            ("middle.txt", big.replacen("line 9999\n", "line 9999!\n", 1)),
+            ("shorter.txt", big[..big.len() - 7].to_string()),
+            ("longer.txt", format!("{big}and more\n")),
+            ("first.txt", format!("X{}", &big[1..])),
+        ];
+        let staging = Staging::begin(&out, None).unwrap();
+        for (rel, _) in &cases {
+            staging.put_with(rel.to_string(), &mut |w| w.write_all(big.as_bytes()));
+        }
+        staging.commit(false).unwrap();
+        let ino = |p: &str| fs::metadata(out.join(p)).unwrap().ino();
+        let before: Vec<u64> = cases.iter().map(|(rel, _)| ino(rel)).collect();
+
+        let staging = Staging::begin(&out, None).unwrap();
+        let mut hashes = Vec::new();
+        for (rel, text) in &cases {
+            // In pieces of odd sizes, across the reader's buffer.
+            let made = staging.put_with(rel.to_string(), &mut |w| {
+                for piece in text.as_bytes().chunks(4099) {
+                    w.write_all(piece)?;
+                }
+                Ok(())
+            });
+            hashes.push(made.hash);
+        }
+        let done = staging.commit(false).unwrap();
+        assert_eq!(done.linked, 1, "{:?}", done.written);
+        assert_eq!(
+            done.written,
+            ["first.txt", "longer.txt", "middle.txt", "shorter.txt"]
+        );
+        for (((rel, text), was), hash) in cases.iter().zip(&before).zip(&hashes) {
+            let now = fs::read_to_string(out.join(rel)).unwrap();
+            assert!(
+                now == *text,
+                "{rel}: {} bytes, expected {}",
+                now.len(),
+                text.len()
+            );
+            assert_eq!(*hash, file_hash(text.as_bytes(), None), "{rel}");
+            assert_eq!(ino(rel) == *was, *rel == "same.txt", "{rel}");
+        }
     }
 
     #[test]
