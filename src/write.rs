@@ -487,10 +487,7 @@ impl Staging {
             return false;
         }
         // The bytes are the same; the permission bits must be too, or the file is written again.
-        let same = permissions(path).is_ok_and(|p| match mode {
-            Some(m) => p == m,
-            None => p & 0o111 == 0,
-        });
+        let same = has_mode(path, mode);
         if !same {
             let _ = fs::remove_file(path);
         }
@@ -728,37 +725,18 @@ impl Sink for Staging {
         } else {
             self.unlink_if_staged(&file.path, &path);
         }
-        if self.compare {
-            let old = self.out.join(&file.path);
-            let mut w = HashingWriter {
-                inner: CompareWriter::new(&old, &path),
-                hasher: FileHasher::default(),
-            };
-            let made = write(&mut w).and_then(|()| w.inner.finish());
-            match made {
-                Ok(linked) => {
-                    file.hash = hash_of(&(w.hasher.finish_bytes(), None::<u32>));
-                    self.record(file.path.clone(), file.hash, !linked);
-                }
-                Err(e) => self.fail(e),
-            }
-            return file;
-        }
-        let made = fs::File::create(&path).and_then(|f| {
-            let mut w = HashingWriter {
-                inner: io::BufWriter::with_capacity(1 << 16, f),
-                hasher: FileHasher::default(),
-            };
-            write(&mut w)?;
-            io::Write::flush(&mut w.inner)?;
-            Ok(hash_of(&(w.hasher.finish_bytes(), None::<u32>)))
-        });
-        match made {
-            Ok(hash) => {
-                file.hash = hash;
-                // Unchanged since the previous output: not counted as written (its bytes are the same).
-                let unchanged = self.unchanged(&file.path, hash);
-                self.record(file.path.clone(), hash, !unchanged);
+        // Comparing, the previous output's file is read alongside; otherwise the file is simply written.
+        let old = self.compare.then(|| self.out.join(&file.path));
+        let mut w = HashingWriter {
+            inner: CompareWriter::new(old.as_deref(), &path),
+            hasher: FileHasher::default(),
+        };
+        match write(&mut w).and_then(|()| w.inner.finish()) {
+            Ok(linked) => {
+                file.hash = hash_of(&(w.hasher.finish_bytes(), None::<u32>));
+                // Linked, or unchanged since the previous output: not counted as written (its bytes are the same).
+                let written = !linked && !self.unchanged(&file.path, file.hash);
+                self.record(file.path.clone(), file.hash, written);
             }
             Err(e) => self.fail(e),
         }
@@ -787,14 +765,27 @@ impl Sink for Staging {
     }
 }
 
+/// The previous output's file at `path`, open for reading, with its length, when it is a regular file (not a link
+/// to one).
+fn previous_file(path: &Path) -> Option<(fs::File, u64)> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Some((fs::File::open(path).ok()?, m.len())),
+        _ => None,
+    }
+}
+
+/// Whether the file at `path` has the permission bits `mode` (`None`: the default ones, with no execute bit).
+fn has_mode(path: &Path, mode: Option<u32>) -> bool {
+    permissions(path).is_ok_and(|p| match mode {
+        Some(m) => p == m,
+        None => p & 0o111 == 0,
+    })
+}
+
 /// Whether `path` is a regular file (not a link to one) that holds exactly `bytes`.
 fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
     use io::Read;
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {}
-        _ => return false,
-    }
-    let Ok(mut f) = fs::File::open(path) else {
+    let Some((mut f, _)) = previous_file(path).filter(|(_, len)| *len == bytes.len() as u64) else {
         return false;
     };
     let mut buf = [0u8; 1 << 14];
@@ -810,11 +801,11 @@ fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
     }
 }
 
-/// A streamed file's writer when the previous output may hold the same bytes: while what is written matches the
+/// A streamed file's writer. When the previous output may hold the same bytes: while what is written matches the
 /// previous output's file (read alongside), nothing is written; at the first difference the new file is made, with
 /// the bytes that matched copied from the previous file, and written on from there. [`CompareWriter::finish`] links
 /// the previous file when all of it matched (with default permissions, as a streamed file is written), else ends the
-/// new file.
+/// new file. Without a previous file, the new file is made at the first write (or at the end) and written.
 struct CompareWriter {
     /// The previous output's file, read as far as what was written matched; `None` once writing.
     old: Option<io::BufReader<fs::File>>,
@@ -825,16 +816,14 @@ struct CompareWriter {
 }
 
 impl CompareWriter {
-    fn new(old: &Path, path: &Path) -> CompareWriter {
-        let reader = match fs::symlink_metadata(old) {
-            Ok(m) if m.is_file() => fs::File::open(old)
-                .ok()
-                .map(|f| io::BufReader::with_capacity(1 << 16, f)),
-            _ => None,
-        };
+    /// A writer of `path`, comparing with `old` when it is given and is a previous output's regular file.
+    fn new(old: Option<&Path>, path: &Path) -> CompareWriter {
+        let reader = old
+            .and_then(previous_file)
+            .map(|(f, _)| io::BufReader::with_capacity(1 << 16, f));
         CompareWriter {
             old: reader,
-            old_path: old.to_path_buf(),
+            old_path: old.map(Path::to_path_buf).unwrap_or_default(),
             path: path.to_path_buf(),
             matched: 0,
             new: None,
@@ -864,7 +853,7 @@ impl CompareWriter {
             let at_end = io::BufRead::fill_buf(old).is_ok_and(|rest| rest.is_empty());
             if at_end
                 && fs::hard_link(&self.old_path, &self.path).is_ok()
-                && permissions(&self.path).is_ok_and(|p| p & 0o111 == 0)
+                && has_mode(&self.path, None)
             {
                 return Ok(true);
             }
@@ -1083,6 +1072,14 @@ fn exchange(_: &Path, _: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The names in `dir`: what a build left beside its output.
+    fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    }
+
     fn tree(files: &[(&str, &str)]) -> OutputTree {
         files
             .iter()
@@ -1162,10 +1159,7 @@ mod tests {
         assert!(!out.join("gone.md").exists());
         // Only one name is left for each file: the previous output is gone.
         assert_eq!(fs::metadata(out.join("same.md")).unwrap().nlink(), 1);
-        let left: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let left = names_in(dir.path());
         assert_eq!(left, ["build"], "{left:?}");
     }
 
@@ -1285,10 +1279,7 @@ mod tests {
         assert!(staging.commit(false).is_err());
         assert_eq!(fs::read_to_string(out.join("x.md")).unwrap(), "good");
         // Nothing of the failed build is left beside the output.
-        let left: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let left = names_in(dir.path());
         assert_eq!(left, ["build"], "{left:?}");
     }
 

@@ -803,18 +803,7 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
             consider(run);
             best
         }
-        HirKind::Alternation(subs) => {
-            let mut all: Vec<Vec<u8>> = Vec::new();
-            for sub in subs {
-                all.extend(required(sub)?);
-                if all.len() > REQUIRED_MAX {
-                    return None;
-                }
-            }
-            all.sort();
-            all.dedup();
-            Some(all)
-        }
+        HirKind::Alternation(subs) => union(subs, required),
         _ => None,
     }
 }
@@ -826,28 +815,10 @@ fn exact(hir: &Hir) -> Option<Vec<Vec<u8>>> {
     match hir.kind() {
         HirKind::Literal(l) if !l.0.is_empty() => Some(vec![l.0[..l.0.len().min(REQUIRED_LEN)].to_vec()]),
         HirKind::Class(Class::Bytes(c)) => {
-            let mut out = Vec::new();
-            for r in c.ranges() {
-                for b in r.start()..=r.end() {
-                    if out.len() == 4 {
-                        return None;
-                    }
-                    out.push(vec![b]);
-                }
-            }
-            (!out.is_empty()).then_some(out)
+            few_bytes(c.ranges().iter().map(|r| (u32::from(r.start()), u32::from(r.end()))), 0xFF)
         }
         HirKind::Class(Class::Unicode(c)) => {
-            let mut out = Vec::new();
-            for r in c.ranges() {
-                for ch in r.start()..=r.end() {
-                    if out.len() == 4 || !ch.is_ascii() {
-                        return None;
-                    }
-                    out.push(vec![ch as u8]);
-                }
-            }
-            (!out.is_empty()).then_some(out)
+            few_bytes(c.ranges().iter().map(|r| (u32::from(r.start()), u32::from(r.end()))), 0x7F)
         }
         HirKind::Capture(c) => exact(&c.sub),
         HirKind::Concat(subs) => {
@@ -861,20 +832,39 @@ fn exact(hir: &Hir) -> Option<Vec<Vec<u8>>> {
             }
             run
         }
-        HirKind::Alternation(subs) => {
-            let mut all: Vec<Vec<u8>> = Vec::new();
-            for sub in subs {
-                all.extend(exact(sub)?);
-                if all.len() > REQUIRED_MAX {
-                    return None;
-                }
-            }
-            all.sort();
-            all.dedup();
-            Some(all)
-        }
+        HirKind::Alternation(subs) => union(subs, exact),
         _ => None,
     }
+}
+
+/// skillbook: a class's members (inclusive ranges of bytes, or of code points one byte each up to `max`) as one-byte
+/// literals, when they are at most four and none is above `max`.
+fn few_bytes(ranges: impl Iterator<Item = (u32, u32)>, max: u32) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for (lo, hi) in ranges {
+        for c in lo..=hi {
+            if out.len() == 4 || c > max {
+                return None;
+            }
+            out.push(vec![c as u8]);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// skillbook: the sets `set` gives for every branch of an alternation, together; `None` when a branch has none or
+/// there would be more than `REQUIRED_MAX` literals.
+fn union(subs: &[Hir], set: fn(&Hir) -> Option<Vec<Vec<u8>>>) -> Option<Vec<Vec<u8>>> {
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    for sub in subs {
+        all.extend(set(sub)?);
+        if all.len() > REQUIRED_MAX {
+            return None;
+        }
+    }
+    all.sort();
+    all.dedup();
+    Some(all)
 }
 
 /// skillbook: every literal of `a` followed by every literal of `b`, each cut to `REQUIRED_LEN` bytes; `None` when
