@@ -391,7 +391,7 @@ fn text_hash(hashes: &HashMap<String, u64>, file: &SourceFile) -> u64 {
 /// `fresh`: the files parsed in this build (`None`: all). When the compiled agents and bundles leave a core spare (they
 /// are made an agent per thread, and there are fewer agents than cores), the code blocks of those files are
 /// highlighted on it meanwhile, and the pages find them in the highlighting memo: highlighting is most of a small
-/// site's time. (With as many agents as cores the extra thread only competes: 4% slower at 300 agents.)
+/// site's time. What that thread has not come to when the bundles are made, the build's own thread shares with it. (With as many agents as cores the extra thread only competes: 4% slower at 300 agents.)
 fn outputs(
     memo: &mut Memo,
     hashes: &HashMap<String, u64>,
@@ -403,7 +403,7 @@ fn outputs(
     let agents: usize = compiled.model.plugins.iter().map(|p| p.agents.len()).sum();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if agents >= cores {
-        return outputs_made(memo, hashes, compiled, sink, once);
+        return outputs_made(memo, hashes, compiled, sink, once, None);
     }
     let fresh: Option<HashSet<&str>> = fresh.map(|f| f.iter().map(String::as_str).collect());
     let warm: Vec<&str> = compiled
@@ -419,18 +419,18 @@ fn outputs(
         })
         .map(|p| p.doc.body())
         .collect();
+    let warmup = crate::highlight::Warmup::new(warm);
     std::thread::scope(|scope| {
-        if !warm.is_empty() {
-            let depth = crate::timing::depth();
+        let depth = crate::timing::depth();
+        let warmup = &warmup;
+        if !warmup.is_empty() {
             scope.spawn(move || {
                 crate::timing::nested(depth, || {
-                    crate::timing::time("highlight (beside)", || {
-                        crate::highlight::warm(warm.into_iter())
-                    })
+                    crate::timing::time("highlight (beside)", || warmup.run())
                 })
             });
         }
-        outputs_made(memo, hashes, compiled, sink, once)
+        outputs_made(memo, hashes, compiled, sink, once, Some(warmup))
     })
 }
 
@@ -440,6 +440,7 @@ fn outputs_made(
     compiled: &Compiled,
     sink: &dyn Sink,
     once: bool,
+    warmup: Option<&crate::highlight::Warmup>,
 ) -> Result<(Vec<Skipped>, EmitTimes), String> {
     let t = Instant::now();
     let model = &compiled.model;
@@ -705,7 +706,11 @@ fn outputs_made(
     }
     let expand = t.elapsed();
 
-    // The site, from the model, the report and the bundle stage's manifests.
+    // The site, from the model, the report and the bundle stage's manifests; first, the code blocks the warm-up
+    // thread has not come to yet are shared with it.
+    if let Some(warmup) = warmup {
+        crate::timing::time("highlight (sharing)", || warmup.run());
+    }
     let t = Instant::now();
     site(memo, compiled, &manifests, sink, true, once)?;
     Ok((

@@ -10,6 +10,7 @@
 use mdbook_markdown::pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use syntect::html::{line_tokens_to_classed_spans, ClassStyle};
 use syntect::parsing::{ParseState, ScopeStack, SyntaxReference, SyntaxSet};
@@ -273,14 +274,53 @@ fn fences(markdown: &str) -> Vec<(Range<usize>, String, String)> {
     found
 }
 
-/// Highlights the fenced code blocks of each of `texts` into the cache, so that [`highlight_fences`] finds them
-/// there: run on a spare core while the build does other work (the engine warms the pattern files it parsed).
-pub fn warm<'a>(texts: impl Iterator<Item = &'a str>) {
-    for text in texts {
-        for (_, lang, code) in fences(text) {
-            highlight(&lang, &code);
+/// The fenced code blocks of some texts, to highlight into the cache before the pages ask for them: [`Warmup::run`]
+/// on a spare core while the build does other work (the engine warms the pattern files it parsed), and on the
+/// build's own thread too once its other work is done, so that the two share what is left. Each block is taken by
+/// one of the threads that run it; a page that asks for a block being highlighted waits for it ([`highlight`]).
+pub struct Warmup<'a> {
+    texts: Vec<&'a str>,
+    /// (language, code) of every block, found by the first thread to run.
+    blocks: OnceLock<Vec<(String, String)>>,
+    next: AtomicUsize,
+}
+
+impl<'a> Warmup<'a> {
+    pub fn new(texts: Vec<&'a str>) -> Self {
+        Warmup {
+            texts,
+            blocks: OnceLock::new(),
+            next: AtomicUsize::new(0),
         }
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    /// Highlights the blocks no thread has taken yet, one at a time, until none is left. The first block of each
+    /// language comes first: it builds the grammar's regexes, most of a language's cost, so the blocks left for a
+    /// thread that joins late are the cheap ones, and the two finish close together.
+    pub fn run(&self) {
+        let blocks = self
+            .blocks
+            .get_or_init(|| first_of_each_language_first(&self.texts));
+        while let Some((lang, code)) = blocks.get(self.next.fetch_add(1, Ordering::Relaxed)) {
+            highlight(lang, code);
+        }
+    }
+}
+
+/// The (language, code) of the fenced blocks of `texts`: the first block of each language, then the others, each
+/// group in the texts' order.
+fn first_of_each_language_first(texts: &[&str]) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
+    let (first, rest): (Vec<_>, Vec<_>) = texts
+        .iter()
+        .flat_map(|t| fences(t))
+        .map(|(_, lang, code)| (lang, code))
+        .partition(|(lang, _)| seen.insert(lang.clone()));
+    first.into_iter().chain(rest).collect()
 }
 
 /// Replaces every fenced code block of `markdown` that names a language with its highlighted HTML, indented to sit
@@ -357,6 +397,54 @@ mod tests {
         }
         assert!(find("no-such-language").is_none());
         assert!(find("text").is_none());
+    }
+
+    #[test]
+    fn the_first_block_of_each_language_is_warmed_first() {
+        let texts = [
+            "```rust\nfn a() {}\n```\n\n```rust\nfn b() {}\n```\n",
+            "text\n\n```elixir\n:c\n```\n\n```text\nd\n```\n\n    indented\n\n```rust\nfn e() {}\n```\n",
+        ];
+        let order: Vec<String> = first_of_each_language_first(&texts)
+            .into_iter()
+            .map(|(lang, code)| format!("{lang}: {}", code.trim_end()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "rust: fn a() {}",
+                "elixir: :c",
+                "text: d",
+                "rust: fn b() {}",
+                "rust: fn e() {}"
+            ]
+        );
+    }
+
+    #[test]
+    fn threads_sharing_a_warmup_highlight_every_block_once() {
+        let texts: Vec<String> = (0..40)
+            .map(|i| format!("```rust\nfn warm_{i}() {{}}\n```\n\n```elixir\n:warm_{i}\n```\n"))
+            .collect();
+        let warmup = Warmup::new(texts.iter().map(String::as_str).collect());
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| warmup.run());
+            }
+        });
+        // Every block is in the cache, with what highlighting it gives.
+        let c = cache().lock().unwrap();
+        for i in 0..40 {
+            for (lang, code) in [
+                ("rust", format!("fn warm_{i}() {{}}\n")),
+                ("elixir", format!(":warm_{i}\n")),
+            ] {
+                let slot = c.0.get(&(lang.to_string(), code.clone())).expect("warmed");
+                assert_eq!(slot.get().cloned().flatten(), Some(reference(lang, &code)));
+            }
+        }
+        // Nothing is left to take.
+        assert!(warmup.next.load(Ordering::Relaxed) >= 80);
     }
 
     #[test]
