@@ -4,7 +4,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use skillbook::driver::{self, BundleFormat, BundleOptions, Format, Options};
 use skillbook::tokenize::Tokenizer;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
@@ -182,7 +181,7 @@ enum NewCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> ExitCode {
+fn main() {
     skillbook::timing::process_start();
     let cli = Cli::parse();
     let color = match cli.color {
@@ -294,5 +293,18 @@ fn main() -> ExitCode {
             skillbook::serve::run(&opts, &out, &serve)
         }
     };
-    ExitCode::from(exit as u8)
+    exit_now(exit as u8)
+}
+
+/// Ends the process with `code` once the standard streams are flushed, without the exit-time work of the C runtime:
+/// mimalloc's destructor gives each freed segment back to the kernel one `madvise` at a time (135 calls after a
+/// build of the shipped content, about 4 ms of its 70), for memory the kernel takes back whole a moment later.
+/// Everything skillbook owns is done by now: outputs are renamed into place, threads joined, temporary folders gone.
+fn exit_now(code: u8) -> ! {
+    use std::io::Write;
+    // A closed pipe or a full disk cannot be reported any more; the exit code says how the command went.
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; nothing runs after it.
+    unsafe { libc::_exit(i32::from(code)) }
 }
