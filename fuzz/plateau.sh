@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Whether a fuzz run still finds new code of skillbook's, or only new states of the crates it calls.
+# libFuzzer's `cov` counts the edges of every crate in the binary: the syntect grammars the `book` and `pipeline`
+# targets highlight with, fancy-regex, the YAML and Markdown parsers, handlebars. Its figure keeps growing as long as
+# any of them has states left to find, which on a two-core machine is longer than any session. This replays the
+# corpus as it stood at checkpoints of a run and counts the edges of skillbook's own functions (src/, and vendor/ on
+# its own line) that it runs, so a run can be read for the code it exists to test.
+#   fuzz/plateau.sh TARGET START_CORPUS START_TIME OFFSET...
+# START_CORPUS: a copy of corpus/TARGET taken when the run began (libFuzzer replaces inputs by smaller ones with the
+# same features as it goes, so the folder itself no longer holds the starting set); START_TIME: when the run began
+# (seconds since the epoch, `date +%s`); OFFSET: seconds after it (`0` is the start). The corpus at an offset is
+# START_CORPUS with every file of corpus/TARGET (or $CORPUS) written before that moment. Each is replayed without
+# fuzzing (`-runs=0 -print_coverage=1`) by an AddressSanitizer build (libFuzzer prints function coverage only with a
+# sanitizer's symbolizer), built as `fuzz/coverage.sh` builds it, into fuzz/target/asan. A replay takes minutes (the
+# `book` corpus of 11,000 inputs: about six), so its result is kept in fuzz/target/plateau/ and a later call with
+# the same run and offset prints it again: offsets can be replayed while the run goes on, and compared at the end.
+# One line per offset: inputs, edges of src/ (and of how many functions), edges of vendor/, and libFuzzer's cov of
+# the whole binary for the same inputs; then which of skillbook's functions gained edges from the first offset given
+# to the last.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+target=$1
+start_corpus=$(cd "$2" && pwd)
+t0=$3
+shift 3
+offsets=("$@")
+cd "$here"
+corpus=${CORPUS:-corpus/$target}
+root="$(cd .. && pwd)/"
+asan=${ASAN_TARGET_DIR:-$here/target/asan}
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo +nightly fuzz build -O -s address --target-dir "$asan" "$target" >/dev/null 2>&1 ||
+  { echo "the AddressSanitizer build failed: run \`cargo +nightly fuzz build -O -s address --target-dir $asan $target\`" >&2; exit 2; }
+kept="$here/target/plateau"
+mkdir -p "$kept"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+for off in "${offsets[@]}"; do
+  t=$((t0 + off))
+  [ "$t" -le "$(date +%s)" ] || { echo "+$off s is still to come" >&2; exit 2; }
+  name="$kept/$target.$t0.$off"
+  if [ ! -s "$name.line" ]; then
+    dir="$scratch/corpus.$off"
+    mkdir "$dir"
+    cp -l "$start_corpus"/* "$dir"/ 2>/dev/null || cp "$start_corpus"/* "$dir"/
+    # Files of the run written before the moment (the start corpus's own files have the same names: kept once).
+    find "$corpus" -maxdepth 1 -type f ! -newermt "@$t" -exec cp -l -f -t "$dir" {} + 2>/dev/null ||
+      find "$corpus" -maxdepth 1 -type f ! -newermt "@$t" -exec cp -f -t "$dir" {} +
+    log="$scratch/$off.log"
+    "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
+      -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "$dir" >"$log" 2>&1 || true
+    # `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`: A of the function's B edges ran. Kept as
+    # "KIND<tab>NAME PATH:LINE<tab>A", one line per function (copies of a generic summed).
+    awk -v root="$root" '/^COVERED_FUNC: / {
+        split($5, e, "/"); name = $6; for (i = 7; i <= NF; i++) name = name " " $i
+        kind = index($NF, root "src/") == 1 ? "src" : index($NF, root "vendor/") == 1 ? "vendor" : ""
+        if (kind != "") { sub(root, "", name); sum[kind "\t" name] += e[1] } }
+      END { for (k in sum) print k "\t" sum[k] }' "$log" | LC_ALL=C sort -t $'\t' -k1,2 >"$name.edges"
+    src=$(awk -F '\t' '$1 == "src" {s += $3; n++} END {printf "%d edges in %d functions", s, n}' "$name.edges")
+    vendor=$(awk -F '\t' '$1 == "vendor" {s += $3} END {print s + 0}' "$name.edges")
+    cov=$(grep -m1 -oE 'INITED cov: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
+    printf '%s +%5d s: %6d inputs; src/ %s; vendor/ %d edges; libFuzzer cov (whole binary) %s\n' \
+      "$target" "$off" "$(ls "$dir" | wc -l)" "$src" "$vendor" "$cov" >"$name.line"
+    rm -rf "$dir"
+  fi
+  cat "$name.line"
+done
+first="$kept/$target.$t0.${offsets[0]}.edges"
+last="$kept/$target.$t0.${offsets[-1]}.edges"
+echo "$target: functions of src/ and vendor/ whose edges grew from +${offsets[0]} s to +${offsets[-1]} s (before -> after):"
+awk -F '\t' 'NR == FNR {before[$1 "\t" $2] = $3; next}
+    $3 > before[$1 "\t" $2] + 0 {printf "  %s %s: %d -> %d\n", $1, $2, before[$1 "\t" $2] + 0, $3}' \
+  "$first" "$last"
