@@ -17,13 +17,22 @@
 # One line per offset: inputs, edges of src/ (and of how many functions), edges of vendor/, and libFuzzer's cov of
 # the whole binary for the same inputs; then which of skillbook's functions gained edges from the first offset given
 # to the last.
+#   fuzz/plateau.sh TARGET --corpora DIR...
+# The same for whole corpus folders, each replayed as it is: the corpus before and after a run, such as two committed
+# archives of it unpacked (`git show REV:fuzz/corpora/TARGET.tar.xz | xz -d | tar -x -C DIR`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 target=$1
-start_corpus=$(cd "$2" && pwd)
-t0=$3
-shift 3
-offsets=("$@")
+if [ "${2:-}" = --corpora ]; then
+  shift 2
+  dirs=()
+  for d in "$@"; do dirs+=("$(cd "$d" && pwd)"); done
+else
+  start_corpus=$(cd "$2" && pwd)
+  t0=$3
+  shift 3
+  offsets=("$@")
+fi
 cd "$here"
 corpus=${CORPUS:-corpus/$target}
 root="$(cd .. && pwd)/"
@@ -35,18 +44,11 @@ kept="$here/target/plateau"
 mkdir -p "$kept"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-for off in "${offsets[@]}"; do
-  t=$((t0 + off))
-  [ "$t" -le "$(date +%s)" ] || { echo "+$off s is still to come" >&2; exit 2; }
-  name="$kept/$target.$t0.$off"
+# replay KEY LABEL DIR: replays DIR (unless KEY was replayed before) and prints its line; its edges are in KEY.edges.
+replay() {
+  local name=$1 label=$2 dir=$3 log
   if [ ! -s "$name.line" ]; then
-    dir="$scratch/corpus.$off"
-    mkdir "$dir"
-    cp -l "$start_corpus"/* "$dir"/ 2>/dev/null || cp "$start_corpus"/* "$dir"/
-    # Files of the run written before the moment (the start corpus's own files have the same names: kept once).
-    find "$corpus" -maxdepth 1 -type f ! -newermt "@$t" -exec cp -l -f -t "$dir" {} + 2>/dev/null ||
-      find "$corpus" -maxdepth 1 -type f ! -newermt "@$t" -exec cp -f -t "$dir" {} +
-    log="$scratch/$off.log"
+    log="$scratch/replay.log"
     "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
       -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "$dir" >"$log" 2>&1 || true
     # `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`: A of the function's B edges ran. Kept as
@@ -56,18 +58,46 @@ for off in "${offsets[@]}"; do
         kind = index($NF, root "src/") == 1 ? "src" : index($NF, root "vendor/") == 1 ? "vendor" : ""
         if (kind != "") { sub(root, "", name); sum[kind "\t" name] += e[1] } }
       END { for (k in sum) print k "\t" sum[k] }' "$log" | LC_ALL=C sort -t $'\t' -k1,2 >"$name.edges"
+    local src vendor cov
     src=$(awk -F '\t' '$1 == "src" {s += $3; n++} END {printf "%d edges in %d functions", s, n}' "$name.edges")
     vendor=$(awk -F '\t' '$1 == "vendor" {s += $3} END {print s + 0}' "$name.edges")
     cov=$(grep -m1 -oE 'INITED cov: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
-    printf '%s +%5d s: %6d inputs; src/ %s; vendor/ %d edges; libFuzzer cov (whole binary) %s\n' \
-      "$target" "$off" "$(ls "$dir" | wc -l)" "$src" "$vendor" "$cov" >"$name.line"
-    rm -rf "$dir"
+    printf '%s %s: %6d inputs; src/ %s; vendor/ %d edges; libFuzzer cov (whole binary) %s\n' \
+      "$target" "$label" "$(ls "$dir" | wc -l)" "$src" "$vendor" "$cov" >"$name.line"
   fi
   cat "$name.line"
-done
-first="$kept/$target.$t0.${offsets[0]}.edges"
-last="$kept/$target.$t0.${offsets[-1]}.edges"
-echo "$target: functions of src/ and vendor/ whose edges grew from +${offsets[0]} s to +${offsets[-1]} s (before -> after):"
+}
+keys=()
+labels=()
+if [ -n "${dirs+x}" ]; then
+  for d in "${dirs[@]}"; do
+    # Keyed by the folder's file names (libFuzzer names inputs by their SHA-1): the same corpus is replayed once.
+    key="$kept/$target.corpora.$(ls "$d" | sha1sum | cut -c1-16)"
+    replay "$key" "$d" "$d"
+    keys+=("$key")
+    labels+=("$d")
+  done
+else
+  for off in "${offsets[@]}"; do
+    t=$((t0 + off))
+    [ "$t" -le "$(date +%s)" ] || { echo "+$off s is still to come" >&2; exit 2; }
+    key="$kept/$target.$t0.$off"
+    if [ ! -s "$key.line" ]; then
+      dir="$scratch/corpus.$off"
+      mkdir "$dir"
+      cp -l "$start_corpus"/* "$dir"/ 2>/dev/null || cp "$start_corpus"/* "$dir"/
+      # Files of the run written before the moment (the start corpus's own files have the same names: kept once).
+      find "$corpus" -maxdepth 1 -type f ! -newermt "@$t" -exec cp -l -f -t "$dir" {} + 2>/dev/null ||
+        find "$corpus" -maxdepth 1 -type f ! -newermt "@$t" -exec cp -f -t "$dir" {} +
+    fi
+    replay "$key" "$(printf '+%5d s' "$off")" "${dir:-}"
+    rm -rf "${dir:-}"
+    dir=""
+    keys+=("$key")
+    labels+=("+$off s")
+  done
+fi
+echo "$target: functions of src/ and vendor/ whose edges grew from ${labels[0]} to ${labels[-1]} (before -> after):"
 awk -F '\t' 'NR == FNR {before[$1 "\t" $2] = $3; next}
     $3 > before[$1 "\t" $2] + 0 {printf "  %s %s: %d -> %d\n", $1, $2, before[$1 "\t" $2] + 0, $3}' \
-  "$first" "$last"
+  "${keys[0]}.edges" "${keys[-1]}.edges"
