@@ -7,7 +7,7 @@
 # MAX_LEN=N sets libFuzzer's largest input (default 16384; the `book` target's seeds include mdBook's 17 KB index.hbs).
 # TIMEOUT=S sets libFuzzer's per-input limit (default 10 s): it is wall time, so a run at nice 19 beside builds on every
 # core needs more, or the builds' starving it shows as timeouts.
-# SANITIZER=address runs under AddressSanitizer instead (about 4x slower; skillbook's code is safe Rust, its only
+# SANITIZER=address runs under AddressSanitizer instead (about 4x slower; skillbook's code is safe Rust, its
 # `unsafe` is a few libc system calls on its own arguments, so the default is none).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
