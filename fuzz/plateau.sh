@@ -40,8 +40,15 @@ asan=${ASAN_TARGET_DIR:-$here/target/asan}
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo +nightly fuzz build -O -s address --target-dir "$asan" "$target" >/dev/null 2>&1 ||
   { echo "the AddressSanitizer build failed: run \`cargo +nightly fuzz build -O -s address --target-dir $asan $target\`" >&2; exit 2; }
-kept="$here/target/plateau"
+# Results are kept by build: a replay by another build of the target (the tree changed since) is not comparable, so
+# every offset given in one call is replayed by the build this call made, and an older result is never mixed in.
+build=$(sha1sum "$asan/$host/release/$target" | cut -c1-12)
+kept="$here/target/plateau/$build"
 mkdir -p "$kept"
+# One CPU (the first this script may use): a target that finds one core runs skillbook's single-threaded paths,
+# as a fuzzer pinned with `taskset` does, and without threads racing for the highlighting cache a replay of the same
+# inputs runs the same code (since the sixteenth session's fixed hash seeds, up to an edge or two in one function).
+cpu=$(taskset -cp $$ | sed 's/.*: *//; s/[-,].*//')
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 # replay KEY LABEL DIR: replays DIR (unless KEY was replayed before) and prints its line; its edges are in KEY.edges.
@@ -49,7 +56,7 @@ replay() {
   local name=$1 label=$2 dir=$3 log
   if [ ! -s "$name.line" ]; then
     log="$scratch/replay.log"
-    "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
+    taskset -c "$cpu" "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
       -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "$dir" >"$log" 2>&1 || true
     # `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`: A of the function's B edges ran. Kept as
     # "KIND<tab>NAME PATH:LINE<tab>A", one line per function (copies of a generic summed).
@@ -98,8 +105,8 @@ else
   done
 fi
 # Every function whose edges changed, and the sums. A later corpus holds every input of an earlier one (or, minimised,
-# their features), so no edge can be lost for good: what is lost is the build's own nondeterminism (threads), and
-# gives the noise of these figures.
+# their features), so no edge can be lost for good: what is lost is the build's own nondeterminism, and gives the
+# noise of these figures.
 echo "$target: functions of src/ and vendor/ whose edges changed from ${labels[0]} to ${labels[-1]} (before -> after):"
 awk -F '\t' 'NR == FNR {before[$1 "\t" $2] = $3; next}
     { after[$1 "\t" $2] = $3 }

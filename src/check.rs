@@ -4,8 +4,9 @@
 
 use crate::diagnostic::{Diagnostic, Severity, WithHelp};
 use crate::parse::{normalize, Agent, CoverIndex, Document, Model};
+use crate::{HashMap, HashSet};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 /// The version of the report's JSON schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -101,7 +102,7 @@ pub fn check_with(model: &Model, mut diags: Vec<Diagnostic>, rule: Coverage) -> 
     let mut coverage = Vec::new();
     // `unknown-cover` errors with a did-you-mean (their index in `diags`), and where the items they meant are.
     let mut typos: Vec<Typo> = Vec::new();
-    let mut users_of: HashMap<(usize, usize), Vec<&Agent>> = HashMap::new();
+    let mut users_of: HashMap<(usize, usize), Vec<&Agent>> = HashMap::default();
     for (pj, p) in model.plugins.iter().enumerate() {
         for a in &p.agents {
             for key in model.agent_skills(pj, a) {
@@ -263,7 +264,7 @@ type Typo = (usize, Vec<Place>);
 /// Causes before consequences: an `uncovered-item` error for an item that a misspelt `covers:` entry meant is
 /// dropped, and the `unknown-cover` error says that the item stays uncovered until the entry is fixed.
 fn fold_typos(diags: &mut Vec<Diagnostic>, typos: &[Typo]) {
-    let mut folded = HashSet::new();
+    let mut folded = HashSet::default();
     for (at, items) in typos {
         let hits: Vec<&Place> = items
             .iter()

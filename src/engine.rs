@@ -29,9 +29,10 @@ use crate::emit::{self, plugin};
 use crate::load::{self, Reader, SourceFile};
 use crate::parse::{self, ParseOptions};
 use crate::write::{self, hash_of, FileRef, MemorySink, OutputTree, Sink, Staging};
+use crate::{HashMap, HashSet};
 use indicatif::ProgressBar;
 use std::any::Any;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -827,7 +828,7 @@ pub fn outputs_of(compiled: &Compiled) -> Result<(OutputTree, Vec<Skipped>), Str
     let sink = MemorySink::default();
     let (skipped, _) = outputs(
         &mut Memo::default(),
-        &HashMap::new(),
+        &HashMap::default(),
         compiled,
         &sink,
         false,
@@ -1044,7 +1045,7 @@ impl Engine {
             config: None,
             content_key: None,
             committed: None,
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             last_ok: false,
             background: false,
             delete_later: false,
@@ -1735,7 +1736,8 @@ mod tests {
         let build = |memo: &mut Memo, c: &Compiled| {
             memo.begin();
             let sink = MemorySink::new(last.borrow().clone());
-            let r = outputs(memo, &HashMap::new(), c, &sink, false, None).map(|_| sink.into_tree());
+            let r =
+                outputs(memo, &HashMap::default(), c, &sink, false, None).map(|_| sink.into_tree());
             memo.end();
             if let Ok(t) = &r {
                 *last.borrow_mut() = t.clone();

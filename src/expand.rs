@@ -668,7 +668,7 @@ pub fn render_skill(skill: &Skill, own: &[OwnReference]) -> Option<String> {
     let doc = skill.doc.as_ref()?;
     let text = &doc.file.text;
     // What the skill's own text links to already (its own index, if it has one) is not indexed again.
-    let linked: std::collections::HashSet<String> = doc
+    let linked: crate::HashSet<String> = doc
         .links
         .iter()
         .filter_map(|l| crate::links::join("", &l.path))
@@ -712,7 +712,7 @@ pub fn skill_index(
     skill: &Skill,
     own: &[OwnReference],
     level: u8,
-    linked: &std::collections::HashSet<String>,
+    linked: &crate::HashSet<String>,
 ) -> String {
     let mut patterns: Vec<&Pattern> = skill.patterns.iter().collect();
     patterns.sort_by_key(|p| (std::cmp::Reverse(p.priority), p.slug.clone()));

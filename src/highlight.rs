@@ -7,8 +7,8 @@
 //! leave the block alone. A language syntect does not know is rendered as plain, escaped text. Regexes are
 //! fancy-regex (pure Rust); the syntax set is loaded once, on first use.
 
+use crate::HashMap;
 use mdbook_markdown::pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -84,16 +84,16 @@ pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 fn cache() -> &'static Mutex<(Cache, usize)> {
     static CACHE: OnceLock<Mutex<(Cache, usize)>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new((HashMap::new(), 0)))
+    CACHE.get_or_init(|| Mutex::new((HashMap::default(), 0)))
 }
 
 /// Empties the cache (a build that runs once frees it when the pages are made).
 pub fn forget() {
     if let Ok(mut c) = cache().lock() {
-        *c = (HashMap::new(), 0);
+        *c = (HashMap::default(), 0);
     }
     if let Ok(mut m) = line_memo().lock() {
-        *m = (HashMap::new(), 0);
+        *m = (HashMap::default(), 0);
     }
 }
 
@@ -182,7 +182,7 @@ const STATES_PER_LINE: usize = 16;
 
 fn line_memo() -> &'static Mutex<(LineMemo, usize)> {
     static MEMO: OnceLock<Mutex<(LineMemo, usize)>> = OnceLock::new();
-    MEMO.get_or_init(|| Mutex::new((HashMap::new(), 0)))
+    MEMO.get_or_init(|| Mutex::new((HashMap::default(), 0)))
 }
 
 /// One line highlighted from `state`: from the line memo, or parsed and remembered. `None` when the grammar fails.
@@ -314,7 +314,7 @@ impl<'a> Warmup<'a> {
 /// The (language, code) of the fenced blocks of `texts`: the first block of each language, then the others, each
 /// group in the texts' order.
 fn first_of_each_language_first(texts: &[&str]) -> Vec<(String, String)> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = crate::HashSet::default();
     let (first, rest): (Vec<_>, Vec<_>) = texts
         .iter()
         .flat_map(|t| fences(t))

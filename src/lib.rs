@@ -25,6 +25,16 @@ pub mod tokenize;
 pub mod watch;
 pub mod write;
 
+/// skillbook's hash maps and sets: hashed with foldhash and a fixed seed instead of std's SipHash with a seed drawn
+/// at every start. Their order is never what an output is sorted by, but it decides which code runs (a map's probes, the
+/// first of two equal keys met), and with a fixed seed the same input runs the same code in every process: libFuzzer
+/// needs that to tell an input that reaches new code from one that drew another seed, and `fuzz/plateau.sh` to count
+/// a corpus's edges exactly. Faster, too, for the short keys skillbook hashes. No map is keyed by what a network peer
+/// sends (`serve` keeps none), so a fixed seed opens no collision attack.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+/// A set hashed as [`HashMap`] is.
+pub type HashSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
+
 /// The process exit codes: 0 clean or warnings only, 1 content errors, 2 usage or I/O failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {

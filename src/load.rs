@@ -5,7 +5,8 @@
 //! listing several plugins by relative path. Problems with single files are diagnostics; loading goes on.
 
 use crate::diagnostic::{Diagnostic, Severity, Source, WithHelp};
-use std::collections::{BTreeSet, HashSet};
+use crate::HashSet;
+use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -229,7 +230,7 @@ pub fn load_with(
         reader,
         files: 0,
         read_paths: BTreeSet::new(),
-        inside: HashSet::new(),
+        inside: HashSet::default(),
     };
     let marketplace_path = root.join(".claude-plugin/marketplace.json");
     let mut marketplace = None;

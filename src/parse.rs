@@ -215,7 +215,7 @@ pub struct Skill {
 
 /// Which of a skill's patterns cover each item: [`normalize`]d name -> indices of the patterns naming it in `covers:`,
 /// ascending ([`Skill::cover_index`]).
-pub type CoverIndex<'m> = std::collections::HashMap<&'m str, Vec<usize>>;
+pub type CoverIndex<'m> = crate::HashMap<&'m str, Vec<usize>>;
 
 impl Skill {
     /// Its [`CoverIndex`]: the one resolution of coverage that the check and the site's index both read.

@@ -2,8 +2,8 @@
 //! counts that err high: `claude` for the current tokenizer (Claude Opus 4.7 and later), `claude-4.6` for the models
 //! before it.
 
+use crate::HashMap;
 use bpe_openai::Tokenizer as Bpe;
-use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 
 pub mod o200k;
@@ -190,7 +190,7 @@ pub fn forget() {
 /// blocks it holds pass [`MEMO_BYTES`] (a piece memo: [`PIECE_MEMO_BYTES`]).
 #[derive(Default)]
 struct Memo {
-    map: HashMap<Box<str>, usize, foldhash::fast::FixedState>,
+    map: HashMap<Box<str>, usize>,
     bytes: usize,
 }
 

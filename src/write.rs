@@ -1,7 +1,8 @@
 //! Write: the only stage that writes files. Output files are written, as they are made, to a sibling temporary directory
 //! and swapped in whole, so a failed or killed build leaves the previous output untouched.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::HashMap;
+use std::collections::BTreeMap;
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io;
@@ -322,7 +323,7 @@ impl Drop for MirrorHandle {
 struct StageState {
     /// Every file staged: its hash.
     files: HashMap<String, u64>,
-    made_dirs: std::collections::HashSet<PathBuf>,
+    made_dirs: crate::HashSet<PathBuf>,
     written: Vec<String>,
     linked: usize,
     error: Option<io::Error>,
@@ -613,7 +614,7 @@ impl Staging {
             let handle = std::thread::spawn(move || {
                 let mut m = Mirror {
                     dir,
-                    files: HashMap::new(),
+                    files: HashMap::default(),
                 };
                 // Without a previous commit's hashes, the old output's files are unknown: start again.
                 if previous.is_empty() && !files.is_empty() {

@@ -18,9 +18,7 @@ use handlebars::Handlebars;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The bundler's maps and memos, hashed with foldhash: their keys are small and looked up millions of times at 300
-/// agents (SipHash's setup was most of the lookup).
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+use crate::HashMap;
 
 pub mod rank;
 

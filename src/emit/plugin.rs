@@ -544,7 +544,7 @@ impl Compiler<'_> {
         for (fp, fs) in foreign_skills(model, pi, agent) {
             let owner = &model.plugins[fp].name;
             let skill = &model.plugins[fp].skills[fs];
-            let copies: std::collections::HashMap<&str, String> = skill
+            let copies: crate::HashMap<&str, String> = skill
                 .patterns
                 .iter()
                 .map(|p| {
@@ -566,18 +566,16 @@ impl Compiler<'_> {
                 );
                 let body =
                     crate::links::rebase_doc(&p.doc, src_dir, out_dir, &|t| copies.get(t).cloned());
-                let carried: std::collections::HashSet<&str> =
-                    copies.values().map(|c| c.as_str()).collect();
-                let dangling: std::collections::HashSet<String> =
-                    crate::links::relative_links(&body)
-                        .into_iter()
-                        .filter(|l| {
-                            !l.path.is_empty()
-                                && !crate::links::join(out_dir, &l.path)
-                                    .is_some_and(|t| carried.contains(t.as_str()))
-                        })
-                        .map(|l| l.dest)
-                        .collect();
+                let carried: crate::HashSet<&str> = copies.values().map(|c| c.as_str()).collect();
+                let dangling: crate::HashSet<String> = crate::links::relative_links(&body)
+                    .into_iter()
+                    .filter(|l| {
+                        !l.path.is_empty()
+                            && !crate::links::join(out_dir, &l.path)
+                                .is_some_and(|t| carried.contains(t.as_str()))
+                    })
+                    .map(|l| l.dest)
+                    .collect();
                 let body = crate::links::unlink(&body, &|d| dangling.contains(d));
                 out.push((
                     format!("{prefix}{dest}"),
@@ -613,15 +611,15 @@ pub fn own_reference_files<'m>(
 
 /// Where each source file is in the compiled plugin, for rebasing links of texts that move.
 struct Dests {
-    files: std::collections::HashMap<String, String>,
+    files: crate::HashMap<String, String>,
     /// Source folders that hold files, with where they go.
-    dirs: std::collections::HashMap<String, String>,
+    dirs: crate::HashMap<String, String>,
 }
 
 impl Dests {
     fn new(model: &Model) -> Self {
-        let mut files = std::collections::HashMap::new();
-        let mut dirs = std::collections::HashMap::new();
+        let mut files = crate::HashMap::default();
+        let mut dirs = crate::HashMap::default();
         for (dest, source) in layout(model) {
             let Some(source) = source else { continue };
             let (mut s, mut d) = (crate::links::parent(&source), crate::links::parent(&dest));
@@ -680,7 +678,7 @@ fn agent_model(model: &Model, dests: &Dests) -> Option<Model> {
     for (pi, plugin) in model.plugins.iter().enumerate() {
         let agents_dir = format!("{}agents/x.md", base(plugin, ""));
         for (si, skill) in plugin.skills.iter().enumerate() {
-            let siblings: std::collections::HashSet<&str> = skill
+            let siblings: crate::HashSet<&str> = skill
                 .patterns
                 .iter()
                 .map(|p| p.doc.file.rel.as_str())

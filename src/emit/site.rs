@@ -24,11 +24,12 @@ pub use pages::{clean_description, Page};
 use crate::check::Report;
 use crate::parse::Model;
 use crate::write::{FileRef, MemorySink, OutputTree, Sink};
+use crate::{HashMap, HashSet};
 use index::Index;
 use mdbook_core::config::Config;
 use mdbook_summary::SummaryItem;
 use render::{NavItem, PageView, RenderedPage, SiteShared, Theme};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -132,7 +133,7 @@ pub fn generate_with(
     let manifests = input.bundles.unwrap_or_default();
     let bundle_paths = bundles::paths(input.bundles);
     // Each agent's manifest (the first by its name), found once.
-    let mut by_agent: HashMap<&str, usize> = HashMap::new();
+    let mut by_agent: HashMap<&str, usize> = HashMap::default();
     for (i, m) in manifests.iter().enumerate() {
         by_agent.entry(m.manifest.agent.as_str()).or_insert(i);
     }

@@ -11,7 +11,7 @@
 
 use crate::expand::{PatternKey, Plan};
 use crate::parse::Model;
-use std::collections::HashMap;
+use crate::HashMap;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -114,7 +114,7 @@ pub fn bm25(docs: &[Vec<String>], query: &[String]) -> Vec<f64> {
     let tfs: Vec<HashMap<&str, usize>> = docs
         .iter()
         .map(|d| {
-            let mut m = HashMap::new();
+            let mut m = HashMap::default();
             for t in d {
                 *m.entry(t.as_str()).or_insert(0) += 1;
             }
@@ -148,7 +148,7 @@ const FIELDS: [f64; 4] = [3.0, 2.0, 2.0, 1.0];
 
 /// A query word made of two words of the documents' vocabulary (`netsplit`, `netzwerkpartition`) also searches for
 /// its parts, each at least three characters long; the split with the longest first part wins.
-pub fn expand_query(query: &[String], vocabulary: &std::collections::HashSet<&str>) -> Vec<String> {
+pub fn expand_query(query: &[String], vocabulary: &crate::HashSet<&str>) -> Vec<String> {
     let mut out: Vec<String> = query.to_vec();
     for q in query {
         let chars: Vec<(usize, char)> = q.char_indices().collect();
@@ -186,7 +186,7 @@ pub fn relevance(model: &Model, plan: &Plan, task: &str) -> HashMap<PatternKey, 
             ]
         })
         .collect();
-    let vocabulary: std::collections::HashSet<&str> = fields
+    let vocabulary: crate::HashSet<&str> = fields
         .iter()
         .flat_map(|f| f.iter().flatten())
         .map(String::as_str)

@@ -13,8 +13,8 @@
 
 use super::SiteInput;
 use crate::diagnostic::Diagnostic;
+use crate::HashSet;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
 /// What every page may read, hashed once per build.
@@ -38,7 +38,7 @@ impl Shape {
             (&f.rel, f.mode, crate::write::hash_bytes(&f.bytes)).hash(&mut h);
         }
         // The pattern files, by relative path (their gaps' positions are not in the shape).
-        let mut patterns = HashSet::new();
+        let mut patterns = HashSet::default();
         for p in &model.plugins {
             (
                 &p.name,

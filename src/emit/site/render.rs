@@ -17,6 +17,7 @@
 //! under `src/emit/site/mdbook/`.
 
 use super::{BUILTIN_THEME, STYLESHEETS};
+use crate::{HashMap, HashSet};
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, Output, RenderContext, RenderError, RenderErrorReason,
 };
@@ -24,7 +25,7 @@ use mdbook_core::config::{Config, HtmlConfig};
 use mdbook_markdown::pulldown_cmark::{html, CodeBlockKind, CowStr, Event, LinkType, Tag, TagEnd};
 use mdbook_markdown::MarkdownOptions;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 

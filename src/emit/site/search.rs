@@ -18,8 +18,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// The index's term maps, hashed with foldhash: a lookup per word of every page (their order is never used).
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+use crate::HashMap;
 
 /// The searcher (mdBook's `searcher.js`, MPL-2.0, with elasticlunr replaced by the fragment index).
 const SEARCHER_JS: &str = include_str!("searcher.js");
