@@ -25,7 +25,7 @@
 //! Output is deterministic: the same arguments give byte-identical files (a splitmix64 PRNG, no hashing order,
 //! no clock). Std only.
 
-use std::collections::HashSet;
+use skillbook::HashSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -535,7 +535,7 @@ fn new_item(rng: &mut Rng, seen: &mut HashSet<String>) -> String {
 }
 
 fn build_model(args: &Args, rng: &mut Rng) -> (Vec<SkillSpec>, Vec<PatternSpec>, Vec<AgentSpec>) {
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     let mut skills = Vec::with_capacity(args.skills);
     let mut patterns = Vec::with_capacity(args.patterns);
     for s in 0..args.skills {
@@ -637,7 +637,7 @@ fn build_model(args: &Args, rng: &mut Rng) -> (Vec<SkillSpec>, Vec<PatternSpec>,
     let mut cursor = vec![0usize; skills.len()];
     let mut used: Vec<Vec<bool>> = skills.iter().map(|s| vec![false; s.pool.len()]).collect();
     for agent in agents.iter_mut() {
-        let mut mine: HashSet<(usize, usize)> = HashSet::new();
+        let mut mine: HashSet<(usize, usize)> = HashSet::default();
         for cat in agent.categories.iter_mut() {
             let pool = &skills[cat.skill].pool;
             for _ in 0..cat.want {

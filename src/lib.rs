@@ -31,8 +31,10 @@ pub mod write;
 /// needs that to tell an input that reaches new code from one that drew another seed, and `fuzz/plateau.sh` to count
 /// a corpus's edges exactly. Faster, too, for the short keys skillbook hashes. No map is keyed by what a network peer
 /// sends (`serve` keeps none), so a fixed seed opens no collision attack.
+#[allow(clippy::disallowed_types)]
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 /// A set hashed as [`HashMap`] is.
+#[allow(clippy::disallowed_types)]
 pub type HashSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
 
 /// The process exit codes: 0 clean or warnings only, 1 content errors, 2 usage or I/O failure.
@@ -41,4 +43,28 @@ pub enum Exit {
     Success = 0,
     ContentErrors = 1,
     Failure = 2,
+}
+
+#[cfg(test)]
+mod tests {
+    /// std's maps seed each map differently (a process's seed, advanced per map), so two maps filled alike would
+    /// list their keys in different orders; skillbook's must not.
+    #[test]
+    fn two_maps_filled_alike_list_their_keys_alike() {
+        let fill = || {
+            let mut m = crate::HashMap::default();
+            for i in 0..200u32 {
+                m.insert(format!("key {i}"), i);
+            }
+            m.into_keys().collect::<Vec<_>>()
+        };
+        assert_eq!(fill(), fill());
+        let set = || {
+            (0..200u32)
+                .collect::<crate::HashSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(set(), set());
+    }
 }
