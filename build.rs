@@ -61,6 +61,8 @@ fn pair_table(pairs: &[((u32, u32), u32)]) -> Vec<u32> {
 /// not the prefixes, so a seed is chosen under which no key's probe sequence, from its home slot to its own slot,
 /// passes another key with its tag: then a key of the table is always found at its own entry, and a lookup that
 /// meets its tag elsewhere is for a text that is not a key (the reader checks a token's bytes; see `o200k.rs`).
+// std's map, whose seed changes with every run: its entries are sorted before anything is made of them.
+#[allow(clippy::disallowed_types)]
 fn prefix_table(all_tokens: &[u8], starts: &[u32]) -> (Vec<u32>, u64) {
     let mut keys: std::collections::HashMap<u64, (Vec<u8>, u32)> = std::collections::HashMap::new();
     for t in 0..starts.len() - 1 {
