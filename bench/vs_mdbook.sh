@@ -21,12 +21,13 @@ site_book=$repo/target/release/examples/site_book
 for tool in hyperfine python3 "$skillbook" "$site_book"; do
     command -v "$tool" >/dev/null || { echo "bench/vs_mdbook.sh: $tool not found (hyperfine: apt-get install -y hyperfine; the binaries: cargo build --release --examples --bins)" >&2; exit 2; }
 done
-mkdir -p "$dir/trash"
+mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 [ -d "$dir/book" ] || "$site_book" dump "$project" "$dir/book" >/dev/null
 case $mode in
     rm) p1="rm -rf $dir/out"; p2="rm -rf $dir/book/book" ;;
-    mv) p1="sh -c 'mv $dir/out $dir/trash/out.\$(date +%s%N) 2>/dev/null; true'"
+    mv) mkdir -p "$dir/trash"
+        p1="sh -c 'mv $dir/out $dir/trash/out.\$(date +%s%N) 2>/dev/null; true'"
         p2="sh -c 'mv $dir/book/book $dir/trash/book.\$(date +%s%N) 2>/dev/null; true'" ;;
     none) p1=true; p2=true ;;
     *) echo "bench/vs_mdbook.sh: MODE is rm, mv or none, not $mode" >&2; exit 2 ;;

@@ -23,7 +23,7 @@
 //! fallback reads it and warns `yaml-fallback`), a double-quoted scalar, and a `|` block scalar.
 //!
 //! Output is deterministic: the same arguments give byte-identical files (a splitmix64 PRNG, no hashing order,
-//! no clock). Std only.
+//! no clock). Std only, but for skillbook's fixed-seed `HashSet` (membership tests).
 
 use skillbook::HashSet;
 use std::fmt::Write as _;

@@ -14,11 +14,10 @@ use crate::expand::{
 };
 use crate::parse::{Agent, Model, Pattern, Skill};
 use crate::tokenize::Tokenizer;
+use crate::HashMap;
 use handlebars::Handlebars;
 use serde::Serialize;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use crate::HashMap;
 
 pub mod rank;
 

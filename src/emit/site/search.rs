@@ -14,11 +14,10 @@
 //! Fragments are loaded as `<script>` elements (JSONP style), so search also works from `file://`.
 
 use super::render::{closing_tag, decode_attr, tag_name, RenderedPage, SearchSettings};
+use crate::HashMap;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-use crate::HashMap;
 
 /// The searcher (mdBook's `searcher.js`, MPL-2.0, with elasticlunr replaced by the fragment index).
 const SEARCHER_JS: &str = include_str!("searcher.js");
