@@ -65,6 +65,10 @@ replay() {
         kind = index($NF, root "src/") == 1 ? "src" : index($NF, root "vendor/") == 1 ? "vendor" : ""
         if (kind != "") { sub(root, "", name); sum[kind "\t" name] += e[1] } }
       END { for (k in sum) print k "\t" sum[k] }' "$log" | LC_ALL=C sort -t $'\t' -k1,2 >"$name.edges"
+    # `  UNCOVERED_PC: PATH:LINE`, after the line of a function that ran: a line of it with an edge no input ran. Kept
+    # as "PATH:LINE", once per line, for src/ and vendor/: what the corpus does not reach yet, in the functions it does.
+    awk -v root="$root" '/^  UNCOVERED_PC: / && (index($2, root "src/") == 1 || index($2, root "vendor/") == 1) {
+        sub(root, "", $2); if ($2 !~ /:0$/) print $2 }' "$log" | LC_ALL=C sort -u >"$name.uncovered"
     local src vendor cov
     src=$(awk -F '\t' '$1 == "src" {s += $3; n++} END {printf "%d edges in %d functions", s, n}' "$name.edges")
     vendor=$(awk -F '\t' '$1 == "vendor" {s += $3} END {print s + 0}' "$name.edges")
@@ -121,3 +125,10 @@ awk -F '\t' 'NR == FNR {before[$1 "\t" $2] = $3; next}
       for (kind in up) printf "%s: +%d edges in %d functions\n", kind, up[kind], nu[kind]
       for (kind in down) printf "%s: -%d edges in %d functions (nondeterminism)\n", kind, down[kind], nd[kind]
     }' "${keys[0]}.edges" "${keys[-1]}.edges" | LC_ALL=C sort
+# Where the new edges are, by line: the lines that had an edge no input of the first corpus ran and have none in the
+# last (of functions the first ran; a function first run later gains edges shown above only).
+if [ -f "${keys[0]}.uncovered" ] && [ -f "${keys[-1]}.uncovered" ]; then
+  reached=$(LC_ALL=C comm -23 "${keys[0]}.uncovered" "${keys[-1]}.uncovered")
+  echo "$target: lines with an edge no input ran at ${labels[0]} and none at ${labels[-1]}: $(grep -c . <<<"$reached" || true) (lines still with one: $(wc -l <"${keys[-1]}.uncovered"))"
+  [ -z "$reached" ] || LC_ALL=C sort -t: -k1,1 -k2,2n <<<"$reached" | sed 's/^/  /'
+fi
