@@ -9,7 +9,8 @@
 # START_CORPUS: a copy of corpus/TARGET taken when the run began (libFuzzer replaces inputs by smaller ones with the
 # same features as it goes, so the folder itself no longer holds the starting set); START_TIME: when the run began
 # (seconds since the epoch, `date +%s`); OFFSET: seconds after it (`0` is the start). The corpus at an offset is
-# START_CORPUS with every file of corpus/TARGET (or $CORPUS) written before that moment. Each is replayed without
+# START_CORPUS with every file of corpus/TARGET (or $CORPUS: the folder of every input the run wrote, which
+# `KEEP=DIR fuzz/run.sh` keeps) written before that moment. Each is replayed without
 # fuzzing (`-runs=0 -print_coverage=1`) by an AddressSanitizer build (libFuzzer prints function coverage only with a
 # sanitizer's symbolizer), built as `fuzz/coverage.sh` builds it, into fuzz/target/asan. A replay takes minutes (the
 # `book` corpus of 11,000 inputs: about six), so its result is kept in fuzz/target/plateau/ and a later call with
@@ -118,9 +119,12 @@ else
     labels+=("+$off s")
   done
 fi
-# Every function whose edges changed, and the sums. A later corpus holds every input of an earlier one (or, minimised,
-# their features), so no edge can be lost for good: what is lost is the build's own nondeterminism, and gives the
-# noise of these figures.
+# Every function whose edges changed, and the sums. With CORPUS the folder `fuzz/run.sh` kept (KEEP=DIR) a later
+# corpus holds every input of an earlier one, so an edge lost is the build's own nondeterminism (such as the highlighting
+# cache, which threads race for and which is emptied when full; `memory::release_read_only_data`, which reads the
+# process's own memory map), the noise of these figures. corpus/TARGET itself loses inputs: libFuzzer deletes one it
+# has replaced by a smaller input with the same features, features of the build that fuzzed, and the
+# AddressSanitizer build that replays may count an edge only the deleted input ran.
 echo "$target: functions of src/ and vendor/ whose edges changed from ${labels[0]} to ${labels[-1]} (before -> after):"
 awk -F '\t' 'NR == FNR {before[$1 "\t" $2] = $3; next}
     { after[$1 "\t" $2] = $3 }
@@ -133,7 +137,7 @@ awk -F '\t' 'NR == FNR {before[$1 "\t" $2] = $3; next}
         if (a > b) { up[f[1]] += a - b; nu[f[1]]++ } else { down[f[1]] += b - a; nd[f[1]]++ }
       }
       for (kind in up) printf "%s: +%d edges in %d functions\n", kind, up[kind], nu[kind]
-      for (kind in down) printf "%s: -%d edges in %d functions (nondeterminism)\n", kind, down[kind], nd[kind]
+      for (kind in down) printf "%s: -%d edges in %d functions (lost: see the comment above)\n", kind, down[kind], nd[kind]
     }' "${keys[0]}.edges" "${keys[-1]}.edges" | LC_ALL=C sort
 # Where the new edges are, by line: the lines that had an edge no input of the first corpus ran and have none in the
 # last (of functions the first ran; a function first run later gains edges shown above only).

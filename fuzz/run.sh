@@ -9,6 +9,9 @@
 # core needs more, or the builds' starving it shows as timeouts.
 # SANITIZER=address runs under AddressSanitizer instead (about 4x slower; skillbook's code is safe Rust, its
 # `unsafe` is a few libc system calls on its own arguments, so the default is none).
+# KEEP=DIR keeps every input the run writes in DIR (hard links where it can, else copies with their times), gathered
+# every 5 s and once at the end: libFuzzer deletes an input it has replaced by a smaller one with the same features,
+# features of this build, so `fuzz/plateau.sh` (given CORPUS=DIR) can replay what the run reached by each moment.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 target=$1
@@ -16,6 +19,19 @@ secs=$2
 cd "$here"
 mkdir -p "corpus/$target" "artifacts/$target"
 log=$(mktemp)
+keep() {
+  find "corpus/$target" -maxdepth 1 -type f -print0 | xargs -0 -r cp $1 -n -t "$KEEP" 2>/dev/null
+}
+if [ -n "${KEEP:-}" ]; then
+  mkdir -p "$KEEP"
+  # Hard links share the file's modification time, which plateau.sh reads; copies keep it (-p).
+  how=-p
+  probe=$(find "corpus/$target" -maxdepth 1 -type f -print -quit)
+  if [ -n "$probe" ] && ln "$probe" "$KEEP/.probe" 2>/dev/null; then how=-l; rm -f "$KEEP/.probe"; fi
+  (while sleep 5; do keep "$how"; done) &
+  keeper=$!
+  trap 'kill "$keeper" 2>/dev/null' EXIT
+fi
 start=$(date +%s)
 last_new=$start
 cargo +nightly fuzz run -O --debug-assertions -s "${SANITIZER:-none}" "$target" "corpus/$target" -- \
@@ -25,6 +41,10 @@ cargo +nightly fuzz run -O --debug-assertions -s "${SANITIZER:-none}" "$target" 
     now=$(date +%s)
     printf '%d %s\n' "$((now - start))" "$line" >>"$log"
   done
+if [ -n "${KEEP:-}" ]; then
+  kill "$keeper" 2>/dev/null
+  keep "$how"
+fi
 # When coverage (edges) and features last grew, in seconds from the start.
 cov_grew=$(awk '/ cov: /{for(i=1;i<=NF;i++) if($i=="cov:") c=$(i+1); if(c>m){m=c; t=$1}} END{print t}' "$log")
 ft_grew=$(awk '/ ft: /{for(i=1;i<=NF;i++) if($i=="ft:") c=$(i+1); if(c>m){m=c; t=$1}} END{print t}' "$log")
