@@ -568,8 +568,8 @@ impl OwnReference {
     /// frontmatter's `summary` or `description`, else its first paragraph, cut at about 300 characters.
     pub fn new(path: &str, bytes: &[u8]) -> Self {
         let name = path.rsplit('/').next().unwrap_or(path).to_string();
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) if path.ends_with(".md") => t,
+        let text = match crate::load::text_of(bytes) {
+            Some(t) if path.ends_with(".md") => t,
             _ => {
                 return OwnReference {
                     path: path.to_string(),
@@ -578,7 +578,6 @@ impl OwnReference {
                 }
             }
         };
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let (fields, body) = match crate::frontmatter::split(text) {
             crate::frontmatter::Split::Found { yaml, body_start } => (
                 crate::frontmatter::parse_strict(&text[yaml]).unwrap_or_default(),

@@ -660,9 +660,7 @@ fn links(model: &Model, diags: &mut Vec<Diagnostic>) {
     for c in &model.copies {
         files.insert(&c.rel);
         if c.rel.ends_with(".md") {
-            if let Ok(t) = std::str::from_utf8(&c.bytes) {
-                // Lines and columns of the text without its BOM, as every other file's are (`load` drops it).
-                let t = t.strip_prefix('\u{feff}').unwrap_or(t);
+            if let Some(t) = crate::load::text_of(&c.bytes) {
                 texts.push((&c.rel, t, 0, Cow::Owned(crate::links::relative_links(t))));
             }
         }

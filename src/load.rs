@@ -31,6 +31,12 @@ pub struct RawFile {
     pub mode: u32,
 }
 
+/// `bytes` as UTF-8 text without its BOM, as loading reads every file it parses (for the files it copies as they
+/// are, whose lines and columns must be counted as every other file's); `None` if they are not UTF-8.
+pub fn text_of(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).ok()
+}
+
 /// One file's text, with its path relative to the content root (always `/`-separated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
