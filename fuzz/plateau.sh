@@ -44,11 +44,19 @@ cargo +nightly fuzz build -O -s address --target-dir "$asan" "$target" >/dev/nul
 # Results are kept by build: a replay by another build of the target (the tree changed since) is not comparable, so
 # every offset given in one call is replayed by the build this call made, and an older result is never mixed in.
 build=$(sha1sum "$asan/$host/release/$target" | cut -c1-12)
-kept="$here/target/plateau/$build"
+# std's hash seeds fixed (fixed-random.c): without it two replays of the same inputs differ by a few edges (the
+# nineteenth session: 400 `pipeline` inputs gave 8,866 to 8,869 edges of src/ in four processes, 8,868 in each of five
+# with it). Results replayed without it (folders named by the build alone) are not mixed in.
+shim="$here/target/fixed-random.so"
+if [ ! -s "$shim" ] || [ "$here/fixed-random.c" -nt "$shim" ]; then
+  cc -shared -fPIC -O2 -o "$shim" "$here/fixed-random.c" ||
+    { echo "building $shim failed: plateau.sh needs a C compiler (cc)" >&2; exit 2; }
+fi
+kept="$here/target/plateau/$build.fixed-random"
 mkdir -p "$kept"
 # One CPU (the first this script may use): a target that finds one core runs skillbook's single-threaded paths,
-# as a fuzzer pinned with `taskset` does, and without threads racing for the highlighting cache a replay of the same
-# inputs runs the same code (since the sixteenth session's fixed hash seeds, up to an edge or two in one function).
+# as a fuzzer pinned with `taskset` does, and without threads racing for the highlighting cache, with skillbook's own
+# maps seeded alike (since the sixteenth session) and std's (above), a replay of the same inputs runs the same code.
 cpu=$(taskset -cp $$ | sed 's/.*: *//; s/[-,].*//')
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -57,7 +65,7 @@ replay() {
   local name=$1 label=$2 dir=$3 log
   if [ ! -s "$name.line" ]; then
     log="$scratch/replay.log"
-    taskset -c "$cpu" "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
+    LD_PRELOAD="$shim" taskset -c "$cpu" "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
       -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "$dir" >"$log" 2>&1 || true
     # `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`: A of the function's B edges ran. Kept as
     # "KIND<tab>NAME PATH:LINE<tab>A", one line per function (copies of a generic summed).
@@ -120,9 +128,10 @@ else
   done
 fi
 # Every function whose edges changed, and the sums. With CORPUS the folder `fuzz/run.sh` kept (KEEP=DIR) a later
-# corpus holds every input of an earlier one, so an edge lost is the build's own nondeterminism (such as the highlighting
-# cache, which threads race for and which is emptied when full; `memory::release_read_only_data`, which reads the
-# process's own memory map), the noise of these figures. corpus/TARGET itself loses inputs: libFuzzer deletes one it
+# corpus holds every input of an earlier one, so an edge lost comes from state one input leaves to the next in the
+# replaying process (the highlighting cache, emptied when full, now at another input; `memory::release_read_only_data`,
+# which reads the process's own memory map), or from std's hash seeds in results replayed before fixed-random.c.
+# corpus/TARGET itself loses inputs: libFuzzer deletes one it
 # has replaced by a smaller input with the same features, features of the build that fuzzed, and the
 # AddressSanitizer build that replays may count an edge only the deleted input ran.
 echo "$target: functions of src/ and vendor/ whose edges changed from ${labels[0]} to ${labels[-1]} (before -> after):"
