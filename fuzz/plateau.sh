@@ -17,7 +17,8 @@
 # the same run and offset prints it again: offsets can be replayed while the run goes on, and compared at the end.
 # One line per offset: inputs, edges of src/ (and of how many functions), edges of vendor/, and libFuzzer's cov of
 # the whole binary for the same inputs; then which of skillbook's functions gained edges from the first offset given
-# to the last.
+# to the last, and where the code of those edges is written: most are the standard library's or another crate's code
+# inlined into skillbook's functions (a `Vec` that grows, an iterator), a few skillbook's own lines, listed.
 #   fuzz/plateau.sh TARGET --corpora DIR...
 # The same for whole corpus folders, each replayed as it is: the corpus before and after a run, such as two committed
 # archives of it unpacked (`git show REV:fuzz/corpora/TARGET.tar.xz | xz -d | tar -x -C DIR`).
@@ -60,10 +61,13 @@ mkdir -p "$kept"
 cpu=$(taskset -cp $$ | sed 's/.*: *//; s/[-,].*//')
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# replayed KEY: whether KEY was replayed before (by a version of this script that kept everything it now keeps).
+replayed() { [ -s "$1.line" ] && [ -e "$1.pcs" ]; }
 # replay KEY LABEL DIR: replays DIR (unless KEY was replayed before) and prints its line; its edges are in KEY.edges.
 replay() {
   local name=$1 label=$2 dir=$3 log
-  if [ ! -s "$name.line" ]; then
+  if ! replayed "$name"; then
+    [ -d "$dir" ] || { echo "plateau.sh: $label: no corpus folder to replay (a bug of this script)" >&2; exit 2; }
     log="$scratch/replay.log"
     LD_PRELOAD="$shim" taskset -c "$cpu" "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
       -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "$dir" >"$log" 2>&1 || true
@@ -78,6 +82,15 @@ replay() {
     # as "PATH:LINE", once per line, for src/ and vendor/: what the corpus does not reach yet, in the functions it does.
     awk -v root="$root" '/^  UNCOVERED_PC: / && (index($2, root "src/") == 1 || index($2, root "vendor/") == 1) {
         sub(root, "", $2); if ($2 !~ /:0$/) print $2 }' "$log" | LC_ALL=C sort -u >"$name.uncovered"
+    # The same, one line per edge no input ran, in the functions of src/ and vendor/, kept as
+    # "KIND<tab>WHERE<tab>COUNT": WHERE is the line its code is written on, which is another crate's or the standard
+    # library's where the compiler inlined it (`Vec::push`'s growth, an iterator, serde_json's map) into skillbook's
+    # function. A later corpus's new edges are these counts going down, so the script can tell how many are on
+    # skillbook's own lines and how many are other code's states inlined into them.
+    awk -v root="$root" '/^COVERED_FUNC: / { f = $NF; kind = index(f, root "src/") == 1 ? "src" : index(f, root "vendor/") == 1 ? "vendor" : "" }
+      /^  UNCOVERED_PC: / && kind != "" { at = $2; sub(root, "", at); sub(/^\/rustc\/[0-9a-f]+\//, "rustc/", at)
+        sub(/^.*\/\.cargo\/registry\/src\/[^\/]+\//, "crates/", at); n[kind "\t" at]++ }
+      END { for (k in n) print k "\t" n[k] }' "$log" | LC_ALL=C sort >"$name.pcs"
     local src vendor cov
     src=$(awk -F '\t' '$1 == "src" {s += $3; n++} END {printf "%d edges in %d functions", s, n}' "$name.edges")
     vendor=$(awk -F '\t' '$1 == "vendor" {s += $3} END {print s + 0}' "$name.edges")
@@ -109,7 +122,7 @@ else
     t=$((t0 + off))
     [ "$t" -le "$(date +%s)" ] || { echo "+$off s is still to come" >&2; exit 2; }
     key="$kept/$target.$t0.$off"
-    if [ ! -s "$key.line" ]; then
+    if ! replayed "$key"; then
       dir="$scratch/corpus.$off"
       mkdir "$dir"
       cp $(link_or_copy "$start_corpus") "$start_corpus"/* "$dir"/
@@ -148,6 +161,27 @@ awk -F '\t' 'NR == FNR {before[$1 "\t" $2] = $3; next}
       for (kind in up) printf "%s: +%d edges in %d functions\n", kind, up[kind], nu[kind]
       for (kind in down) printf "%s: -%d edges in %d functions (lost: see the comment above)\n", kind, down[kind], nd[kind]
     }' "${keys[0]}.edges" "${keys[-1]}.edges" | LC_ALL=C sort
+# Where the new edges of skillbook's functions are written: on skillbook's own lines (src/), a vendored crate's, or
+# another crate's or the standard library's inlined into them (a function first run later brings edges of its own,
+# counted by the lines above but not here).
+if [ -f "${keys[0]}.pcs" ] && [ -f "${keys[-1]}.pcs" ]; then
+  echo "$target: new edges of src/'s functions by where their code is written, from ${labels[0]} to ${labels[-1]}:"
+  awk -F '\t' 'NR == FNR { if ($1 == "src") before[$2] = $3; next }
+      $1 == "src" { after[$2] = $3 }
+      END {
+        for (k in after) if (!(k in before)) before[k] = 0
+        for (k in before) {
+          d = before[k] - after[k]
+          if (d == 0) continue
+          w = k ~ /^src\// ? "skillbook (src/)" : k ~ /^vendor\// ? "vendored crates (vendor/)" : k ~ /^rustc\// ? "the standard library, inlined" : "other crates, inlined"
+          if (d > 0) gained[w] += d; else lost[w] -= d
+          if (w == "skillbook (src/)") lines[k] = d
+        }
+        for (w in gained) printf "0\t  %s: +%d\n", w, gained[w]
+        for (w in lost) printf "1\t  %s: -%d (a function first run, or state left by other inputs)\n", w, lost[w]
+        for (k in lines) printf "2\t    %s: %+d\n", k, lines[k]
+      }' "${keys[0]}.pcs" "${keys[-1]}.pcs" | LC_ALL=C sort -t $'\t' -k1,1 -k2,2V | cut -f2-
+fi
 # Where the new edges are, by line: the lines that had an edge no input of the first corpus ran and have none in the
 # last (of functions the first ran; a function first run later gains edges shown above only).
 if [ -f "${keys[0]}.uncovered" ] && [ -f "${keys[-1]}.uncovered" ]; then
