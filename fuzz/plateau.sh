@@ -57,7 +57,8 @@ kept="$here/target/plateau/$build.fixed-random"
 mkdir -p "$kept"
 # One CPU (the first this script may use): a target that finds one core runs skillbook's single-threaded paths,
 # as a fuzzer pinned with `taskset` does, and without threads racing for the highlighting cache, with skillbook's own
-# maps seeded alike (since the sixteenth session) and std's (above), a replay of the same inputs runs the same code.
+# maps seeded alike (since the sixteenth session) and std's (above), a replay of the same inputs runs the same code
+# (but for up to 2 edges of `lint::config::hooks` on a whole corpus, cause not found).
 cpu=$(taskset -cp $$ | sed 's/.*: *//; s/[-,].*//')
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
