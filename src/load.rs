@@ -31,10 +31,13 @@ pub struct RawFile {
     pub mode: u32,
 }
 
+/// The UTF-8 byte-order mark, which loading drops from the start of every file it reads as text.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// `bytes` as UTF-8 text without its BOM, as loading reads every file it parses (for the files it copies as they
 /// are, whose lines and columns must be counted as every other file's); `None` if they are not UTF-8.
 pub fn text_of(bytes: &[u8]) -> Option<&str> {
-    std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)).ok()
+    std::str::from_utf8(bytes.strip_prefix(BOM).unwrap_or(bytes)).ok()
 }
 
 /// One file's text, with its path relative to the content root (always `/`-separated).
@@ -493,8 +496,8 @@ impl Loader<'_> {
         };
         self.files += 1;
         let mut bytes = bytes;
-        if bytes.starts_with(b"\xEF\xBB\xBF") {
-            bytes.drain(..3);
+        if bytes.starts_with(BOM) {
+            bytes.drain(..BOM.len());
         }
         match String::from_utf8(bytes) {
             Ok(text) => Some(SourceFile { rel, text }),
