@@ -57,8 +57,9 @@ kept="$here/target/plateau/$build.fixed-random"
 mkdir -p "$kept"
 # One CPU (the first this script may use): a target that finds one core runs skillbook's single-threaded paths,
 # as a fuzzer pinned with `taskset` does, and without threads racing for the highlighting cache, with skillbook's own
-# maps seeded alike (since the sixteenth session) and std's (above), a replay of the same inputs runs the same code
-# (but for up to 2 edges of `lint::config::hooks` on a whole corpus, cause not found).
+# maps seeded alike (since the sixteenth session) and std's (above), and each input on a thread of its own (whose
+# hash keys std draws afresh, so they do not depend on the inputs before it: since the twentieth session), a replay
+# of the same inputs runs the same code.
 cpu=$(taskset -cp $$ | sed 's/.*: *//; s/[-,].*//')
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -144,7 +145,8 @@ fi
 # Every function whose edges changed, and the sums. With CORPUS the folder `fuzz/run.sh` kept (KEEP=DIR) a later
 # corpus holds every input of an earlier one, so an edge lost comes from state one input leaves to the next in the
 # replaying process (the highlighting cache, emptied when full, now at another input; `memory::release_read_only_data`,
-# which reads the process's own memory map), or from std's hash seeds in results replayed before fixed-random.c.
+# which reads the process's own memory map), or from std's hash keys in builds before each input ran on a thread of
+# its own (an input's keys depended on the inputs before it) and in results replayed before fixed-random.c.
 # corpus/TARGET itself loses inputs: libFuzzer deletes one it
 # has replaced by a smaller input with the same features, features of the build that fuzzed, and the
 # AddressSanitizer build that replays may count an edge only the deleted input ran.

@@ -2,4 +2,6 @@
 //! is a slice of the file, every diagnostic points inside it.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::frontmatter(data));
+use skillbook_fuzz::{on_own_thread, targets};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| on_own_thread(|| targets::frontmatter(data)));

@@ -3,4 +3,6 @@
 //! through the pipeline.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::manifest(data));
+use skillbook_fuzz::{on_own_thread, targets};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| on_own_thread(|| targets::manifest(data)));

@@ -3,4 +3,6 @@
 //! the agent's text, then optionally a 0xFF byte and the pattern's text.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::markdown(data));
+use skillbook_fuzz::{on_own_thread, targets};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| on_own_thread(|| targets::markdown(data)));

@@ -2,4 +2,6 @@
 //! file; see `tree_from_bytes`), written to a RAM disk: load, parse, check, expand, bundle, plugin emit, report.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::pipeline(data));
+use skillbook_fuzz::{on_own_thread, targets};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| on_own_thread(|| targets::pipeline(data)));

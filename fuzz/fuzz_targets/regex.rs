@@ -1,4 +1,6 @@
 //! The vendored fancy-regex's speed-ups change no result: a pattern and a haystack, searched with and without them.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::regex(data));
+use skillbook_fuzz::{on_own_thread, targets};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| on_own_thread(|| targets::regex(data)));

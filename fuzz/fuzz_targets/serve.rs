@@ -1,4 +1,6 @@
 //! The development server's answer to a request target: no panic, nothing outside the site, no redirect elsewhere.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::serve(data));
+use skillbook_fuzz::{on_own_thread, targets};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| on_own_thread(|| targets::serve(data)));

@@ -2,4 +2,6 @@
 //! and rendered with the built-in theme, the search index, `print.html` and `llms-full.txt`, in memory.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::site(data));
+use skillbook_fuzz::{on_own_thread, targets};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| on_own_thread(|| targets::site(data)));

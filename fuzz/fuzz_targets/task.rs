@@ -2,4 +2,6 @@
 //! orders. The input is the task text, then optionally a 0xFF byte and a pattern file's text.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| skillbook_fuzz::targets::task(data));
+use skillbook_fuzz::{on_own_thread, targets};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| on_own_thread(|| targets::task(data)));

@@ -94,10 +94,10 @@ fn files_under(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs `target` on `bytes`, naming the input when it panics.
+/// Runs `target` on `bytes` as `cargo fuzz` does (on a thread of its own), naming the input when it panics.
 fn replay(name: &str, target: Target, input: &Path) {
     let bytes = fs::read(input).expect("read fuzz input");
-    if std::panic::catch_unwind(|| target(&bytes)).is_err() {
+    if std::panic::catch_unwind(|| fuzz_lib::on_own_thread(|| target(&bytes))).is_err() {
         panic!("fuzz target `{name}` panicked on {}", input.display());
     }
 }
