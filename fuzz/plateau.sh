@@ -73,26 +73,38 @@ replay() {
     log="$scratch/replay.log"
     LD_PRELOAD="$shim" taskset -c "$cpu" "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
       -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "$dir" >"$log" 2>&1 || true
-    # `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`: A of the function's B edges ran. Kept as
-    # "KIND<tab>NAME PATH:LINE<tab>A", one line per function (copies of a generic summed).
-    awk -v root="$root" '/^COVERED_FUNC: / {
-        split($5, e, "/"); name = $6; for (i = 7; i <= NF; i++) name = name " " $i
-        kind = index($NF, root "src/") == 1 ? "src" : index($NF, root "vendor/") == 1 ? "vendor" : ""
-        if (kind != "") { sub(root, "", name); sum[kind "\t" name] += e[1] } }
-      END { for (k in sum) print k "\t" sum[k] }' "$log" | LC_ALL=C sort -t $'\t' -k1,2 >"$name.edges"
-    # `  UNCOVERED_PC: PATH:LINE`, after the line of a function that ran: a line of it with an edge no input ran. Kept
-    # as "PATH:LINE", once per line, for src/ and vendor/: what the corpus does not reach yet, in the functions it does.
-    awk -v root="$root" '/^  UNCOVERED_PC: / && (index($2, root "src/") == 1 || index($2, root "vendor/") == 1) {
-        sub(root, "", $2); if ($2 !~ /:0$/) print $2 }' "$log" | LC_ALL=C sort -u >"$name.uncovered"
-    # The same, one line per edge no input ran, in the functions of src/ and vendor/, kept as
-    # "KIND<tab>WHERE<tab>COUNT": WHERE is the line its code is written on, which is another crate's or the standard
+    # One pass over the log, three files. `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`: A of the function's B
+    # edges ran; its KIND is src or vendor by the function's file. KEY.edges: "KIND<tab>NAME PATH:LINE<tab>A", one
+    # line per function (copies of a generic summed). `  UNCOVERED_PC: PATH:LINE` follows the line of a function that
+    # ran: an edge of it no input ran. KEY.uncovered: "PATH:LINE", once per line, for lines of src/ and vendor/: what
+    # the corpus does not reach yet, in the functions it does. KEY.pcs: "KIND<tab>WHERE<tab>COUNT", the unrun edges of
+    # src/'s and vendor/'s functions by the line their code is written on, which is another crate's or the standard
     # library's where the compiler inlined it (`Vec::push`'s growth, an iterator, serde_json's map) into skillbook's
-    # function. A later corpus's new edges are these counts going down, so the script can tell how many are on
+    # function: a later corpus's new edges are these counts going down, so the script can tell how many are on
     # skillbook's own lines and how many are other code's states inlined into them.
-    awk -v root="$root" '/^COVERED_FUNC: / { f = $NF; kind = index(f, root "src/") == 1 ? "src" : index(f, root "vendor/") == 1 ? "vendor" : "" }
-      /^  UNCOVERED_PC: / && kind != "" { at = $2; sub(root, "", at); sub(/^\/rustc\/[0-9a-f]+\//, "rustc/", at)
-        sub(/^.*\/\.cargo\/registry\/src\/[^\/]+\//, "crates/", at); n[kind "\t" at]++ }
-      END { for (k in n) print k "\t" n[k] }' "$log" | LC_ALL=C sort >"$name.pcs"
+    : >"$scratch/edges"; : >"$scratch/uncovered"; : >"$scratch/pcs"
+    awk -v root="$root" -v edges="$scratch/edges" -v uncovered="$scratch/uncovered" -v pcs="$scratch/pcs" '
+      /^COVERED_FUNC: / {
+        kind = index($NF, root "src/") == 1 ? "src" : index($NF, root "vendor/") == 1 ? "vendor" : ""
+        if (kind != "") {
+          split($5, e, "/"); name = $6; for (i = 7; i <= NF; i++) name = name " " $i
+          sub(root, "", name); sum[kind "\t" name] += e[1]
+        }
+      }
+      /^  UNCOVERED_PC: / {
+        at = $2
+        if (index(at, root "src/") == 1 || index(at, root "vendor/") == 1) {
+          line = at; sub(root, "", line); if (line !~ /:0$/) print line >uncovered
+        }
+        if (kind != "") {
+          sub(root, "", at); sub(/^\/rustc\/[0-9a-f]+\//, "rustc/", at)
+          sub(/^.*\/\.cargo\/registry\/src\/[^\/]+\//, "crates/", at); n[kind "\t" at]++
+        }
+      }
+      END { for (k in sum) print k "\t" sum[k] >edges; for (k in n) print k "\t" n[k] >pcs }' "$log"
+    LC_ALL=C sort -t $'\t' -k1,2 "$scratch/edges" >"$name.edges"
+    LC_ALL=C sort -u "$scratch/uncovered" >"$name.uncovered"
+    LC_ALL=C sort "$scratch/pcs" >"$name.pcs"
     local src vendor cov
     src=$(awk -F '\t' '$1 == "src" {s += $3; n++} END {printf "%d edges in %d functions", s, n}' "$name.edges")
     vendor=$(awk -F '\t' '$1 == "vendor" {s += $3} END {print s + 0}' "$name.edges")
