@@ -4,8 +4,8 @@
  * from process to process, and two replays of the same inputs count a few edges apart. With this preloaded std reads
  * these bytes instead (it calls glibc's getrandom, a weak symbol this library comes before), and 400 inputs replayed in
  * five processes counted the same edges in each (a whole corpus differed by up to 2 until every input ran on a thread
- * of its own, whose keys std draws afresh: on_own_thread, fuzz/src/lib.rs). Nothing
- * else in a replay draws random bytes: libFuzzer seeds itself from the clock. */
+ * of its own, whose keys std draws afresh: on_own_thread, fuzz/src/lib.rs). Nothing else in a replay draws random
+ * bytes: libFuzzer seeds itself from the clock. */
 #define _GNU_SOURCE
 #include <string.h>
 #include <sys/types.h>

@@ -102,11 +102,12 @@ fn clean_path(raw: &[u8]) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// Runs one input on a thread of its own, with the main thread's stack (8 MiB), so that what an input runs does not
-/// depend on the inputs before it. std seeds a thread's hash keys once and then counts up for every map made on it
-/// (`RandomState`), and the crates skillbook calls hash with those keys (serde_json's `Map`): on one thread the keys
-/// an input's maps get, and so which of the hash table's branches its lookups take (a probe meeting another key's
-/// tag), depend on how many maps the inputs before it made. The tokenizer's memo of counted pieces is per thread too.
+/// Runs one input on a thread of its own, with 8 MiB of stack (the main thread's under the usual `ulimit -s`), so that
+/// what an input runs does not depend on the inputs before it. std seeds a thread's hash keys once and then counts up
+/// for every map made on it (`RandomState`), and the crates skillbook calls hash with those keys (serde_json's `Map`):
+/// on one thread the keys an input's maps get, and so which of the hash table's branches its lookups take (a probe
+/// meeting another key's tag), depend on how many maps the inputs before it made. The tokenizer's memo of counted
+/// pieces is per thread too.
 /// A replay with std's seed fixed (`plateau.sh`, `fixed-random.c`) then counts the same edges for an input wherever
 /// it comes in the corpus; a fuzzing run, unseeded, draws new keys per input, as it did per map before.
 pub fn on_own_thread(run: impl FnOnce() + Send) {
