@@ -3,12 +3,14 @@
 # inputs with the same coverage), as one compressed archive under fuzz/corpora/, committed. A new machine's
 # `fuzz/seed.sh` unpacks them, so its runs continue from the coverage earlier runs reached instead of from the seeds.
 #   fuzz/corpus.sh save [TARGET...]   minimise corpus/TARGET and write corpora/TARGET.tar.xz (default: every target
-#                                     with a corpus); stop that target's fuzzer first
+#                                     with a corpus); stop that target's fuzzer first. Inputs are truncated to the
+#                                     target's largest (max_len.sh; MAX_LEN=N overrides), as its fuzzer reads them
 #   fuzz/corpus.sh load               unpack every corpora/*.tar.xz into corpus/ (existing files are kept)
 # The archives are deterministic (sorted names, no times or owners): the same corpus gives the same bytes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
+. ./max_len.sh
 mkdir -p corpora corpus
 case "${1:-}" in
   save)
@@ -21,7 +23,7 @@ case "${1:-}" in
       [ -d "corpus/$t" ] || { echo "no corpus/$t" >&2; exit 2; }
       before=$(ls "corpus/$t" | wc -l)
       cargo +nightly fuzz cmin -O --debug-assertions -s none "$t" "corpus/$t" -- \
-        -max_len="${MAX_LEN:-40000}" -timeout=60 -rss_limit_mb=2048 -close_fd_mask=3 >/dev/null 2>&1
+        -max_len="$(max_len "$t")" -timeout=60 -rss_limit_mb=2048 -close_fd_mask=3 >/dev/null 2>&1
       after=$(ls "corpus/$t" | wc -l)
       tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C corpus -c "$t" | xz -6 -T1 >"corpora/$t.tar.xz"
       printf '%s: %s inputs, %s after cmin, %s bytes archived\n' "$t" "$before" "$after" "$(stat -c %s "corpora/$t.tar.xz")"

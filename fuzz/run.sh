@@ -4,7 +4,7 @@
 # long before the end is the plateau the README's "Fuzz runs" table records.
 #   fuzz/run.sh TARGET SECONDS      (after `cargo +nightly fuzz build -O --debug-assertions -s none`)
 # It then prints, on stderr, the coverage as loaded and at the end of every STEP seconds (default 300), and its log.
-# MAX_LEN=N sets libFuzzer's largest input (default 16384; the `book` target's seeds include mdBook's 17 KB index.hbs).
+# MAX_LEN=N sets libFuzzer's largest input (default: the target's, from max_len.sh).
 # TIMEOUT=S sets libFuzzer's per-input limit (default 10 s): it is wall time, so a run at nice 19 beside builds on every
 # core needs more, or the builds' starving it shows as timeouts.
 # SANITIZER=address runs under AddressSanitizer instead (about 4x slower; skillbook's code is safe Rust, its
@@ -17,6 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 target=$1
 secs=$2
 cd "$here"
+. ./max_len.sh
+ml=$(max_len "$target")
 mkdir -p "corpus/$target" "artifacts/$target"
 log=$(mktemp)
 keep() {
@@ -35,7 +37,7 @@ fi
 start=$(date +%s)
 last_new=$start
 cargo +nightly fuzz run -O --debug-assertions -s "${SANITIZER:-none}" "$target" "corpus/$target" -- \
-  -dict=skillbook.dict -max_total_time="$secs" -max_len="${MAX_LEN:-16384}" -timeout="${TIMEOUT:-10}" -rss_limit_mb=2048 \
+  -dict=skillbook.dict -max_total_time="$secs" -max_len="$ml" -timeout="${TIMEOUT:-10}" -rss_limit_mb=2048 \
   -print_final_stats=1 -close_fd_mask=3 2>&1 |
   while IFS= read -r line; do
     now=$(date +%s)

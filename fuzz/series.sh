@@ -18,7 +18,6 @@ secs=$3
 shift 3
 cd "$here"
 for t in "$@"; do
-  case $t in regex) ml=800 ;; task) ml=8192 ;; book) ml=40000 ;; *) ml=16384 ;; esac
   [ -d "corpus/$t" ] || { echo "no corpus/$t: run fuzz/seed.sh or fuzz/corpus.sh load" >&2; exit 2; }
   rm -rf "$dir/start/$t" "$dir/all/$t"
   mkdir -p "$dir/start" "$dir/all/$t"
@@ -28,7 +27,7 @@ for t in "$@"; do
   rep 0 >"$dir/$t.start.out" 2>&1
   cargo +nightly fuzz build -O --debug-assertions -s none "$t" >"$dir/$t.build.log" 2>&1
   fs=$(date +%s)
-  KEEP="$dir/all/$t" MAX_LEN=$ml TIMEOUT=60 taskset -c "$cpu" bash run.sh "$t" "$secs" >"$dir/$t.run.out" 2>&1
+  KEEP="$dir/all/$t" TIMEOUT=60 taskset -c "$cpu" bash run.sh "$t" "$secs" >"$dir/$t.run.out" 2>&1
   fe=$(date +%s)
   half=$(((fe - fs) / 2))
   mid=$((fs - t0 + half))
