@@ -4,13 +4,13 @@
 # `fuzz/seed.sh` unpacks them, so its runs continue from the coverage earlier runs reached instead of from the seeds.
 #   fuzz/corpus.sh save [TARGET...]   minimise corpus/TARGET and write corpora/TARGET.tar.xz (default: every target
 #                                     with a corpus); stop that target's fuzzer first. Inputs are truncated to the
-#                                     target's largest (max_len.sh; MAX_LEN=N overrides), as its fuzzer reads them
+#                                     target's largest (common.sh; MAX_LEN=N overrides), as its fuzzer reads them
 #   fuzz/corpus.sh load               unpack every corpora/*.tar.xz into corpus/ (existing files are kept)
 # The archives are deterministic (sorted names, no times or owners): the same corpus gives the same bytes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-. ./max_len.sh
+. ./common.sh
 mkdir -p corpora corpus
 case "${1:-}" in
   save)

@@ -36,6 +36,7 @@ else
   offsets=("$@")
 fi
 cd "$here"
+. ./common.sh
 corpus=${CORPUS:-corpus/$target}
 root="$(cd .. && pwd)/"
 asan=${ASAN_TARGET_DIR:-$here/target/asan}
@@ -114,13 +115,6 @@ replay() {
   fi
   cat "$name.line"
 }
-# `-l` (cp makes hard links) if a file of folder $1 can be linked into the scratch folder, else nothing (cp copies).
-link_or_copy() {
-  if ln "$(find "$1" -maxdepth 1 -type f -print -quit)" "$scratch/probe" 2>/dev/null; then
-    rm -f "$scratch/probe"
-    echo -l
-  fi
-}
 keys=()
 labels=()
 if [ -n "${dirs+x}" ]; then
@@ -139,12 +133,12 @@ else
     if ! replayed "$key"; then
       dir="$scratch/corpus.$off"
       mkdir "$dir"
-      cp $(link_or_copy "$start_corpus") "$start_corpus"/* "$dir"/
+      cp "$(link_or_copy "$start_corpus" "$scratch")" "$start_corpus"/* "$dir"/
       # Files of the run written before the moment (the start corpus's own files have the same names: kept once). A
       # running fuzzer deletes the inputs it replaces by smaller ones, so a file may be gone when its turn comes: that
       # is skipped (the smaller one has its features), any other failure stops the script.
       find "$corpus" -maxdepth 1 -type f ! -newermt "@$t" -print0 |
-        xargs -0 -r cp $(link_or_copy "$corpus") -f -t "$dir" 2>"$scratch/cp.err" ||
+        xargs -0 -r cp "$(link_or_copy "$corpus" "$scratch")" -f -t "$dir" 2>"$scratch/cp.err" ||
         { ! grep -v 'No such file or directory' "$scratch/cp.err" >&2 || exit 2; }
     fi
     replay "$key" "$(printf '+%5d s' "$off")" "${dir:-}"

@@ -4,7 +4,7 @@
 # long before the end is the plateau the README's "Fuzz runs" table records.
 #   fuzz/run.sh TARGET SECONDS      (after `cargo +nightly fuzz build -O --debug-assertions -s none`)
 # It then prints, on stderr, the coverage as loaded and at the end of every STEP seconds (default 300), and its log.
-# MAX_LEN=N sets libFuzzer's largest input (default: the target's, from max_len.sh).
+# MAX_LEN=N sets libFuzzer's largest input (default: the target's, from common.sh).
 # TIMEOUT=S sets libFuzzer's per-input limit (default 10 s): it is wall time, so a run at nice 19 beside builds on every
 # core needs more, or the builds' starving it shows as timeouts.
 # SANITIZER=address runs under AddressSanitizer instead (about 4x slower; skillbook's code is safe Rust, its
@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 target=$1
 secs=$2
 cd "$here"
-. ./max_len.sh
+. ./common.sh
 ml=$(max_len "$target")
 mkdir -p "corpus/$target" "artifacts/$target"
 log=$(mktemp)
@@ -27,9 +27,7 @@ keep() {
 if [ -n "${KEEP:-}" ]; then
   mkdir -p "$KEEP"
   # Hard links share the file's modification time, which plateau.sh reads; copies keep it (-p).
-  how=-p
-  probe=$(find "corpus/$target" -maxdepth 1 -type f -print -quit)
-  if [ -n "$probe" ] && ln "$probe" "$KEEP/.probe" 2>/dev/null; then how=-l; rm -f "$KEEP/.probe"; fi
+  how=$(link_or_copy "corpus/$target" "$KEEP")
   (while sleep 5; do keep "$how"; done) &
   keeper=$!
   trap 'kill "$keeper" 2>/dev/null' EXIT

@@ -119,15 +119,43 @@ pub fn on_own_thread(run: impl FnOnce() + Send) {
     });
 }
 
-/// A scratch directory for this process on a RAM file system (falls back to the temp dir).
+/// A scratch directory for this process on a RAM file system (falls back to the temp dir). A process's folder
+/// outlives it (libFuzzer ends with `exit`, which runs no destructors, and a crash or a timeout kills it), so the
+/// first call in a process removes the folders of processes that are gone ([`sweep`]).
 pub fn scratch(name: &str) -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
     let base = if Path::new("/dev/shm").is_dir() {
         PathBuf::from("/dev/shm")
     } else {
         std::env::temp_dir()
     };
+    SWEPT.call_once(|| sweep(&base));
     base.join(format!("skillbook-fuzz-{}", std::process::id()))
         .join(name)
+}
+
+/// Removes the `skillbook-fuzz-PID` folders under `base` whose process is gone (no `/proc/PID`); a folder it may not
+/// remove is left. Without `/proc` it removes nothing.
+pub fn sweep(base: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("skillbook-fuzz-"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !proc.join(pid.to_string()).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
 }
 
 /// Writes `tree` under `root`, replacing what was there. Files whose path clashes with another's folder are skipped.

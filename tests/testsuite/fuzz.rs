@@ -394,3 +394,37 @@ fn tasks_replay_through_the_task_target() {
         }
     }
 }
+
+/// A fuzz process's scratch folder outlives it (libFuzzer exits without destructors; a crash kills it): the next
+/// process removes the folders of processes that are gone, and keeps its own, a live process's and anything else.
+#[test]
+#[cfg(target_os = "linux")]
+fn scratch_folders_of_ended_processes_are_removed() {
+    let base = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("run `true`");
+    let gone = child.id();
+    child.wait().expect("wait for `true`");
+    let own = std::process::id();
+    let names = [
+        format!("skillbook-fuzz-{gone}"),
+        format!("skillbook-fuzz-{own}"),
+        "skillbook-fuzz-1".to_string(),
+        "skillbook-fuzz-notapid".to_string(),
+        "other".to_string(),
+    ];
+    for name in &names {
+        fs::create_dir_all(base.path().join(name).join("plugin/agents")).expect("create folder");
+        fs::write(base.path().join(name).join("plugin/agents/a.md"), "x").expect("write file");
+    }
+    fuzz_lib::sweep(base.path());
+    let mut left: Vec<String> = fs::read_dir(base.path())
+        .expect("read temp dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut kept = names[1..].to_vec();
+    kept.sort();
+    assert_eq!(left, kept);
+}

@@ -1,0 +1,35 @@
+# What the fuzz scripts share, in one place. Sourced, not run.
+
+# max_len TARGET: the largest input libFuzzer makes for TARGET (`-max_len`). `run.sh` fuzzes with it and
+# `corpus.sh save` minimises with it (an input longer than it is truncated to it, as the fuzzer reads it); `series.sh`
+# runs `run.sh`. MAX_LEN=N overrides it for one run. `plateau.sh` and `coverage.sh` replay with 40,000, the largest,
+# so a replay never truncates.
+#   regex  800    the target skips patterns over 256 bytes and haystacks over 512
+#   task   8192   a task text and one pattern file; longer only makes each run slower
+#   book   40000  its seeds include mdBook's 17 KB index.hbs beside a content tree
+#   others 16384
+max_len() {
+  if [ -n "${MAX_LEN:-}" ]; then
+    echo "$MAX_LEN"
+    return
+  fi
+  case $1 in
+    regex) echo 800 ;;
+    task) echo 8192 ;;
+    book) echo 40000 ;;
+    *) echo 16384 ;;
+  esac
+}
+
+# link_or_copy FROM TO: `-l` (cp makes hard links) if a file of folder FROM can be hard-linked into folder TO (the
+# same file system), else `-p` (cp copies, keeping the files' modification times, which `plateau.sh` reads).
+link_or_copy() {
+  local probe
+  probe=$(find "$1" -maxdepth 1 -type f -print -quit)
+  if [ -n "$probe" ] && ln "$probe" "$2/.link-probe" 2>/dev/null; then
+    rm -f "$2/.link-probe"
+    echo -l
+  else
+    echo -p
+  fi
+}
