@@ -2,8 +2,8 @@
 
 # max_len TARGET: the largest input libFuzzer makes for TARGET (`-max_len`). `run.sh` fuzzes with it and
 # `corpus.sh save` minimises with it (an input longer than it is truncated to it, as the fuzzer reads it); `series.sh`
-# runs `run.sh`. MAX_LEN=N overrides it for one run. `plateau.sh` and `coverage.sh` replay with 40,000, the largest,
-# so a replay never truncates.
+# runs `run.sh`. MAX_LEN=N overrides it for one run. `plateau.sh` and `coverage.sh` replay with `replay_max_len`,
+# the largest of them, so a replay never truncates.
 #   regex  800    the target skips patterns over 256 bytes and haystacks over 512
 #   task   8192   a task text and one pattern file; longer only makes each run slower
 #   book   40000  its seeds include mdBook's 17 KB index.hbs beside a content tree
@@ -20,6 +20,7 @@ max_len() {
     *) echo 16384 ;;
   esac
 }
+replay_max_len=40000
 
 # link_or_copy FROM TO: `-l` (cp makes hard links) if a file of folder FROM can be hard-linked into folder TO (the
 # same file system), else `-p` (cp copies, keeping the files' modification times, which `plateau.sh` reads).

@@ -14,6 +14,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
+. ./common.sh
 root="$(cd .. && pwd)/"
 asan=${ASAN_TARGET_DIR:-$here/target/asan}
 host=$(rustc -vV | sed -n 's/^host: //p')
@@ -31,7 +32,7 @@ for t in "${targets[@]}"; do
   [ -d "corpus/$t" ] || { echo "no corpus/$t (run fuzz/seed.sh)" >&2; exit 2; }
   log="$scratch/$t.log"
   # Leaks are not looked for: a thread's thread-local destructors registered at exit show as a 32-byte leak.
-  "$asan/$host/release/$t" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=60 \
+  "$asan/$host/release/$t" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len="$replay_max_len" -timeout=60 \
     -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "corpus/$t" >"$log" 2>&1 || true
   # `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`, NAME may hold spaces; only functions of skillbook's src/ and
   # of the crates it vendors (vendor/: the `regex` target is there for fancy-regex's speed-ups).

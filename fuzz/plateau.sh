@@ -72,7 +72,7 @@ replay() {
   if ! replayed "$name"; then
     [ -d "$dir" ] || { echo "plateau.sh: $label: no corpus folder to replay (a bug of this script)" >&2; exit 2; }
     log="$scratch/replay.log"
-    LD_PRELOAD="$shim" taskset -c "$cpu" "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len=40000 -timeout=120 \
+    LD_PRELOAD="$shim" taskset -c "$cpu" "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len="$replay_max_len" -timeout=120 \
       -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "$dir" >"$log" 2>&1 || true
     # One pass over the log, three files. `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`: A of the function's B
     # edges ran; its KIND is src or vendor by the function's file. KEY.edges: "KIND<tab>NAME PATH:LINE<tab>A", one
