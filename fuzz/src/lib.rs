@@ -129,26 +129,52 @@ pub fn scratch(name: &str) -> PathBuf {
     } else {
         std::env::temp_dir()
     };
-    SWEPT.call_once(|| sweep(&base));
-    base.join(format!("skillbook-fuzz-{}", std::process::id()))
+    let ns = pid_namespace();
+    SWEPT.call_once(|| sweep(&base, ns));
+    base.join(scratch_folder(ns, std::process::id()))
         .join(name)
 }
 
-/// Removes the `skillbook-fuzz-PID` folders under `base` whose process is gone (no `/proc/PID`); a folder it may not
-/// remove is left. Without `/proc` it removes nothing.
-pub fn sweep(base: &Path) {
+/// The name of a process's scratch folder: `skillbook-fuzz-NS-PID`, NS the PID namespace the PID is counted in
+/// (`skillbook-fuzz-PID` where the namespace cannot be read).
+pub fn scratch_folder(ns: Option<u64>, pid: u32) -> String {
+    match ns {
+        Some(ns) => format!("skillbook-fuzz-{ns}-{pid}"),
+        None => format!("skillbook-fuzz-{pid}"),
+    }
+}
+
+/// This process's PID namespace: the inode in `/proc/self/ns/pid`'s link (`pid:[4026531836]`).
+pub fn pid_namespace() -> Option<u64> {
+    let link = fs::read_link("/proc/self/ns/pid").ok()?;
+    link.to_str()?
+        .strip_prefix("pid:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// Removes the scratch folders under `base` of processes of namespace `ns` (this process's) that are gone (no
+/// `/proc/PID`); a folder it may not remove is left. A folder of another PID namespace is kept, whatever its PID: this
+/// process's `/proc` does not show that namespace's processes (a `/dev/shm` shared between a host and a container).
+/// Without `/proc` or a namespace it removes nothing.
+pub fn sweep(base: &Path, ns: Option<u64>) {
     let proc = Path::new("/proc");
+    let Some(ns) = ns else {
+        return;
+    };
     if !proc.join("self").exists() {
         return;
     }
     let Ok(entries) = fs::read_dir(base) else {
         return;
     };
+    let prefix = format!("skillbook-fuzz-{ns}-");
     for entry in entries.flatten() {
         let name = entry.file_name();
         let pid = name
             .to_str()
-            .and_then(|n| n.strip_prefix("skillbook-fuzz-"))
+            .and_then(|n| n.strip_prefix(prefix.as_str()))
             .and_then(|p| p.parse::<u32>().ok());
         if let Some(pid) = pid {
             if !proc.join(pid.to_string()).exists() {

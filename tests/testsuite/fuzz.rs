@@ -396,7 +396,8 @@ fn tasks_replay_through_the_task_target() {
 }
 
 /// A fuzz process's scratch folder outlives it (libFuzzer exits without destructors; a crash kills it): the next
-/// process removes the folders of processes that are gone, and keeps its own, a live process's and anything else.
+/// process removes the folders of its PID namespace's processes that are gone, and keeps its own, a live process's,
+/// another namespace's (whose processes its `/proc` does not show) and anything else.
 #[test]
 #[cfg(target_os = "linux")]
 fn scratch_folders_of_ended_processes_are_removed() {
@@ -407,18 +408,29 @@ fn scratch_folders_of_ended_processes_are_removed() {
     let gone = child.id();
     child.wait().expect("wait for `true`");
     let own = std::process::id();
+    let ns = fuzz_lib::pid_namespace().expect("/proc/self/ns/pid names this process's PID namespace");
+    let other = ns + 1;
     let names = [
-        format!("skillbook-fuzz-{gone}"),
-        format!("skillbook-fuzz-{own}"),
-        "skillbook-fuzz-1".to_string(),
-        "skillbook-fuzz-notapid".to_string(),
+        fuzz_lib::scratch_folder(Some(ns), gone),
+        fuzz_lib::scratch_folder(Some(ns), own),
+        fuzz_lib::scratch_folder(Some(ns), 1),
+        fuzz_lib::scratch_folder(Some(other), gone),
+        fuzz_lib::scratch_folder(None, gone),
+        format!("skillbook-fuzz-{ns}-notapid"),
         "other".to_string(),
     ];
+    assert_eq!(names[0], format!("skillbook-fuzz-{ns}-{gone}"));
     for name in &names {
         fs::create_dir_all(base.path().join(name).join("plugin/agents")).expect("create folder");
         fs::write(base.path().join(name).join("plugin/agents/a.md"), "x").expect("write file");
     }
-    fuzz_lib::sweep(base.path());
+    fuzz_lib::sweep(base.path(), None);
+    assert_eq!(
+        fs::read_dir(base.path()).expect("read temp dir").count(),
+        names.len(),
+        "without a namespace nothing is removed"
+    );
+    fuzz_lib::sweep(base.path(), Some(ns));
     let mut left: Vec<String> = fs::read_dir(base.path())
         .expect("read temp dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
