@@ -131,8 +131,7 @@ pub fn scratch(name: &str) -> PathBuf {
     };
     let ns = pid_namespace();
     SWEPT.call_once(|| sweep(&base, ns));
-    base.join(scratch_folder(ns, std::process::id()))
-        .join(name)
+    base.join(scratch_folder(ns, std::process::id())).join(name)
 }
 
 /// The name of a process's scratch folder: `skillbook-fuzz-NS-PID`, NS the PID namespace the PID is counted in

@@ -408,7 +408,8 @@ fn scratch_folders_of_ended_processes_are_removed() {
     let gone = child.id();
     child.wait().expect("wait for `true`");
     let own = std::process::id();
-    let ns = fuzz_lib::pid_namespace().expect("/proc/self/ns/pid names this process's PID namespace");
+    let ns =
+        fuzz_lib::pid_namespace().expect("/proc/self/ns/pid names this process's PID namespace");
     let other = ns + 1;
     let names = [
         fuzz_lib::scratch_folder(Some(ns), gone),
