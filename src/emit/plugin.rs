@@ -234,7 +234,7 @@ impl<'m> Compiler<'m> {
                 );
                 out.push((
                     format!("{base}{dest}"),
-                    command_document(&command.doc, &body),
+                    command_document(&command.doc, command.doc.file.stem(), &body),
                 ));
             }
         }
@@ -858,24 +858,23 @@ fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
 }
 
 /// A command. One without frontmatter gets a `description`: the first line of its text, which is what Claude Code
-/// shows for it at runtime, written out so that `claude plugin validate --strict` has no missing frontmatter to
-/// warn about.
-fn command_document(doc: &Document, body: &str) -> Vec<u8> {
+/// shows for it at runtime, or `The NAME command.` when no line has text (only blank lines and rules), written out so
+/// that `claude plugin validate --strict` has no missing frontmatter to warn about. It always gets one: its text is
+/// written with its leading blank lines dropped, and a text that then began with a `---` line would be read as
+/// frontmatter (a command holding a blank line, `---`, `--` and `---` became one whose frontmatter is the string
+/// `--`, which Claude Code refuses).
+fn command_document(doc: &Document, name: &str, body: &str) -> Vec<u8> {
     if doc.has_frontmatter {
         return document(doc, body);
     }
     let body = body.trim_start_matches(['\n', '\r']);
-    let first = body
+    let description = body
         .lines()
         .map(|l| l.trim().trim_start_matches('#').trim())
-        .find(|l| !l.is_empty() && !l.chars().all(|c| matches!(c, '-' | '*' | '_' | ' ')));
-    match first {
-        Some(line) => {
-            let fields = [("description".to_string(), Value::String(no_dashes(line)))];
-            format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
-        }
-        None => body.as_bytes().to_vec(),
-    }
+        .find(|l| !l.is_empty() && !l.chars().all(|c| matches!(c, '-' | '*' | '_' | ' ')))
+        .map_or_else(|| format!("The {name} command."), no_dashes);
+    let fields = [("description".to_string(), Value::String(description))];
+    format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
 }
 
 /// An agent or SKILL.md, with `name` and `description` added where the source has none (no frontmatter, or the field
@@ -1010,10 +1009,12 @@ pub fn document(doc: &Document, body: &str) -> Vec<u8> {
 
 /// [`document`], with `skills` (when given) as the value of `skills:`, in its place or added last.
 fn document_with(doc: &Document, body: &str, skills: Option<Value>) -> Vec<u8> {
-    let body = body.trim_start_matches(['\n', '\r']);
     if !doc.has_frontmatter {
+        // As it is: with its leading blank lines dropped, a text that begins with a `---` line after them would be
+        // read as frontmatter.
         return body.as_bytes().to_vec();
     }
+    let body = body.trim_start_matches(['\n', '\r']);
     let mut fields: Vec<(String, Value)> = doc
         .frontmatter
         .fields

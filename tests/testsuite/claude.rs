@@ -267,6 +267,12 @@ fn plugins_claude_code_accepts_check_with_no_errors() {
             );
             assert!(read("agents/empty.md")
                 .starts_with("---\nname: empty\ndescription: The empty agent.\n---\n"));
+            // A command with no line of text, whose first lines after a blank one are rules: its text keeps them
+            // after the added frontmatter, which Claude Code would otherwise read as frontmatter (the string `--`).
+            assert_eq!(
+                read("commands/rules.md"),
+                "---\ndescription: The rules command.\n---\n\n---\n\n--\n---\n\n---\n-\n"
+            );
             assert!(read("skills/notes/SKILL.md").starts_with(
                 "---\nname: notes\ndescription: 'How this team writes release notes: short, in the past tense, one line per change.'\n---\n\n# Notes\n"
             ));
