@@ -121,17 +121,22 @@ pub fn on_own_thread(run: impl FnOnce() + Send) {
 
 /// A scratch directory for this process on a RAM file system (falls back to the temp dir). A process's folder
 /// outlives it (libFuzzer ends with `exit`, which runs no destructors, and a crash or a timeout kills it), so the
-/// first call in a process removes the folders of processes that are gone ([`sweep`]).
+/// first call in a process removes the folders of processes that are gone ([`sweep`]). The folder is found once per
+/// process: targets call this for every input.
 pub fn scratch(name: &str) -> PathBuf {
-    static SWEPT: std::sync::Once = std::sync::Once::new();
-    let base = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        std::env::temp_dir()
-    };
-    let ns = pid_namespace();
-    SWEPT.call_once(|| sweep(&base, ns));
-    base.join(scratch_folder(ns, std::process::id())).join(name)
+    static FOLDER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FOLDER
+        .get_or_init(|| {
+            let base = if Path::new("/dev/shm").is_dir() {
+                PathBuf::from("/dev/shm")
+            } else {
+                std::env::temp_dir()
+            };
+            let ns = pid_namespace();
+            sweep(&base, ns);
+            base.join(scratch_folder(ns, std::process::id()))
+        })
+        .join(name)
 }
 
 /// The name of a process's scratch folder: `skillbook-fuzz-NS-PID`, NS the PID namespace the PID is counted in
