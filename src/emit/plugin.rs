@@ -867,14 +867,15 @@ fn command_document(doc: &Document, name: &str, body: &str) -> Vec<u8> {
     if doc.has_frontmatter {
         return document(doc, body);
     }
-    let body = body.trim_start_matches(['\n', '\r']);
     let description = body
         .lines()
         .map(|l| l.trim().trim_start_matches('#').trim())
         .find(|l| !l.is_empty() && !l.chars().all(|c| matches!(c, '-' | '*' | '_' | ' ')))
         .map_or_else(|| format!("The {name} command."), no_dashes);
-    let fields = [("description".to_string(), Value::String(description))];
-    format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
+    with_frontmatter(
+        &[("description".to_string(), Value::String(description))],
+        body,
+    )
 }
 
 /// An agent or SKILL.md, with `name` and `description` added where the source has none (no frontmatter, or the field
@@ -928,14 +929,8 @@ fn completed_document_with(
             None => fields.insert(0, ("name".into(), Value::String(name.to_string()))),
         }
     }
-    if let Some(skills) = skills {
-        match fields.iter_mut().find(|(k, _)| k == "skills") {
-            Some((_, v)) => *v = skills,
-            None => fields.push(("skills".to_string(), skills)),
-        }
-    }
-    let body = body.trim_start_matches(['\n', '\r']);
-    format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
+    set_skills(&mut fields, skills);
+    with_frontmatter(&fields, body)
 }
 
 /// A description for a file that has none: the text of its first paragraph (or, with none, its first heading), on
@@ -1014,20 +1009,31 @@ fn document_with(doc: &Document, body: &str, skills: Option<Value>) -> Vec<u8> {
         // read as frontmatter.
         return body.as_bytes().to_vec();
     }
-    let body = body.trim_start_matches(['\n', '\r']);
     let mut fields: Vec<(String, Value)> = doc
         .frontmatter
         .fields
         .iter()
         .map(|f| (f.key.clone(), f.value.clone()))
         .collect();
+    set_skills(&mut fields, skills);
+    with_frontmatter(&fields, body)
+}
+
+/// `skills` (when given) as the value of `skills:`, in its place or added last.
+fn set_skills(fields: &mut Vec<(String, Value)>, skills: Option<Value>) {
     if let Some(skills) = skills {
         match fields.iter_mut().find(|(k, _)| k == "skills") {
             Some((_, v)) => *v = skills,
             None => fields.push(("skills".to_string(), skills)),
         }
     }
-    format!("---\n{}---\n\n{}", to_strict_yaml(&fields), body).into_bytes()
+}
+
+/// A compiled markdown file: `fields` as a strict-YAML frontmatter block, a blank line, then `body` without its
+/// leading blank lines.
+fn with_frontmatter(fields: &[(String, Value)], body: &str) -> Vec<u8> {
+    let body = body.trim_start_matches(['\n', '\r']);
+    format!("---\n{}---\n\n{}", to_strict_yaml(fields), body).into_bytes()
 }
 
 #[cfg(test)]
