@@ -234,7 +234,7 @@ impl<'m> Compiler<'m> {
                 );
                 out.push((
                     format!("{base}{dest}"),
-                    command_document(&command.doc, command.doc.file.stem(), &body),
+                    command_document(&command.doc, &body),
                 ));
             }
         }
@@ -858,12 +858,12 @@ fn json_bytes(v: &serde_json::Value) -> Vec<u8> {
 }
 
 /// A command. One without frontmatter gets a `description`: the first line of its text, which is what Claude Code
-/// shows for it at runtime, or `The NAME command.` when no line has text (only blank lines and rules), written out so
-/// that `claude plugin validate --strict` has no missing frontmatter to warn about. It always gets one: its text is
-/// written with its leading blank lines dropped, and a text that then began with a `---` line would be read as
-/// frontmatter (a command holding a blank line, `---`, `--` and `---` became one whose frontmatter is the string
-/// `--`, which Claude Code refuses).
-fn command_document(doc: &Document, name: &str, body: &str) -> Vec<u8> {
+/// shows for it at runtime, or `The NAME command.` (NAME its file's stem) when no line has text (only blank lines
+/// and rules), written out so that `claude plugin validate --strict` has no missing frontmatter to warn about. It
+/// always gets one: its text is written with its leading blank lines dropped, and a text that then began with a `---`
+/// line would be read as frontmatter (a command holding a blank line, `---`, `--` and `---` became one whose
+/// frontmatter is the string `--`, which Claude Code refuses).
+fn command_document(doc: &Document, body: &str) -> Vec<u8> {
     if doc.has_frontmatter {
         return document(doc, body);
     }
@@ -871,7 +871,7 @@ fn command_document(doc: &Document, name: &str, body: &str) -> Vec<u8> {
         .lines()
         .map(|l| l.trim().trim_start_matches('#').trim())
         .find(|l| !l.is_empty() && !l.chars().all(|c| matches!(c, '-' | '*' | '_' | ' ')))
-        .map_or_else(|| format!("The {name} command."), no_dashes);
+        .map_or_else(|| format!("The {} command.", doc.file.stem()), no_dashes);
     with_frontmatter(
         &[("description".to_string(), Value::String(description))],
         body,
