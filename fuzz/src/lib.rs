@@ -142,9 +142,14 @@ pub fn scratch(name: &str) -> PathBuf {
 /// The name of a process's scratch folder: `skillbook-fuzz-NS-PID`, NS the PID namespace the PID is counted in
 /// (`skillbook-fuzz-PID` where the namespace cannot be read).
 pub fn scratch_folder(ns: Option<u64>, pid: u32) -> String {
+    format!("{}{pid}", scratch_prefix(ns))
+}
+
+/// What the scratch folders of namespace `ns`'s processes begin with, before the PID.
+fn scratch_prefix(ns: Option<u64>) -> String {
     match ns {
-        Some(ns) => format!("skillbook-fuzz-{ns}-{pid}"),
-        None => format!("skillbook-fuzz-{pid}"),
+        Some(ns) => format!("skillbook-fuzz-{ns}-"),
+        None => "skillbook-fuzz-".to_string(),
     }
 }
 
@@ -173,7 +178,7 @@ pub fn sweep(base: &Path, ns: Option<u64>) {
     let Ok(entries) = fs::read_dir(base) else {
         return;
     };
-    let prefix = format!("skillbook-fuzz-{ns}-");
+    let prefix = scratch_prefix(Some(ns));
     for entry in entries.flatten() {
         let name = entry.file_name();
         let pid = name
