@@ -51,6 +51,7 @@ build=$(sha1sum "$asan/$host/release/$target" | cut -c1-12)
 # with it). Results replayed without it (folders named by the build alone) are not mixed in.
 shim="$here/target/fixed-random.so"
 if [ ! -s "$shim" ] || [ "$here/fixed-random.c" -nt "$shim" ]; then
+  mkdir -p "$here/target"
   cc -shared -fPIC -O2 -o "$shim" "$here/fixed-random.c" ||
     { echo "building $shim failed: plateau.sh needs a C compiler (cc)" >&2; exit 2; }
 fi
@@ -82,9 +83,12 @@ replay() {
     # src/'s and vendor/'s functions by the line their code is written on, which is another crate's or the standard
     # library's where the compiler inlined it (`Vec::push`'s growth, an iterator, serde_json's map) into skillbook's
     # function: a later corpus's new edges are these counts going down, so the script can tell how many are on
-    # skillbook's own lines and how many are other code's states inlined into them.
-    : >"$scratch/edges"; : >"$scratch/uncovered"; : >"$scratch/pcs"
-    awk -v root="$root" -v edges="$scratch/edges" -v uncovered="$scratch/uncovered" -v pcs="$scratch/pcs" '
+    # skillbook's own lines and how many are other code's states inlined into them. KEY.fpcs: the same counts by
+    # function too ("KIND<tab>NAME PATH:LINE<tab>WHERE<tab>COUNT"), so a comparison can leave out the functions one
+    # side did not run: a function first run brings its unrun edges along, which would read as edges lost.
+    : >"$scratch/edges"; : >"$scratch/uncovered"; : >"$scratch/pcs"; : >"$scratch/fpcs"
+    awk -v root="$root" -v edges="$scratch/edges" -v uncovered="$scratch/uncovered" -v pcs="$scratch/pcs" \
+      -v fpcs="$scratch/fpcs" '
       /^COVERED_FUNC: / {
         kind = index($NF, root "src/") == 1 ? "src" : index($NF, root "vendor/") == 1 ? "vendor" : ""
         if (kind != "") {
@@ -99,13 +103,17 @@ replay() {
         }
         if (kind != "") {
           sub(root, "", at); sub(/^\/rustc\/[0-9a-f]+\//, "rustc/", at)
-          sub(/^.*\/\.cargo\/registry\/src\/[^\/]+\//, "crates/", at); n[kind "\t" at]++
+          sub(/^.*\/\.cargo\/registry\/src\/[^\/]+\//, "crates/", at); n[kind "\t" at]++; f[kind "\t" name "\t" at]++
         }
       }
-      END { for (k in sum) print k "\t" sum[k] >edges; for (k in n) print k "\t" n[k] >pcs }' "$log"
+      END {
+        for (k in sum) print k "\t" sum[k] >edges; for (k in n) print k "\t" n[k] >pcs
+        for (k in f) print k "\t" f[k] >fpcs
+      }' "$log"
     LC_ALL=C sort -t $'\t' -k1,2 "$scratch/edges" >"$name.edges"
     LC_ALL=C sort -u "$scratch/uncovered" >"$name.uncovered"
     LC_ALL=C sort "$scratch/pcs" >"$name.pcs"
+    LC_ALL=C sort "$scratch/fpcs" >"$name.fpcs"
     local src vendor cov
     src=$(awk -F '\t' '$1 == "src" {s += $3; n++} END {printf "%d edges in %d functions", s, n}' "$name.edges")
     vendor=$(awk -F '\t' '$1 == "vendor" {s += $3} END {print s + 0}' "$name.edges")
@@ -171,11 +179,27 @@ awk -F '\t' 'NR == FNR {before[$1 "\t" $2] = $3; next}
       for (kind in down) printf "%s: -%d edges in %d functions (lost: see the comment above)\n", kind, down[kind], nd[kind]
     }' "${keys[0]}.edges" "${keys[-1]}.edges" | LC_ALL=C sort
 # Where the new edges of skillbook's functions are written: on skillbook's own lines (src/), a vendored crate's, or
-# another crate's or the standard library's inlined into them (a function first run later brings edges of its own,
-# counted by the lines above but not here).
+# another crate's or the standard library's inlined into them. Counted over the functions both corpora ran (with
+# KEY.fpcs: replays by this script since the twenty-seventh session; older ones count every function, so a function
+# first run reads there as edges lost); a function first run is new code outright and is counted on a line of its own
+# (its edges by line are not known: libFuzzer lists a function's unrun edges only).
 if [ -f "${keys[0]}.pcs" ] && [ -f "${keys[-1]}.pcs" ]; then
   echo "$target: new edges of src/'s functions by where their code is written, from ${labels[0]} to ${labels[-1]}:"
-  awk -F '\t' 'NR == FNR { if ($1 == "src") before[$2] = $3; next }
+  if [ -f "${keys[0]}.fpcs" ] && [ -f "${keys[-1]}.fpcs" ]; then
+    # "KIND<tab>WHERE<tab>COUNT" of the functions that ran in both, as KEY.pcs is for all.
+    for k in "${keys[0]}" "${keys[-1]}"; do
+      awk -F '\t' 'FILENAME == ARGV[1] { ran1[$1 "\t" $2]; next } FILENAME == ARGV[2] { ran2[$1 "\t" $2]; next }
+          ($1 "\t" $2) in ran1 && ($1 "\t" $2) in ran2 { n[$1 "\t" $3] += $4 }
+          END { for (w in n) print w "\t" n[w] }' "${keys[0]}.edges" "${keys[-1]}.edges" "$k.fpcs" |
+        LC_ALL=C sort >"$scratch/$(basename "$k").both"
+    done
+    pcs=("$scratch/$(basename "${keys[0]}").both" "$scratch/$(basename "${keys[-1]}").both")
+    lost="state left by other inputs"
+  else
+    pcs=("${keys[0]}.pcs" "${keys[-1]}.pcs")
+    lost="a function first run, or state left by other inputs"
+  fi
+  awk -F '\t' -v lost="$lost" 'NR == FNR { if ($1 == "src") before[$2] = $3; next }
       $1 == "src" { after[$2] = $3 }
       END {
         for (k in after) if (!(k in before)) before[k] = 0
@@ -183,13 +207,17 @@ if [ -f "${keys[0]}.pcs" ] && [ -f "${keys[-1]}.pcs" ]; then
           d = before[k] - after[k]
           if (d == 0) continue
           w = k ~ /^src\// ? "skillbook (src/)" : k ~ /^vendor\// ? "vendored crates (vendor/)" : k ~ /^rustc\// ? "the standard library, inlined" : "other crates, inlined"
-          if (d > 0) gained[w] += d; else lost[w] -= d
+          if (d > 0) gained[w] += d; else down[w] -= d
           if (w == "skillbook (src/)") lines[k] = d
         }
         for (w in gained) printf "0\t  %s: +%d\n", w, gained[w]
-        for (w in lost) printf "1\t  %s: -%d (a function first run, or state left by other inputs)\n", w, lost[w]
+        for (w in down) printf "1\t  %s: -%d (%s)\n", w, down[w], lost
         for (k in lines) printf "2\t    %s: %+d\n", k, lines[k]
-      }' "${keys[0]}.pcs" "${keys[-1]}.pcs" | LC_ALL=C sort -t $'\t' -k1,1 -k2,2V | cut -f2-
+      }' "${pcs[0]}" "${pcs[1]}" | LC_ALL=C sort -t $'\t' -k1,1 -k2,2V | cut -f2-
+  awk -F '\t' 'NR == FNR { if ($1 == "src") ran[$2]; next }
+      $1 == "src" && !($2 in ran) { n++; e += $3 }
+      END { if (n) printf "  skillbook (src/), functions first run: %d, with %d edges (listed above as 0 -> N)\n", n, e }' \
+    "${keys[0]}.edges" "${keys[-1]}.edges"
 fi
 # Where the new edges are, by line: the lines that had an edge no input of the first corpus ran and have none in the
 # last (of functions the first ran; a function first run later gains edges shown above only).

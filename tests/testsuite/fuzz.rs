@@ -441,3 +441,99 @@ fn scratch_folders_of_ended_processes_are_removed() {
     kept.sort();
     assert_eq!(left, kept);
 }
+
+/// `fuzz/plateau.sh` counts the edges a later corpus adds on skillbook's own lines over the functions both corpora
+/// ran, and a function first run on a line of its own: its unrun edges are not edges lost. Run on a stand-in for the
+/// AddressSanitizer build, a script that prints libFuzzer's `-print_coverage` lines for two corpora.
+#[test]
+#[cfg(target_os = "linux")]
+fn plateau_counts_a_function_first_run_apart_from_edges_lost() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = tmp.path();
+    let fuzz = root.join("fuzz");
+    fs::create_dir_all(&fuzz).expect("create fuzz/");
+    for f in ["plateau.sh", "common.sh", "fixed-random.c"] {
+        fs::copy(project_dir().join("fuzz").join(f), fuzz.join(f)).expect("copy a fuzz script");
+    }
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("run rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host");
+    let script = |path: &Path, text: &str| {
+        fs::create_dir_all(path.parent().expect("parent")).expect("create folder");
+        fs::write(path, text).expect("write script");
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    // `cargo +nightly fuzz build`: the build is there already.
+    script(&root.join("bin/cargo"), "#!/bin/sh\nexit 0\n");
+    // Corpus `before` runs `a` (3 of 5 edges); `after` runs `a` (4 of 5: line 4 reached) and `b` for the first time
+    // (4 of 6 edges; one unrun on its own line, one in a `Vec` inlined into it).
+    let r = format!("{}/", root.display());
+    script(
+        &root.join(format!("asan/{host}/release/markdown")),
+        &format!(
+            "#!/bin/bash\nd=${{@: -1}}\necho 'INITED cov: 100'\n\
+             if [ -e \"$d/later\" ]; then\n\
+             echo 'COVERED_FUNC: hits: 5 edges: 4/5 skillbook::a {r}src/a.rs:1'\n\
+             echo '  UNCOVERED_PC: {r}src/a.rs:3'\n\
+             echo 'COVERED_FUNC: hits: 2 edges: 4/6 skillbook::b {r}src/b.rs:1'\n\
+             echo '  UNCOVERED_PC: {r}src/b.rs:2'\n\
+             echo '  UNCOVERED_PC: /rustc/0123abcd/library/alloc/src/vec/mod.rs:9'\n\
+             else\n\
+             echo 'COVERED_FUNC: hits: 5 edges: 3/5 skillbook::a {r}src/a.rs:1'\n\
+             echo '  UNCOVERED_PC: {r}src/a.rs:3'\n\
+             echo '  UNCOVERED_PC: {r}src/a.rs:4'\nfi\n"
+        ),
+    );
+    for (dir, inputs) in [
+        ("before", &["first"][..]),
+        ("after", &["first", "later"][..]),
+    ] {
+        for input in inputs {
+            fs::create_dir_all(root.join(dir)).expect("create corpus");
+            fs::write(root.join(dir).join(input), input).expect("write input");
+        }
+    }
+    let path = format!(
+        "{}:{}",
+        root.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg(fuzz.join("plateau.sh"))
+        .args(["markdown", "--corpora"])
+        .arg(root.join("before"))
+        .arg(root.join("after"))
+        .env("PATH", path)
+        .env("ASAN_TARGET_DIR", root.join("asan"))
+        .output()
+        .expect("run plateau.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout).replace(&r, "ROOT/");
+    assert!(
+        out.status.success(),
+        "plateau.sh failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout,
+        "markdown ROOT/before:      1 inputs; src/ 3 edges in 1 functions; vendor/ 0 edges; libFuzzer cov (whole binary) 100
+markdown ROOT/after:      2 inputs; src/ 8 edges in 2 functions; vendor/ 0 edges; libFuzzer cov (whole binary) 100
+markdown: functions of src/ and vendor/ whose edges changed from ROOT/before to ROOT/after (before -> after):
+  src skillbook::a src/a.rs:1: 3 -> 4
+  src skillbook::b src/b.rs:1: 0 -> 4
+src: +5 edges in 2 functions
+markdown: new edges of src/'s functions by where their code is written, from ROOT/before to ROOT/after:
+  skillbook (src/): +1
+    src/a.rs:4: +1
+  skillbook (src/), functions first run: 1, with 4 edges (listed above as 0 -> N)
+markdown: lines with an edge no input ran at ROOT/before and none at ROOT/after: 1 (lines still with one: 2)
+  src/a.rs:4
+"
+    );
+}
