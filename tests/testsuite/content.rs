@@ -234,6 +234,57 @@ System.halt(if failures == [], do: 0, else: 1)
     );
 }
 
+/// Pages whose "Written against" line says an example was run: it still runs and does what the line says. A page's
+/// ```elixir blocks become `example.exs` (its ```shell blocks `scan.sh`) in a fresh directory, where
+/// `tests/fixtures/content-runs/PAGE.exs` drives them. Needs `elixir` on PATH (`.ci/run` installs it).
+#[test]
+fn examples_a_page_says_were_run_still_run() {
+    let elixir = blocks("elixir");
+    let shell = blocks("shell");
+    // (page, whether the driver loads the example itself rather than `elixir -r` loading it first)
+    let pages = [
+        ("lww", false),
+        ("partition-review-procedure", false),
+        ("project-learnings-template", true),
+    ];
+    for (page, driver_loads) in pages {
+        let rel = format!("content/skills/distributed-systems/patterns/{page}.md");
+        let text = fs::read_to_string(project_dir().join(&rel)).unwrap();
+        let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words.contains(" run on OTP 25 with Elixir 1.14"),
+            "{rel}: its \"Written against\" line no longer says what was run; drop it from this test"
+        );
+        let of = |found: &[(String, usize, String)]| {
+            found
+                .iter()
+                .filter(|(file, ..)| *file == rel)
+                .map(|(.., code)| code.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("example.exs"), of(&elixir)).unwrap();
+        fs::write(dir.path().join("scan.sh"), of(&shell)).unwrap();
+        let mut cmd = Command::new("elixir");
+        if !driver_loads {
+            cmd.args(["-r", "example.exs"]);
+        }
+        let driver = project_dir().join(format!("tests/fixtures/content-runs/{page}.exs"));
+        let out = cmd
+            .arg(driver)
+            .current_dir(dir.path())
+            .output()
+            .expect("`elixir` must be on PATH: apt-get install -y elixir");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.ends_with("ok\n"),
+            "{rel}: its example no longer does what the page says:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Every pattern page has the content guide's six parts in order, a standing-alone summary, a priority and sources;
 /// SKILL.md links every pattern.
 #[test]
