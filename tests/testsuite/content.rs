@@ -234,52 +234,76 @@ System.halt(if failures == [], do: 0, else: 1)
     );
 }
 
-/// Pages whose "Written against" line says an example was run: it still runs and does what the line says. A page's
-/// ```elixir blocks become `example.exs` (its ```shell blocks `scan.sh`) in a fresh directory, where
-/// `tests/fixtures/content-runs/PAGE.exs` drives them. Needs `elixir` on PATH (`.ci/run` installs it).
+/// The words by which a page says its example was run here; each such page has a driver that runs it again.
+const RUN_CLAIM: &str = " run on OTP 25 with Elixir 1.14";
+
+/// Pages that say their example was run ("... were run on OTP 25 with Elixir 1.14") have a driver,
+/// `tests/fixtures/content-runs/PAGE.exs`, that runs it again and checks what the page claims; and every driver's page
+/// says so. A driver runs in a fresh directory holding its page's fenced blocks in page order, `block-N.exs` for
+/// ```elixir and `block-N.sh` for ```shell (N from 1, per language); a first line `# load: block-1.exs ...` has
+/// `elixir -r` load those files before the driver is compiled, so the driver may use their structs. It must print
+/// `ok` last. Needs `elixir` on PATH (`.ci/run` installs it).
 #[test]
 fn examples_a_page_says_were_run_still_run() {
+    let drivers_dir = project_dir().join("tests/fixtures/content-runs");
+    let mut drivers: Vec<String> = fs::read_dir(&drivers_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "exs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    drivers.sort();
+    let mut pages = Vec::new();
+    markdown_files(&project_dir().join("content"), &mut pages);
+    let claiming: Vec<String> = pages
+        .iter()
+        .filter(|p| {
+            let text = fs::read_to_string(p).unwrap();
+            text.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .contains(RUN_CLAIM)
+        })
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        claiming, drivers,
+        "a page that says its example was run needs a driver in tests/fixtures/content-runs/, and a driver's page \
+         must say{RUN_CLAIM:?}"
+    );
     let elixir = blocks("elixir");
     let shell = blocks("shell");
-    // (page, whether the driver loads the example itself rather than `elixir -r` loading it first)
-    let pages = [
-        ("lww", false),
-        ("partition-review-procedure", false),
-        ("project-learnings-template", true),
-    ];
-    for (page, driver_loads) in pages {
+    for page in &drivers {
         let rel = format!("content/skills/distributed-systems/patterns/{page}.md");
-        let text = fs::read_to_string(project_dir().join(&rel)).unwrap();
-        let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(
-            words.contains(" run on OTP 25 with Elixir 1.14"),
-            "{rel}: its \"Written against\" line no longer says what was run; drop it from this test"
-        );
-        let of = |found: &[(String, usize, String)]| {
-            found
-                .iter()
-                .filter(|(file, ..)| *file == rel)
-                .map(|(.., code)| code.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("example.exs"), of(&elixir)).unwrap();
-        fs::write(dir.path().join("scan.sh"), of(&shell)).unwrap();
-        let mut cmd = Command::new("elixir");
-        if !driver_loads {
-            cmd.args(["-r", "example.exs"]);
+        for (ext, found) in [("exs", &elixir), ("sh", &shell)] {
+            let of_page = found.iter().filter(|(file, ..)| *file == rel);
+            for (n, (.., code)) in of_page.enumerate() {
+                fs::write(dir.path().join(format!("block-{}.{ext}", n + 1)), code).unwrap();
+            }
         }
-        let driver = project_dir().join(format!("tests/fixtures/content-runs/{page}.exs"));
+        let driver = drivers_dir.join(format!("{page}.exs"));
+        let source = fs::read_to_string(&driver).unwrap();
+        let load = source
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# load:"))
+            .unwrap_or("");
+        // `timeout`: a driver that starts nodes must not hang the suite.
+        let mut cmd = Command::new("timeout");
+        cmd.args(["300", "elixir"]);
+        for file in load.split_whitespace() {
+            cmd.args(["-r", file]);
+        }
         let out = cmd
-            .arg(driver)
+            .arg(&driver)
             .current_dir(dir.path())
             .output()
-            .expect("`elixir` must be on PATH: apt-get install -y elixir");
+            .expect("`timeout` and `elixir` must be on PATH: apt-get install -y elixir");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && stdout.ends_with("ok\n"),
-            "{rel}: its example no longer does what the page says:\n{stdout}{}",
+            "{rel}: its example no longer does what the page says ({driver:?}):\n{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
