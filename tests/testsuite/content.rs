@@ -241,8 +241,8 @@ const RUN_CLAIM: &str = " run on OTP 25 with Elixir 1.14";
 /// `tests/fixtures/content-runs/PAGE.exs`, that runs it again and checks what the page claims; and every driver's page
 /// says so. A driver runs in a fresh directory holding its page's fenced blocks in page order, `block-N.exs` for
 /// ```elixir and `block-N.sh` for ```shell (N from 1, per language); a first line `# load: block-1.exs ...` has
-/// `elixir -r` load those files before the driver is compiled, so the driver may use their structs. It must print
-/// `ok` last. Needs `elixir` on PATH (`.ci/run` installs it).
+/// `elixir -r` load those files before the driver is compiled, so the driver may use their structs. Stand-ins that
+/// several drivers load are in `tests/fixtures/content-runs/support/`. A driver must print `ok` last. Needs `elixir` on PATH (`.ci/run` installs it).
 #[test]
 fn examples_a_page_says_were_run_still_run() {
     let drivers_dir = project_dir().join("tests/fixtures/content-runs");
@@ -255,7 +255,8 @@ fn examples_a_page_says_were_run_still_run() {
     drivers.sort();
     let mut pages = Vec::new();
     markdown_files(&project_dir().join("content"), &mut pages);
-    let claiming: Vec<String> = pages
+    // (driver name, the page's path as `blocks` names it)
+    let claiming: Vec<(String, String)> = pages
         .iter()
         .filter(|p| {
             let text = fs::read_to_string(p).unwrap();
@@ -264,20 +265,24 @@ fn examples_a_page_says_were_run_still_run() {
                 .join(" ")
                 .contains(RUN_CLAIM)
         })
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let rel = p.strip_prefix(project_dir()).unwrap().display().to_string();
+            (stem, rel)
+        })
         .collect();
     assert_eq!(
-        claiming, drivers,
+        claiming.iter().map(|(stem, _)| stem).collect::<Vec<_>>(),
+        drivers.iter().collect::<Vec<_>>(),
         "a page that says its example was run needs a driver in tests/fixtures/content-runs/, and a driver's page \
          must say{RUN_CLAIM:?}"
     );
     let elixir = blocks("elixir");
     let shell = blocks("shell");
-    for page in &drivers {
-        let rel = format!("content/skills/distributed-systems/patterns/{page}.md");
+    for (page, rel) in &claiming {
         let dir = tempfile::tempdir().unwrap();
         for (ext, found) in [("exs", &elixir), ("sh", &shell)] {
-            let of_page = found.iter().filter(|(file, ..)| *file == rel);
+            let of_page = found.iter().filter(|(file, ..)| file == rel);
             for (n, (.., code)) in of_page.enumerate() {
                 fs::write(dir.path().join(format!("block-{}.{ext}", n + 1)), code).unwrap();
             }
