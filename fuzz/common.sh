@@ -34,3 +34,23 @@ link_or_copy() {
     echo -p
   fi
 }
+
+# replay_build TARGET: builds TARGET as `plateau.sh` replays it, with AddressSanitizer (libFuzzer prints function
+# coverage only with a sanitizer's symbolizer) into fuzz/target/asan, beside the `-s none` build that fuzzes, and
+# `fixed-random.c`, which gives std's hash seeds the same bytes in every process (without it two replays of the same
+# inputs differ by a few edges: the nineteenth session, 400 `pipeline` inputs, 8,866 to 8,869 edges of src/). Sets
+# `replayer` (the binary) and `shim` (for LD_PRELOAD). Run from fuzz/.
+replay_build() {
+  local asan host
+  asan=${ASAN_TARGET_DIR:-$PWD/target/asan}
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  cargo +nightly fuzz build -O -s address --target-dir "$asan" "$1" >/dev/null 2>&1 ||
+    { echo "the AddressSanitizer build failed: run \`cargo +nightly fuzz build -O -s address --target-dir $asan $1\`" >&2; exit 2; }
+  replayer="$asan/$host/release/$1"
+  shim="$PWD/target/fixed-random.so"
+  if [ ! -s "$shim" ] || [ fixed-random.c -nt "$shim" ]; then
+    mkdir -p target
+    cc -shared -fPIC -O2 -o "$shim" fixed-random.c ||
+      { echo "building $shim failed: replaying needs a C compiler (cc)" >&2; exit 2; }
+  fi
+}

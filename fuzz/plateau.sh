@@ -39,22 +39,12 @@ cd "$here"
 . ./common.sh
 corpus=${CORPUS:-corpus/$target}
 root="$(cd .. && pwd)/"
-asan=${ASAN_TARGET_DIR:-$here/target/asan}
-host=$(rustc -vV | sed -n 's/^host: //p')
-cargo +nightly fuzz build -O -s address --target-dir "$asan" "$target" >/dev/null 2>&1 ||
-  { echo "the AddressSanitizer build failed: run \`cargo +nightly fuzz build -O -s address --target-dir $asan $target\`" >&2; exit 2; }
-# Results are kept by build: a replay by another build of the target (the tree changed since) is not comparable, so
-# every offset given in one call is replayed by the build this call made, and an older result is never mixed in.
-build=$(sha1sum "$asan/$host/release/$target" | cut -c1-12)
-# std's hash seeds fixed (fixed-random.c): without it two replays of the same inputs differ by a few edges (the
-# nineteenth session: 400 `pipeline` inputs gave 8,866 to 8,869 edges of src/ in four processes, 8,868 in each of five
-# with it). Results replayed without it (folders named by the build alone) are not mixed in.
-shim="$here/target/fixed-random.so"
-if [ ! -s "$shim" ] || [ "$here/fixed-random.c" -nt "$shim" ]; then
-  mkdir -p "$here/target"
-  cc -shared -fPIC -O2 -o "$shim" "$here/fixed-random.c" ||
-    { echo "building $shim failed: plateau.sh needs a C compiler (cc)" >&2; exit 2; }
-fi
+# Built with AddressSanitizer and replayed with std's hash seeds fixed (common.sh's `replay_build`). Results are
+# kept by build: a replay by another build of the target (the tree changed since) is not comparable, so every offset
+# given in one call is replayed by the build this call made, and an older result is never mixed in. Results replayed
+# without fixed-random.c (folders named by the build alone) are not mixed in either.
+replay_build "$target"
+build=$(sha1sum "$replayer" | cut -c1-12)
 kept="$here/target/plateau/$build.fixed-random"
 mkdir -p "$kept"
 # One CPU (the first this script may use): a target that finds one core runs skillbook's single-threaded paths,
@@ -73,7 +63,7 @@ replay() {
   if ! replayed "$name"; then
     [ -d "$dir" ] || { echo "plateau.sh: $label: no corpus folder to replay (a bug of this script)" >&2; exit 2; }
     log="$scratch/replay.log"
-    LD_PRELOAD="$shim" taskset -c "$cpu" "$asan/$host/release/$target" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len="$replay_max_len" -timeout=120 \
+    LD_PRELOAD="$shim" taskset -c "$cpu" "$replayer" -runs=0 -print_coverage=1 -detect_leaks=0 -max_len="$replay_max_len" -timeout=120 \
       -rss_limit_mb=4096 -close_fd_mask=1 -artifact_prefix="$scratch/" "$dir" >"$log" 2>&1 || true
     # One pass over the log, three files. `COVERED_FUNC: hits: N edges: A/B NAME PATH:LINE`: A of the function's B
     # edges ran; its KIND is src or vendor by the function's file. KEY.edges: "KIND<tab>NAME PATH:LINE<tab>A", one
