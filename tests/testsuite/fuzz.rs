@@ -448,27 +448,10 @@ fn scratch_folders_of_ended_processes_are_removed() {
 #[test]
 #[cfg(target_os = "linux")]
 fn plateau_counts_a_function_first_run_apart_from_edges_lost() {
-    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().expect("temp dir");
     let root = tmp.path();
-    let fuzz = root.join("fuzz");
-    fs::create_dir_all(&fuzz).expect("create fuzz/");
-    for f in ["plateau.sh", "common.sh", "fixed-random.c"] {
-        fs::copy(project_dir().join("fuzz").join(f), fuzz.join(f)).expect("copy a fuzz script");
-    }
-    let rustc = std::process::Command::new("rustc")
-        .arg("-vV")
-        .output()
-        .expect("run rustc -vV");
-    let host = String::from_utf8_lossy(&rustc.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
-        .expect("rustc -vV names the host");
-    let script = |path: &Path, text: &str| {
-        fs::create_dir_all(path.parent().expect("parent")).expect("create folder");
-        fs::write(path, text).expect("write script");
-        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
-    };
+    let fuzz = fuzz_scripts(root, &["plateau.sh"]);
+    let host = host();
     // `cargo +nightly fuzz build`: the build is there already.
     script(&root.join("bin/cargo"), "#!/bin/sh\nexit 0\n");
     // Corpus `before` runs `a` (3 of 5 edges); `after` runs `a` (4 of 5: line 4 reached) and `b` for the first time
@@ -499,18 +482,10 @@ fn plateau_counts_a_function_first_run_apart_from_edges_lost() {
             fs::write(root.join(dir).join(input), input).expect("write input");
         }
     }
-    let path = format!(
-        "{}:{}",
-        root.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = std::process::Command::new("bash")
-        .arg(fuzz.join("plateau.sh"))
+    let out = run_fuzz_script(root, &fuzz.join("plateau.sh"))
         .args(["markdown", "--corpora"])
         .arg(root.join("before"))
         .arg(root.join("after"))
-        .env("PATH", path)
-        .env("ASAN_TARGET_DIR", root.join("asan"))
         .output()
         .expect("run plateau.sh");
     let stdout = String::from_utf8_lossy(&out.stdout).replace(&r, "ROOT/");
@@ -536,4 +511,119 @@ markdown: lines with an edge no input ran at ROOT/before and none at ROOT/after:
   src/a.rs:4
 "
     );
+}
+
+/// `fuzz/corpus.sh save` offers the inputs `cargo fuzz cmin` dropped to the AddressSanitizer build `plateau.sh`
+/// counts edges with, and keeps those its merge adds back: cmin keeps what covers the `-s none` build, and an input
+/// it drops may be the only one to run an edge of the other (the twenty-ninth session: the committed `site` corpus ran
+/// 5 fewer edges of src/ than the inputs it was minimised from). Run on stand-ins for cmin (keeps `a`) and for the
+/// AddressSanitizer build's merge (adds `b`, as if it ran an edge `a` does not).
+#[test]
+#[cfg(target_os = "linux")]
+fn corpus_save_keeps_what_the_replay_build_needs_of_what_cmin_dropped() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = tmp.path();
+    let fuzz = fuzz_scripts(root, &["corpus.sh"]);
+    let corpus = fuzz.join("corpus/markdown");
+    fs::create_dir_all(&corpus).expect("create corpus");
+    for input in ["a", "b", "c"] {
+        fs::write(corpus.join(input), input).expect("write input");
+    }
+    // `cargo +nightly fuzz cmin ... markdown corpus/markdown -- ...` keeps `a`; `cargo +nightly fuzz build`: built.
+    script(
+        &root.join("bin/cargo"),
+        "#!/bin/bash\nif [ \"$3\" = cmin ]; then for f in \"${@: -6:1}\"/*; do \
+         [ \"${f##*/}\" = a ] || rm \"$f\"; done; fi\n",
+    );
+    // `-merge=1 ... KEPT OFFERED`: writes down what it was offered and adds `b`.
+    script(
+        &root.join(format!("asan/{}/release/markdown", host())),
+        &format!(
+            "#!/bin/bash\nls \"${{@: -1}}\" > {}\ncp \"${{@: -1}}/b\" \"${{@: -2:1}}/\"\n",
+            root.join("offered").display()
+        ),
+    );
+    let out = run_fuzz_script(root, &fuzz.join("corpus.sh"))
+        .args(["save", "markdown"])
+        .output()
+        .expect("run corpus.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "corpus.sh failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .starts_with("markdown: 3 inputs, 1 after cmin, 2 with those the replay build needs, "),
+        "{stdout}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("offered")).expect("the merge ran"),
+        "b\nc\n"
+    );
+    let mut kept: Vec<String> = fs::read_dir(&corpus)
+        .expect("read corpus")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["a", "b"]);
+    let listing = std::process::Command::new("tar")
+        .arg("-tJf")
+        .arg(fuzz.join("corpora/markdown.tar.xz"))
+        .output()
+        .expect("run tar");
+    assert_eq!(
+        String::from_utf8_lossy(&listing.stdout),
+        "markdown/\nmarkdown/a\nmarkdown/b\n"
+    );
+}
+
+/// `ROOT/fuzz` with `common.sh`, `fixed-random.c` and the given scripts of the repository's `fuzz/`.
+#[cfg(target_os = "linux")]
+fn fuzz_scripts(root: &Path, scripts: &[&str]) -> PathBuf {
+    let fuzz = root.join("fuzz");
+    fs::create_dir_all(&fuzz).expect("create fuzz/");
+    for f in ["common.sh", "fixed-random.c"].iter().chain(scripts) {
+        fs::copy(project_dir().join("fuzz").join(f), fuzz.join(f)).expect("copy a fuzz script");
+    }
+    fuzz
+}
+
+/// `bash SCRIPT` with `ROOT/bin` (the stand-ins for `cargo`) first on the PATH and the AddressSanitizer build in
+/// `ROOT/asan`.
+#[cfg(target_os = "linux")]
+fn run_fuzz_script(root: &Path, script: &Path) -> std::process::Command {
+    let path = format!(
+        "{}:{}",
+        root.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(script)
+        .env("PATH", path)
+        .env("ASAN_TARGET_DIR", root.join("asan"));
+    cmd
+}
+
+/// An executable file with the given text.
+#[cfg(target_os = "linux")]
+fn script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(path.parent().expect("parent")).expect("create folder");
+    fs::write(path, text).expect("write script");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The host triple, as `rustc -vV` names it (the folder of a `cargo fuzz` build).
+#[cfg(target_os = "linux")]
+fn host() -> String {
+    let rustc = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("run rustc -vV");
+    String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("rustc -vV names the host")
 }
