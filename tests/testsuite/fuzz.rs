@@ -562,12 +562,7 @@ fn corpus_save_keeps_what_the_replay_build_needs_of_what_cmin_dropped() {
         fs::read_to_string(root.join("offered")).expect("the merge ran"),
         "b\nc\n"
     );
-    let mut kept: Vec<String> = fs::read_dir(&corpus)
-        .expect("read corpus")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    kept.sort();
-    assert_eq!(kept, ["a", "b"]);
+    assert_eq!(files(&corpus), ["a", "b"]);
     let listing = std::process::Command::new("tar")
         .arg("-tJf")
         .arg(fuzz.join("corpora/markdown.tar.xz"))
