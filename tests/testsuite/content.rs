@@ -7,8 +7,9 @@ use skillbook::diagnostic::Source;
 use skillbook::frontmatter::{parse, parse_strict, split, Split, Value};
 use std::fmt::Write as _;
 use std::fs;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// The original seed agent, kept byte-exact as a fixture: its frontmatter is the published legacy that only the
 /// lenient parser reads, and `build.rs`/`check.rs` keep proving that it compiles with a `yaml-fallback` warning.
@@ -237,6 +238,41 @@ System.halt(if failures == [], do: 0, else: 1)
 /// The words by which a page says its example was run here; each such page has a driver that runs it again.
 const RUN_CLAIM: &str = " run on OTP 25 with Elixir 1.14";
 
+/// A driver's own `epmd`, on a free loopback port: `ERL_EPMD_PORT` is read by the driver's VM, by the `epmd -daemon`
+/// it starts and by its `:peer` nodes, so a driver never registers names with a developer's `epmd` on 4369, and the
+/// daemon is killed when the driver ends (pass or fail) instead of being left running.
+struct Epmd {
+    port: u16,
+}
+
+impl Epmd {
+    fn new() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        Epmd {
+            port: listener.local_addr().unwrap().port(),
+        }
+    }
+
+    fn env<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.env("ERL_EPMD_PORT", self.port.to_string())
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            // `epmd -kill` even if a peer has not unregistered yet.
+            .env("ERL_EPMD_RELAXED_COMMAND_CHECK", "1")
+    }
+}
+
+impl Drop for Epmd {
+    fn drop(&mut self) {
+        // Nothing to kill when the driver started no daemon: `epmd -kill` then fails to connect, which is fine.
+        let _ = self
+            .env(&mut Command::new("epmd"))
+            .arg("-kill")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// Pages that say their example was run ("... were run on OTP 25 with Elixir 1.14") have a driver,
 /// `tests/fixtures/content-runs/PAGE.exs`, that runs it again and checks what the page claims; and every driver's page
 /// says so. A driver runs in a fresh directory holding its page's fenced blocks in page order, `block-N.exs` for
@@ -295,8 +331,9 @@ fn examples_a_page_says_were_run_still_run() {
             .and_then(|l| l.strip_prefix("# load:"))
             .unwrap_or("");
         // `timeout`: a driver that starts nodes must not hang the suite.
+        let epmd = Epmd::new();
         let mut cmd = Command::new("timeout");
-        cmd.args(["300", "elixir"]);
+        epmd.env(&mut cmd).args(["300", "elixir"]);
         for file in load.split_whitespace() {
             cmd.args(["-r", file]);
         }
