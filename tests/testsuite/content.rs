@@ -239,8 +239,10 @@ System.halt(if failures == [], do: 0, else: 1)
 const RUN_CLAIM: &str = " run on OTP 25 with Elixir 1.14";
 
 /// A driver's own `epmd`, on a free loopback port: `ERL_EPMD_PORT` is read by the driver's VM, by the `epmd -daemon`
-/// it starts and by its `:peer` nodes, so a driver never registers names with a developer's `epmd` on 4369, and the
-/// daemon is killed when the driver ends (pass or fail) instead of being left running.
+/// it runs and by its `:peer` nodes, so a driver never registers names with a developer's `epmd` on 4369, and the
+/// daemon is killed when the driver ends (pass or fail) instead of being left running. The daemon is started here and
+/// answers before the driver runs: `epmd -daemon` returns before its child listens, so a driver that started a fresh
+/// one could ask for a node name too early (`econnrefused`); the driver's own `epmd -daemon` then finds it running.
 struct Epmd {
     port: u16,
 }
@@ -248,9 +250,30 @@ struct Epmd {
 impl Epmd {
     fn new() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        Epmd {
+        let epmd = Epmd {
             port: listener.local_addr().unwrap().port(),
+        };
+        drop(listener);
+        let status = epmd
+            .env(&mut Command::new("epmd"))
+            .arg("-daemon")
+            .status()
+            .expect("`epmd` must be on PATH: apt-get install -y erlang");
+        assert!(status.success(), "epmd -daemon: {status}");
+        // Bounded: a daemon that never answers fails the driver's run with its own message.
+        for _ in 0..200 {
+            let names = epmd
+                .env(&mut Command::new("epmd"))
+                .arg("-names")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if names.is_ok_and(|s| s.success()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        epmd
     }
 
     fn env<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
@@ -263,7 +286,6 @@ impl Epmd {
 
 impl Drop for Epmd {
     fn drop(&mut self) {
-        // Nothing to kill when the driver started no daemon: `epmd -kill` then fails to connect, which is fine.
         let _ = self
             .env(&mut Command::new("epmd"))
             .arg("-kill")
