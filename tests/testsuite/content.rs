@@ -262,18 +262,21 @@ impl Epmd {
         assert!(status.success(), "epmd -daemon: {status}");
         // Bounded: a daemon that never answers fails the driver's run with its own message.
         for _ in 0..200 {
-            let names = epmd
-                .env(&mut Command::new("epmd"))
-                .arg("-names")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if names.is_ok_and(|s| s.success()) {
+            if epmd.quiet("-names").is_ok_and(|s| s.success()) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         epmd
+    }
+
+    /// `epmd ARG` against this daemon, its output discarded.
+    fn quiet(&self, arg: &str) -> std::io::Result<std::process::ExitStatus> {
+        self.env(&mut Command::new("epmd"))
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
     }
 
     fn env<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
@@ -286,12 +289,7 @@ impl Epmd {
 
 impl Drop for Epmd {
     fn drop(&mut self) {
-        let _ = self
-            .env(&mut Command::new("epmd"))
-            .arg("-kill")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let _ = self.quiet("-kill");
     }
 }
 
